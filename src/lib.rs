@@ -1,0 +1,22 @@
+//! numpack: a store of named N-dimensional arrays on disk, compatible with NumPack's
+//! format, with row-level append, replace, delete and random reads, crash consistency
+//! and multi-process safety. The C ABI lives in [`ffi`].
+
+pub mod bitmap;
+mod codec;
+pub mod dtype;
+pub mod error;
+pub mod ffi;
+mod lock;
+pub mod metadata;
+pub mod name;
+pub mod store;
+pub mod stream;
+pub mod view;
+pub mod wal;
+
+pub use dtype::DType;
+pub use error::{Error, ErrorCode, Result};
+pub use store::{ArrayInfo, OpenOptions, Store};
+pub use stream::Stream;
+pub use view::View;

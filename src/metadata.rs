@@ -1,0 +1,183 @@
+//! `metadata.npkm`: NumPack's binary catalogue (format version 1), read and written
+//! byte-compatibly. Shapes here are *physical*: rows deleted through the bitmap still count.
+
+use std::collections::BTreeMap;
+
+use crate::codec::{ReadResult, Reader, Writer};
+use crate::dtype::DType;
+use crate::name;
+
+pub const FILE_NAME: &str = "metadata.npkm";
+pub const MAGIC: u32 = 0x424B_504E; // "NPKB"
+pub const VERSION: u32 = 1;
+/// More dimensions than anyone stores; a larger count means a damaged file.
+pub const MAX_NDIM: usize = 32;
+
+/// One array's catalogue entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub dtype: DType,
+    /// Physical shape; `shape[0]` counts deleted rows too.
+    pub shape: Vec<u64>,
+    /// Microseconds since the Unix epoch.
+    pub modified_us: u64,
+}
+
+impl Entry {
+    /// Elements in one row (product of the trailing dimensions).
+    pub fn row_elems(&self) -> u64 {
+        self.shape.iter().skip(1).product()
+    }
+    pub fn row_bytes(&self) -> u64 {
+        self.row_elems() * self.dtype.size() as u64
+    }
+    pub fn physical_rows(&self) -> u64 {
+        self.shape.first().copied().unwrap_or(1)
+    }
+    pub fn nbytes(&self) -> u64 {
+        self.shape.iter().product::<u64>() * self.dtype.size() as u64
+    }
+}
+
+/// Byte size of `shape` of `dtype`, or `None` when it overflows `u64`.
+pub fn checked_nbytes(dtype: DType, shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d))
+}
+
+/// The whole catalogue, ordered by name (upstream used hash order; sorted is stable).
+pub type Catalogue = BTreeMap<String, Entry>;
+
+pub fn encode(cat: &Catalogue) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(MAGIC);
+    w.u32(VERSION);
+    w.u64(cat.values().map(Entry::nbytes).sum());
+    w.u32(cat.len() as u32);
+    for (name, e) in cat {
+        w.str(name);
+        w.u32(e.shape.len() as u32);
+        for &d in &e.shape {
+            w.u64(d);
+        }
+        w.str(&name::data_file(name));
+        w.u64(e.modified_us);
+        w.u64(e.nbytes());
+        w.u8(e.dtype.code() as u8);
+        // Compression: algorithm 0 (none), level 0, sizes 0; no block index.
+        w.u8(0);
+        w.u32(0);
+        w.u64(0);
+        w.u64(0);
+        w.u8(0);
+    }
+    w.buf
+}
+
+/// Parses a catalogue. Anything out of place is an error describing it: the caller
+/// must never treat an unreadable catalogue as an empty store.
+pub fn decode(bytes: &[u8]) -> ReadResult<Catalogue> {
+    let mut r = Reader::new(bytes);
+    let magic = r.u32("magic")?;
+    if magic != MAGIC {
+        return Err(format!("bad magic {magic:#010x} (expected {MAGIC:#010x}, \"NPKB\")"));
+    }
+    let version = r.u32("version")?;
+    if version != VERSION {
+        return Err(format!("format version {version} is not supported (this library reads version {VERSION})"));
+    }
+    let total_size = r.u64("total size")?;
+    let count = r.u32("array count")? as usize;
+    let mut cat = Catalogue::new();
+    let mut sum: u64 = 0;
+    for i in 0..count {
+        let name = r.str(&format!("name of array {i}"))?.to_string();
+        name::validate(&name).map_err(|e| format!("array {i}: {e}"))?;
+        let ndim = r.u32("ndim")? as usize;
+        if ndim > MAX_NDIM {
+            return Err(format!("array {name:?} claims {ndim} dimensions (limit {MAX_NDIM})"));
+        }
+        let mut shape = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            shape.push(r.u64("dimension")?);
+        }
+        let data_file = r.str("data file name")?;
+        if data_file != name::data_file(&name) {
+            if data_file.ends_with(".npkseg") {
+                return Err(format!(
+                    "array {name:?} uses NumPack 0.7 segmented storage ({data_file}), which this version cannot read"
+                ));
+            }
+            return Err(format!("array {name:?} names data file {data_file:?}, expected {:?}", name::data_file(&name)));
+        }
+        let modified_us = r.u64("modify time")?;
+        let size_bytes = r.u64("size")?;
+        let code = r.u8("dtype")?;
+        let dtype = DType::from_code(code as u32).ok_or_else(|| format!("array {name:?} has unknown dtype code {code}"))?;
+        let algo = r.u8("compression")?;
+        let _level = r.u32("compression level")?;
+        let _orig = r.u64("original size")?;
+        let _comp = r.u64("compressed size")?;
+        if algo != 0 {
+            return Err(format!("array {name:?} is compressed (algorithm {algo}), which this version cannot read"));
+        }
+        if r.u8("block info flag")? != 0 {
+            return Err(format!("array {name:?} has a block index, which this version cannot read"));
+        }
+        let expect = checked_nbytes(dtype, &shape).ok_or_else(|| format!("array {name:?}: shape {shape:?} overflows"))?;
+        if expect != size_bytes {
+            return Err(format!("array {name:?}: size {size_bytes} does not match shape {shape:?} of {}", dtype.name()));
+        }
+        sum = sum.checked_add(size_bytes).ok_or("total size overflows")?;
+        if cat.insert(name.clone(), Entry { dtype, shape, modified_us }).is_some() {
+            return Err(format!("array {name:?} is listed twice"));
+        }
+    }
+    if sum != total_size {
+        return Err(format!("total size {total_size} does not match the sum of array sizes {sum}"));
+    }
+    if r.remaining() != 0 {
+        return Err(format!("{} unexpected bytes after the last array", r.remaining()));
+    }
+    Ok(cat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Catalogue {
+        let mut c = Catalogue::new();
+        c.insert("a".into(), Entry { dtype: DType::Float32, shape: vec![4, 3], modified_us: 7 });
+        c.insert("b".into(), Entry { dtype: DType::Int64, shape: vec![3], modified_us: 9 });
+        c
+    }
+
+    #[test]
+    fn layout_matches_upstream() {
+        let bytes = encode(&sample());
+        // Header 20 bytes, then "a" (0x5b..) and "b": 170 bytes in total, as upstream.
+        assert_eq!(bytes.len(), 170);
+        assert_eq!(&bytes[0..4], b"NPKB");
+        assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), 72);
+        assert_eq!(decode(&bytes).unwrap(), sample());
+        assert_eq!(encode(&Catalogue::new()).len(), 20);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = encode(&sample());
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode(&extra).is_err());
+    }
+
+    #[test]
+    fn absurd_counts_fail_without_allocating() {
+        let mut bytes = encode(&Catalogue::new());
+        bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&bytes).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! Data files: a cache of open files and their read mappings, and the I/O helpers that
+//! move rows between files and caller buffers in as few system calls as possible.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::error::{Error, Result};
+
+/// An open data file and a read-only mapping of (at least a prefix of) it.
+pub struct DataFile {
+    pub file: File,
+    pub path: PathBuf,
+    pub map: Option<Arc<Mmap>>,
+}
+
+impl DataFile {
+    /// The mapped bytes (empty for an empty file).
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().map(|m| &m[..]).unwrap_or(&[])
+    }
+}
+
+/// Open data files by array name. Entries are dropped whenever the file behind a name may
+/// have been replaced (save, compact, rename, drop, reset, or another process's change).
+pub struct FileCache {
+    dir: PathBuf,
+    writable: bool,
+    files: Mutex<HashMap<String, Arc<DataFile>>>,
+}
+
+/// Beyond this many cached files the cache starts over, to bound open descriptors.
+const MAX_CACHED: usize = 512;
+
+impl FileCache {
+    pub fn new(dir: &Path, writable: bool) -> FileCache {
+        FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()) }
+    }
+
+    /// The data file of `name`, mapped over at least `need` bytes. A file shorter than
+    /// the catalogue says is reported as damage.
+    pub fn get(&self, name: &str, need: u64) -> Result<Arc<DataFile>> {
+        let mut files = self.files.lock().unwrap();
+        if let Some(f) = files.get(name) {
+            if f.bytes().len() as u64 >= need {
+                return Ok(f.clone());
+            }
+        }
+        let path = self.dir.join(crate::name::data_file(name));
+        let file = match files.remove(name) {
+            Some(old) => old.file.try_clone().map_err(|e| Error::io("cannot reopen", &path, e))?,
+            None => OpenOptions::new()
+                .read(true)
+                .write(self.writable)
+                .open(&path)
+                .map_err(|e| Error::io("cannot open data file", &path, e))?,
+        };
+        let len = file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len();
+        if len < need {
+            return Err(Error::corrupt(&path, format!("it has {len} bytes but the catalogue needs {need}")));
+        }
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: data files are never truncated in place (replacements are renamed
+            // over them), so the mapped range stays backed by the file.
+            Some(Arc::new(unsafe { MmapOptions::new().len(len as usize).map(&file) }.map_err(|e| Error::io("cannot map", &path, e))?))
+        };
+        let df = Arc::new(DataFile { file, path, map });
+        if files.len() >= MAX_CACHED {
+            files.clear();
+        }
+        files.insert(name.to_string(), df.clone());
+        Ok(df)
+    }
+
+    pub fn forget(&self, name: &str) {
+        self.files.lock().unwrap().remove(name);
+    }
+
+    pub fn forget_all(&self) {
+        self.files.lock().unwrap().clear();
+    }
+}
+
+/// Copies rows `rows[i]` (physical) of `row_bytes` each from `src` to `out[i]`, one copy
+/// per run of consecutive rows.
+pub fn gather(src: &[u8], rows: &[u64], row_bytes: usize, out: &mut [u8]) {
+    let mut i = 0;
+    while i < rows.len() {
+        let start = rows[i];
+        let mut n = 1;
+        while i + n < rows.len() && rows[i + n] == start + n as u64 {
+            n += 1;
+        }
+        let from = start as usize * row_bytes;
+        out[i * row_bytes..(i + n) * row_bytes].copy_from_slice(&src[from..from + n * row_bytes]);
+        i += n;
+    }
+}
+
+/// Reads the byte runs `(offset, len)` of `df` back to back into `out`: from the mapping
+/// when small, with `pread` (one kernel copy, no page faults on the mapping) when large.
+pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<()> {
+    let total: u64 = runs.iter().map(|r| r.1).sum();
+    debug_assert_eq!(total, out.len() as u64);
+    let mut at = 0usize;
+    if total < (256 << 10) {
+        let src = df.bytes();
+        for &(off, len) in runs {
+            out[at..at + len as usize].copy_from_slice(&src[off as usize..(off + len) as usize]);
+            at += len as usize;
+        }
+        return Ok(());
+    }
+    for &(off, len) in runs {
+        df.file
+            .read_exact_at(&mut out[at..at + len as usize], off)
+            .map_err(|e| Error::io("cannot read", &df.path, e))?;
+        at += len as usize;
+    }
+    Ok(())
+}
+
+/// Writes `payload` to the runs `(offset, len)` of `file`, back to back.
+pub fn write_runs(file: &File, path: &Path, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
+    let mut at = 0usize;
+    for &(off, len) in runs {
+        file.write_all_at(&payload[at..at + len as usize], off).map_err(|e| Error::io("cannot write", path, e))?;
+        at += len as usize;
+    }
+    Ok(())
+}
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+pub const TMP_PREFIX: &str = "npk-tmp-";
+pub const TMP_SUFFIX: &str = ".npkt";
+
+/// A new temporary file in `dir`, named after this process so that a later writer can
+/// tell an orphan (its process is gone) from a file still being written.
+pub fn create_tmp(dir: &Path) -> Result<(File, String)> {
+    loop {
+        let name = format!(
+            "{TMP_PREFIX}{}-{}-{}{TMP_SUFFIX}",
+            std::process::id(),
+            crate::store::now_us(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(&name);
+        match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((f, name)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("cannot create", &path, e)),
+        }
+    }
+}
+
+/// Writes `bytes` to a new temporary file and returns its name.
+pub fn write_tmp(dir: &Path, bytes: &[u8]) -> Result<String> {
+    let (mut f, name) = create_tmp(dir)?;
+    f.write_all(bytes).map_err(|e| Error::io("cannot write", &dir.join(&name), e))?;
+    Ok(name)
+}
+
+/// Removes temporary files left by processes that no longer exist.
+pub fn remove_orphan_tmps(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(TMP_PREFIX).filter(|_| name.ends_with(TMP_SUFFIX)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to` inside `dir`.
+pub fn rename(dir: &Path, from: &str, to: &str) -> Result<()> {
+    fs::rename(dir.join(from), dir.join(to)).map_err(|e| Error::io(&format!("cannot rename {from} to"), &dir.join(to), e))
+}
+
+/// Removes `name` from `dir` if it is there.
+pub fn remove_if_exists(dir: &Path, name: &str) -> Result<()> {
+    match fs::remove_file(dir.join(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("cannot remove", &dir.join(name), e)),
+        _ => Ok(()),
+    }
+}
+
+pub fn exists(dir: &Path, name: &str) -> bool {
+    dir.join(name).exists()
+}

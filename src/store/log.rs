@@ -1,0 +1,421 @@
+//! Keeping a handle's in-memory state in step with the files: catching up with records
+//! other handles appended, recovering after a crash, redoing a half-applied record, and
+//! folding the log into `metadata.npkm` (a checkpoint). Every function here runs with the
+//! handle's state locked for writing and the store's file lock held.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::sync::Arc;
+
+use super::files::{self, remove_if_exists, write_tmp};
+use super::Inner;
+use crate::bitmap::{self, Bitmap};
+use crate::error::{bail, Error, Result};
+use crate::metadata::{self, Catalogue};
+use crate::name::{bitmap_file, data_file};
+use crate::wal::{self, BitmapPatch, Header, Op, HEADER_LEN};
+
+/// What one handle knows of the store.
+#[derive(Default)]
+pub struct State {
+    pub cat: Catalogue,
+    /// Arrays that have a deletion bitmap; an array whose bitmap cannot be read keeps the
+    /// error, so that only that array fails.
+    pub bitmaps: HashMap<String, std::result::Result<Arc<Bitmap>, Error>>,
+    /// Arrays whose bitmap file is in NumPack's legacy header-less layout.
+    pub legacy: HashSet<String>,
+    pub generation: u64,
+    /// End of the last log record reflected in this state.
+    pub wal_end: u64,
+    /// The log's change counter when this state was last brought up to date.
+    pub seen_counter: u64,
+    /// False until loaded, and after a failure that may have left memory ahead of disk.
+    pub loaded: bool,
+    /// Files written since the last durable sync.
+    pub dirty: HashSet<String>,
+}
+
+/// Applies a record's effect on the catalogue (the same code for live operations,
+/// catching up and recovery).
+pub fn apply_to_catalogue(cat: &mut Catalogue, op: &Op) -> std::result::Result<(), String> {
+    let missing = |n: &str| format!("the log changes array {n:?}, which the catalogue does not have");
+    match op {
+        Op::Save { name, entry, .. } => {
+            cat.insert(name.clone(), entry.clone());
+        }
+        Op::Append { name, new_rows, modified_us, .. } => {
+            let e = cat.get_mut(name).ok_or_else(|| missing(name))?;
+            if e.shape.is_empty() {
+                return Err(format!("the log appends to 0-d array {name:?}"));
+            }
+            e.shape[0] = *new_rows;
+            e.modified_us = *modified_us;
+        }
+        Op::Replace { name, modified_us, .. } | Op::Delete { name, modified_us, .. } => {
+            cat.get_mut(name).ok_or_else(|| missing(name))?.modified_us = *modified_us;
+        }
+        Op::Compact { name, rows, modified_us, .. } => {
+            let e = cat.get_mut(name).ok_or_else(|| missing(name))?;
+            if e.shape.is_empty() {
+                return Err(format!("the log compacts 0-d array {name:?}"));
+            }
+            e.shape[0] = *rows;
+            e.modified_us = *modified_us;
+        }
+        Op::Drop { name } => {
+            cat.remove(name).ok_or_else(|| missing(name))?;
+        }
+        Op::Rename { from, to, modified_us, .. } => {
+            let mut e = cat.remove(from).ok_or_else(|| missing(from))?;
+            e.modified_us = *modified_us;
+            cat.insert(to.clone(), e);
+        }
+        Op::Reset => cat.clear(),
+        Op::Checkpoint { .. } => {}
+    }
+    Ok(())
+}
+
+/// Names whose data file may have been replaced or whose bitmap changed.
+fn touched(op: &Op) -> Vec<&str> {
+    match op {
+        Op::Save { name, .. } | Op::Append { name, .. } | Op::Delete { name, .. } => vec![name],
+        Op::Compact { name, .. } | Op::Drop { name } => vec![name],
+        Op::Rename { from, to, .. } => vec![from, to],
+        Op::Replace { .. } | Op::Reset | Op::Checkpoint { .. } => vec![],
+    }
+}
+
+/// Reads and fully checks an array's bitmap file; `None` when it has none.
+fn read_bitmap(inner: &Inner, name: &str, total: u64) -> Result<Option<(Bitmap, bool)>> {
+    let path = inner.dir.join(bitmap_file(name));
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    };
+    let bm = Bitmap::decode(&bytes, total).map_err(|m| Error::corrupt(&path, m))?;
+    let legacy = bytes.len() as u64 != bitmap::HEADER_LEN + bm.words().len() as u64 * 8;
+    Ok(Some((bm, legacy)))
+}
+
+impl State {
+    fn reload_bitmap(&mut self, inner: &Inner, name: &str) {
+        self.bitmaps.remove(name);
+        self.legacy.remove(name);
+        let Some(entry) = self.cat.get(name) else { return };
+        if entry.shape.is_empty() {
+            return;
+        }
+        match read_bitmap(inner, name, entry.physical_rows()) {
+            Ok(None) => {}
+            Ok(Some((bm, legacy))) => {
+                if legacy {
+                    self.legacy.insert(name.to_string());
+                }
+                self.bitmaps.insert(name.to_string(), Ok(Arc::new(bm)));
+            }
+            Err(e) => {
+                self.bitmaps.insert(name.to_string(), Err(e));
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Brings `st` up to date with the files. Cheap when nothing changed: one `fstat`.
+    pub(super) fn catch_up(&self, st: &mut State) -> Result<()> {
+        if !st.loaded {
+            return self.reload(st);
+        }
+        let hdr = self.wal.read_header()?;
+        if hdr.generation != st.generation {
+            return self.reload(st);
+        }
+        let len = self.wal.len()?;
+        if len == st.wal_end && hdr.applied_end >= st.wal_end {
+            st.seen_counter = self.wal.change_counter();
+            return Ok(());
+        }
+        let scan = self.wal.scan(hdr.generation, st.wal_end)?;
+        for (op, _) in &scan.ops {
+            apply_to_catalogue(&mut st.cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
+            if matches!(op, Op::Reset) {
+                st.bitmaps.clear();
+                st.legacy.clear();
+                self.files.forget_all();
+            }
+            for name in touched(op) {
+                self.files.forget(name);
+                st.reload_bitmap(self, name);
+            }
+        }
+        self.finish_pending(st, &hdr, &scan)
+    }
+
+    /// After a scan: cut a torn tail and redo the last record if its writer died before
+    /// finishing it (we hold the lock, so no live writer is mid-operation).
+    fn finish_pending(&self, st: &mut State, hdr: &Header, scan: &wal::Scan) -> Result<()> {
+        let len = self.wal.len()?;
+        if scan.valid_end < len && self.wal.writable {
+            self.wal.truncate(scan.valid_end)?;
+        }
+        if scan.valid_end > hdr.applied_end {
+            let last = scan.ops.iter().rev().map(|(op, _)| op).find(|op| !matches!(op, Op::Checkpoint { .. }));
+            if let Some(op) = last {
+                if !self.wal.writable {
+                    bail!(
+                        NeedsRecovery,
+                        "a writer died in the middle of an operation on {} and this handle cannot write to repair it; open the store once with write access",
+                        self.dir.display()
+                    );
+                }
+                self.redo(op)?;
+                if let Some(name) = touched(op).first() {
+                    st.reload_bitmap(self, name);
+                }
+            }
+            self.wal.mark_applied(scan.valid_end);
+        }
+        st.wal_end = scan.valid_end;
+        st.seen_counter = self.wal.change_counter();
+        Ok(())
+    }
+
+    /// Rebuilds the state from `metadata.npkm` and the whole log, initialising a new store
+    /// and recovering from a crash as needed.
+    pub(super) fn reload(&self, st: &mut State) -> Result<()> {
+        st.loaded = false;
+        self.files.forget_all();
+        let meta_path = self.dir.join(metadata::FILE_NAME);
+        if !self.wal.initialised()? {
+            self.initialise()?;
+        }
+        let hdr = self.wal.read_header()?;
+        let meta = fs::read(&meta_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::corrupt(&meta_path, "the file is missing but the store's log exists")
+            } else {
+                Error::io("cannot read", &meta_path, e)
+            }
+        })?;
+        let fp = wal::fingerprint(&meta);
+        let mut cat = metadata::decode(&meta).map_err(|m| Error::corrupt(&meta_path, m))?;
+        let scan = self.wal.scan(hdr.generation, HEADER_LEN)?;
+        let last_checkpoint = match scan.ops.last() {
+            Some((Op::Checkpoint { base }, _)) => Some(*base),
+            _ => None,
+        };
+        *st = State { generation: hdr.generation, dirty: std::mem::take(&mut st.dirty), ..State::default() };
+        if last_checkpoint == Some(fp) {
+            // Killed after renaming the new catalogue into place: finish the checkpoint.
+            st.cat = cat;
+            st.wal_end = scan.valid_end;
+            if self.wal.writable {
+                self.start_generation(st, fp)?;
+            }
+        } else if fp == hdr.base {
+            for (op, _) in &scan.ops {
+                apply_to_catalogue(&mut cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
+            }
+            st.cat = cat;
+            self.load_bitmaps(st);
+            self.finish_pending(st, &hdr, &scan)?;
+        } else {
+            // metadata.npkm was rewritten by another program (NumPack itself, say): it is the
+            // truth, and records written against the old catalogue no longer apply.
+            st.cat = cat;
+            st.wal_end = scan.valid_end;
+            if self.wal.writable {
+                self.start_generation(st, fp)?;
+            }
+        }
+        self.load_bitmaps(st);
+        st.seen_counter = self.wal.change_counter();
+        st.loaded = true;
+        if self.wal.writable && !self.read_only {
+            files::remove_orphan_tmps(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    fn load_bitmaps(&self, st: &mut State) {
+        let names: Vec<String> = st.cat.keys().cloned().collect();
+        for name in names {
+            st.reload_bitmap(self, &name);
+        }
+    }
+
+    /// First open of a directory: write an empty catalogue unless there is one already
+    /// (a NumPack store), then the log header.
+    fn initialise(&self) -> Result<()> {
+        if !self.wal.writable {
+            bail!(StoreNotFound, "{} is not a numpack store", self.dir.display());
+        }
+        let meta_path = self.dir.join(metadata::FILE_NAME);
+        let meta = match fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let strays = fs::read_dir(&self.dir)
+                    .map_err(|e| Error::io("cannot list", &self.dir, e))?
+                    .flatten()
+                    .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("data_")))
+                    .count();
+                if strays > 0 {
+                    return Err(Error::corrupt(
+                        &meta_path,
+                        format!("the file is missing while the directory holds {strays} data files; refusing to open it as an empty store"),
+                    ));
+                }
+                let bytes = metadata::encode(&Catalogue::new());
+                let tmp = write_tmp(&self.dir, &bytes)?;
+                files::rename(&self.dir, &tmp, metadata::FILE_NAME)?;
+                bytes
+            }
+            Err(e) => return Err(Error::io("cannot read", &meta_path, e)),
+        };
+        let hdr = Header { generation: 1, base: wal::fingerprint(&meta), change_counter: 0, applied_end: HEADER_LEN };
+        self.wal.truncate(HEADER_LEN)?;
+        self.wal.write_header(&hdr)
+    }
+
+    /// Empties the log and names `base` as the catalogue it starts from.
+    fn start_generation(&self, st: &mut State, base: (u64, u32)) -> Result<()> {
+        let old = self.wal.read_header()?;
+        let hdr = Header { generation: old.generation + 1, base, change_counter: old.change_counter + 1, applied_end: HEADER_LEN };
+        self.wal.write_header(&hdr)?;
+        self.wal.truncate(HEADER_LEN)?;
+        st.generation = hdr.generation;
+        st.wal_end = HEADER_LEN;
+        st.seen_counter = self.wal.change_counter();
+        Ok(())
+    }
+
+    /// Folds the log into `metadata.npkm`. With `durable`, every file written since the
+    /// last durable checkpoint is flushed to disk first, then the catalogue and the log.
+    pub(super) fn checkpoint(&self, st: &mut State, durable: bool) -> Result<()> {
+        if durable {
+            for name in std::mem::take(&mut st.dirty) {
+                sync_file(&self.dir.join(&name))?;
+            }
+        }
+        let bytes = metadata::encode(&st.cat);
+        let fp = wal::fingerprint(&bytes);
+        let hdr = self.wal.read_header()?;
+        if st.wal_end == HEADER_LEN && hdr.base == fp {
+            if durable {
+                sync_file(&self.dir.join(metadata::FILE_NAME))?;
+                self.wal.sync()?;
+            }
+            return Ok(());
+        }
+        let tmp = write_tmp(&self.dir, &bytes)?;
+        if durable {
+            sync_file(&self.dir.join(&tmp))?;
+        }
+        let op = Op::Checkpoint { base: fp };
+        st.wal_end = self.wal.append(st.wal_end, st.generation, &op.encode())?;
+        files::rename(&self.dir, &tmp, metadata::FILE_NAME)?;
+        if durable {
+            sync_file(&self.dir)?;
+        }
+        self.start_generation(st, fp)?;
+        if durable {
+            self.wal.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Completes a record's effects on the files. Idempotent: safe whether the record was
+    /// applied fully, partly or not at all.
+    pub(super) fn redo(&self, op: &Op) -> Result<()> {
+        let dir = &self.dir;
+        match op {
+            Op::Save { name, tmp, .. } | Op::Compact { name, tmp, .. } => {
+                if files::exists(dir, tmp) {
+                    files::rename(dir, tmp, &data_file(name))?;
+                }
+                remove_if_exists(dir, &bitmap_file(name))
+            }
+            Op::Append { name, old_rows, bitmap: Some(p), .. } => self.redo_bitmap(name, p, &[p.total, *old_rows]),
+            Op::Append { bitmap: None, .. } | Op::Checkpoint { .. } => Ok(()),
+            Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[bitmap.total]),
+            Op::Replace { name, runs, payload, .. } => {
+                let path = dir.join(data_file(name));
+                let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+                files::write_runs(&f, &path, runs, payload)
+            }
+            Op::Drop { name } => {
+                remove_if_exists(dir, &data_file(name))?;
+                remove_if_exists(dir, &bitmap_file(name))
+            }
+            Op::Rename { from, to, had_bitmap, .. } => {
+                if files::exists(dir, &data_file(from)) {
+                    files::rename(dir, &data_file(from), &data_file(to))?;
+                }
+                if !had_bitmap {
+                    remove_if_exists(dir, &bitmap_file(to))
+                } else if files::exists(dir, &bitmap_file(from)) {
+                    files::rename(dir, &bitmap_file(from), &bitmap_file(to))
+                } else {
+                    Ok(())
+                }
+            }
+            Op::Reset => {
+                for entry in fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?.flatten() {
+                    let n = entry.file_name();
+                    let n = n.to_string_lossy();
+                    if (n.starts_with("data_") && n.ends_with(".npkd")) || (n.starts_with("deleted_") && n.ends_with(".npkb")) {
+                        remove_if_exists(dir, &n)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rewrites a bitmap file from whatever state it is in (before or after the record,
+    /// or with only some of the record's words written) plus the record's absolute words.
+    fn redo_bitmap(&self, name: &str, patch: &BitmapPatch, totals: &[u64]) -> Result<()> {
+        let mut bm = Bitmap::all_live(patch.total);
+        if !patch.created {
+            let path = self.dir.join(bitmap_file(name));
+            let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let words = totals.iter().find_map(|&t| words_for_total(&bytes, t)).ok_or_else(|| {
+                Error::corrupt(&path, format!("{} bytes fit none of the row counts {totals:?}", bytes.len()))
+            })?;
+            let n = bm.words().len();
+            let keep: Vec<(u64, u64)> = words.into_iter().take(n).enumerate().map(|(i, w)| (i as u64, w)).collect();
+            bm.patch(patch.total, &keep).map_err(|m| Error::corrupt(&path, m))?;
+        }
+        bm.patch(patch.total, &patch.words).map_err(|m| Error::corrupt(&self.wal.path, m))?;
+        self.write_bitmap_file(name, &bm)
+    }
+
+    /// Writes a whole bitmap file atomically (temporary file, then rename).
+    pub(super) fn write_bitmap_file(&self, name: &str, bm: &Bitmap) -> Result<()> {
+        let tmp = write_tmp(&self.dir, &bm.encode())?;
+        files::rename(&self.dir, &tmp, &bitmap_file(name))
+    }
+}
+
+/// The words of a bitmap file written for `total` rows, in either layout.
+fn words_for_total(bytes: &[u8], total: u64) -> Option<Vec<u64>> {
+    let n = total.div_ceil(64) as usize;
+    let body = if bytes.len() == 16 + n * 8 {
+        &bytes[16..]
+    } else if bytes.len() == n * 8 {
+        bytes
+    } else {
+        return None;
+    };
+    Some(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
+}
+
+fn sync_file(path: &std::path::Path) -> Result<()> {
+    match fs::File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io("cannot sync", path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot open", path, e)),
+    }
+}

@@ -1,0 +1,731 @@
+//! A store: a directory of named N-dimensional arrays in NumPack's format, safe to share
+//! between threads and processes, consistent after a crash at any instant.
+//!
+//! All row indices are *logical*: rows deleted through the bitmap are invisible to every
+//! read and write.
+
+mod files;
+mod log;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+
+use crate::bitmap::Bitmap;
+use crate::dtype::DType;
+use crate::error::{bail, Error, Result};
+use crate::lock::FileLock;
+use crate::metadata::{self, checked_nbytes, Entry, MAX_NDIM};
+use crate::name::{self, bitmap_file, data_file};
+use crate::view::View;
+use crate::stream::Stream;
+use crate::wal::{BitmapPatch, Op, Wal};
+use files::FileCache;
+use log::{apply_to_catalogue, State};
+
+/// The log is folded into `metadata.npkm` once it grows past this.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+/// Bitmap words further apart than this are written with separate calls.
+const WORD_GAP: usize = 512;
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// How to open a store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// Create the directory (and an empty store) if it does not exist.
+    pub create: bool,
+    /// Delete what is at the path first (a store directory, an empty directory or a
+    /// file; never a non-empty directory that is not a store). Implies `create`.
+    pub drop_if_exists: bool,
+    /// Refuse every change through this handle.
+    pub read_only: bool,
+}
+
+/// What a caller needs to know to read an array.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayInfo {
+    pub dtype: DType,
+    /// Logical shape: `shape[0]` counts live rows only. Empty for a 0-d array.
+    pub shape: Vec<u64>,
+    /// Rows in the data file, deleted ones included.
+    pub physical_rows: u64,
+    /// Microseconds since the Unix epoch.
+    pub modified_us: u64,
+}
+
+impl ArrayInfo {
+    pub fn row_bytes(&self) -> u64 {
+        self.shape.iter().skip(1).product::<u64>() * self.dtype.size() as u64
+    }
+    pub fn nbytes(&self) -> u64 {
+        self.shape.iter().product::<u64>() * self.dtype.size() as u64
+    }
+}
+
+/// A handle on an open store. Cheap to clone (clones share one handle); `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    dir: PathBuf,
+    read_only: bool,
+    wal: Wal,
+    files: FileCache,
+    state: RwLock<State>,
+    closed: AtomicBool,
+}
+
+/// One array as seen under the state lock.
+struct Array<'a> {
+    name: &'a str,
+    entry: &'a Entry,
+    bitmap: Option<&'a Bitmap>,
+}
+
+impl Array<'_> {
+    fn rows(&self) -> u64 {
+        self.bitmap.map_or(self.entry.physical_rows(), Bitmap::live)
+    }
+    fn row_bytes(&self) -> u64 {
+        self.entry.row_bytes()
+    }
+    fn require_rows(&self) -> Result<()> {
+        if self.entry.shape.is_empty() {
+            bail!(ShapeMismatch, "array {:?} is 0-dimensional and has no rows", self.name);
+        }
+        Ok(())
+    }
+    fn physical(&self, logical: u64) -> u64 {
+        self.bitmap.map_or(logical, |b| b.physical(logical))
+    }
+    /// Physical rows of logical indices; negative indices count from the end.
+    fn resolve(&self, idx: &[i64]) -> Result<Vec<u64>> {
+        let rows = self.rows();
+        idx.iter()
+            .map(|&i| {
+                let j = if i < 0 { i as i128 + rows as i128 } else { i as i128 };
+                if j < 0 || j >= rows as i128 {
+                    bail!(IndexOutOfRange, "index {i} is out of range for array {:?} with {rows} rows", self.name);
+                }
+                Ok(self.physical(j as u64))
+            })
+            .collect()
+    }
+    /// Byte runs `(offset, len)` of the logical rows `start..stop`.
+    fn range_runs(&self, start: u64, stop: u64) -> Result<Vec<(u64, u64)>> {
+        let rows = self.rows();
+        if start > stop || stop > rows {
+            bail!(IndexOutOfRange, "rows {start}..{stop} are out of range for array {:?} with {rows} rows", self.name);
+        }
+        let rb = self.row_bytes();
+        if start == stop {
+            return Ok(vec![]);
+        }
+        Ok(match self.bitmap {
+            None => vec![(start * rb, (stop - start) * rb)],
+            Some(b) => b.live_runs(b.physical(start), b.physical(stop - 1) + 1).into_iter().map(|(r, n)| (r * rb, n * rb)).collect(),
+        })
+    }
+    fn info(&self) -> ArrayInfo {
+        let mut shape = self.entry.shape.clone();
+        if let Some(first) = shape.first_mut() {
+            *first = self.rows();
+        }
+        ArrayInfo { dtype: self.entry.dtype, shape, physical_rows: self.entry.physical_rows(), modified_us: self.entry.modified_us }
+    }
+    fn check_dtype(&self, dtype: DType) -> Result<()> {
+        if dtype != self.entry.dtype {
+            bail!(DtypeMismatch, "array {:?} holds {} but the data is {}", self.name, self.entry.dtype.numpy_name(), dtype.numpy_name());
+        }
+        Ok(())
+    }
+}
+
+fn array<'a>(st: &'a State, name: &'a str) -> Result<Array<'a>> {
+    name::validate(name)?;
+    let (name, entry) = st.cat.get_key_value(name).ok_or_else(|| Error::not_found(name))?;
+    let bitmap = match st.bitmaps.get(name) {
+        None => None,
+        Some(Ok(b)) => Some(&**b),
+        Some(Err(e)) => return Err(e.clone()),
+    };
+    Ok(Array { name, entry, bitmap })
+}
+
+fn check_len(what: &str, got: usize, want: u64) -> Result<()> {
+    if got as u64 != want {
+        bail!(BufferSize, "{what} is {got} bytes but must be {want}");
+    }
+    Ok(())
+}
+
+/// Runs of indices into `words` whose gaps are at most `gap` words.
+fn word_spans(changed: &[usize], gap: usize) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for &w in changed {
+        match spans.last_mut() {
+            Some(s) if w <= s.1 + gap => s.1 = w,
+            _ => spans.push((w, w)),
+        }
+    }
+    spans
+}
+
+impl Store {
+    /// Opens the store at `path`.
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
+        let dir = path.as_ref().to_path_buf();
+        if opts.read_only && opts.drop_if_exists {
+            return Err(Error::invalid("drop_if_exists cannot be combined with read_only"));
+        }
+        if opts.drop_if_exists {
+            wipe(&dir)?;
+        }
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(InvalidArgument, "{} is a file, not a store directory", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !(opts.create || opts.drop_if_exists) || opts.read_only {
+                    bail!(StoreNotFound, "no store at {}", dir.display());
+                }
+                fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+            }
+            Err(e) => return Err(Error::io("cannot stat", &dir, e)),
+        }
+        if opts.read_only && !dir.join(metadata::FILE_NAME).exists() {
+            bail!(StoreNotFound, "{} holds no store (no {})", dir.display(), metadata::FILE_NAME);
+        }
+        let wal = Wal::open(&dir, true)?;
+        let inner = Inner {
+            files: FileCache::new(&dir, wal.writable && !opts.read_only),
+            dir,
+            read_only: opts.read_only,
+            wal,
+            state: RwLock::new(State::default()),
+            closed: AtomicBool::new(false),
+        };
+        {
+            let mut st = inner.state.write().unwrap();
+            let _lock = FileLock::exclusive(&inner.wal.file).map_err(|e| Error::io("cannot lock", &inner.wal.path, e))?;
+            inner.reload(&mut st)?;
+        }
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// Folds pending changes into `metadata.npkm` (so NumPack sees them) and closes this
+    /// handle. Clones of the handle, views and streams stay usable.
+    pub fn close(self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.fold(false)
+    }
+
+    /// Makes every change so far durable: flushes written files, the catalogue and the log
+    /// to disk (`fsync`). After `sync` returns, a power loss cannot undo those changes.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.fold(true)
+    }
+
+    /// Picks up changes committed by other handles and processes. Reads do this
+    /// automatically when the store's change counter moved; this forces it.
+    pub fn refresh(&self) -> Result<()> {
+        let mut st = self.inner.state.write().unwrap();
+        let _lock = self.inner.lock()?;
+        self.inner.catch_up(&mut st)
+    }
+
+    /// Names of all arrays, sorted.
+    pub fn names(&self) -> Result<Vec<String>> {
+        self.read(|st| Ok(st.cat.keys().cloned().collect()))
+    }
+
+    pub fn contains(&self, name: &str) -> Result<bool> {
+        name::validate(name)?;
+        self.read(|st| Ok(st.cat.contains_key(name)))
+    }
+
+    pub fn info(&self, name: &str) -> Result<ArrayInfo> {
+        self.read(|st| Ok(array(st, name)?.info()))
+    }
+
+    /// Creates or replaces array `name` with `data` (C order, little-endian) of `shape`.
+    /// Existing views keep the old contents.
+    pub fn save(&self, name: &str, dtype: DType, shape: &[u64], data: &[u8]) -> Result<()> {
+        name::validate(name)?;
+        check_shape(shape)?;
+        let nbytes = checked_nbytes(dtype, shape).ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+        check_len("data", data.len(), nbytes)?;
+        self.inner.writable()?;
+        let tmp = files::write_tmp(&self.inner.dir, data)?;
+        let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us() };
+        let result = self.inner.mutate(|inner, st| inner.install(st, Op::Save { name: name.into(), entry, tmp: tmp.clone() }));
+        if result.is_err() {
+            let _ = files::remove_if_exists(&self.inner.dir, &tmp);
+        }
+        result
+    }
+
+    /// Copies all live rows into `out`, which must be exactly the array's logical size.
+    pub fn load_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
+        self.read(|st| {
+            let a = array(st, name)?;
+            let info = a.info();
+            check_len("the output buffer", out.len(), info.nbytes())?;
+            let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+            let df = self.inner.files.get(name, a.entry.nbytes())?;
+            files::read_runs(&df, &runs, out)
+        })
+    }
+
+    /// Convenience: the array's info and all its live rows in a new buffer.
+    pub fn load(&self, name: &str) -> Result<(ArrayInfo, Vec<u8>)> {
+        let info = self.info(name)?;
+        let mut out = vec![0u8; info.nbytes() as usize];
+        self.load_into(name, &mut out)?;
+        Ok((info, out))
+    }
+
+    /// Copies the rows at logical indices `idx` (negative counts from the end; repeats
+    /// allowed) into `out`, which must hold exactly `idx.len()` rows.
+    pub fn read_rows_into(&self, name: &str, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        self.read(|st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
+            let rows = a.resolve(idx)?;
+            if out.is_empty() {
+                return Ok(());
+            }
+            let df = self.inner.files.get(name, a.entry.nbytes())?;
+            files::gather(df.bytes(), &rows, a.row_bytes() as usize, out);
+            Ok(())
+        })
+    }
+
+    /// Copies logical rows `start..stop` into `out` (exactly `stop - start` rows).
+    pub fn read_range_into(&self, name: &str, start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
+        self.read(|st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            let runs = a.range_runs(start, stop)?;
+            check_len("the output buffer", out.len(), (stop - start) * a.row_bytes())?;
+            let df = self.inner.files.get(name, a.entry.nbytes())?;
+            files::read_runs(&df, &runs, out)
+        })
+    }
+
+    /// Overwrites the rows at logical indices `idx` with the rows of `data`, in order;
+    /// when an index repeats, the last row given for it wins.
+    pub fn replace_rows(&self, name: &str, dtype: DType, idx: &[i64], data: &[u8]) -> Result<()> {
+        self.inner.mutate(|inner, st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            a.check_dtype(dtype)?;
+            let rb = a.row_bytes();
+            check_len("data", data.len(), idx.len() as u64 * rb)?;
+            let phys = a.resolve(idx)?;
+            if phys.is_empty() || rb == 0 {
+                return Ok(());
+            }
+            // Sort by file position keeping the last write per row, then merge neighbours
+            // whose source rows are neighbours too into single writes.
+            let mut order: Vec<(u64, usize)> = phys.into_iter().zip(0..).collect();
+            order.sort_by_key(|&(p, _)| p);
+            let mut dedup: Vec<(u64, usize)> = Vec::with_capacity(order.len());
+            for pair in order {
+                match dedup.last_mut() {
+                    Some(last) if last.0 == pair.0 => *last = pair,
+                    _ => dedup.push(pair),
+                }
+            }
+            let mut runs: Vec<(u64, u64)> = Vec::new();
+            let mut payload = Vec::with_capacity(dedup.len() * rb as usize);
+            let mut prev: Option<(u64, usize)> = None;
+            for &(p, s) in &dedup {
+                let src = &data[s * rb as usize..(s + 1) * rb as usize];
+                match (prev, runs.last_mut()) {
+                    (Some((pp, ps)), Some(run)) if p == pp + 1 && s == ps + 1 => run.1 += rb,
+                    _ => runs.push((p * rb, rb)),
+                }
+                payload.extend_from_slice(src);
+                prev = Some((p, s));
+            }
+            inner.replace(st, name, runs, payload)
+        })
+    }
+
+    /// Overwrites `rows` logical rows from `start` with `data`.
+    pub fn replace_range(&self, name: &str, dtype: DType, start: u64, rows: u64, data: &[u8]) -> Result<()> {
+        self.inner.mutate(|inner, st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            a.check_dtype(dtype)?;
+            let stop = start.checked_add(rows).ok_or_else(|| Error::invalid("row range overflows"))?;
+            let runs = a.range_runs(start, stop)?;
+            check_len("data", data.len(), rows * a.row_bytes())?;
+            if data.is_empty() {
+                return Ok(());
+            }
+            inner.replace(st, name, runs, data.to_vec())
+        })
+    }
+
+    /// Appends rows. `shape` describes `data`: same dtype, same number of dimensions and
+    /// same trailing dimensions as the array. Appending zero rows changes nothing.
+    pub fn append(&self, name: &str, dtype: DType, shape: &[u64], data: &[u8]) -> Result<()> {
+        self.inner.mutate(|inner, st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            a.check_dtype(dtype)?;
+            if shape.len() != a.entry.shape.len() || shape[1..] != a.entry.shape[1..] {
+                bail!(
+                    ShapeMismatch,
+                    "cannot append rows of shape {shape:?} to array {name:?} of shape {:?}",
+                    a.info().shape
+                );
+            }
+            let nbytes = checked_nbytes(dtype, shape).ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+            check_len("data", data.len(), nbytes)?;
+            if shape[0] == 0 {
+                return Ok(());
+            }
+            let old = a.entry.physical_rows();
+            let new = old.checked_add(shape[0]).ok_or_else(|| Error::invalid("row count overflows"))?;
+            let mut bitmap = a.bitmap.cloned();
+            let df = inner.files.get(name, a.entry.nbytes())?;
+            // The rows go past the committed end first; the record then makes them visible.
+            use std::os::unix::fs::FileExt;
+            df.file.write_all_at(data, old * a.row_bytes()).map_err(|e| Error::io("cannot write", &df.path, e))?;
+            let patch = bitmap.as_mut().map(|b| {
+                let first = b.extend(new);
+                BitmapPatch { total: new, created: false, words: (first..b.words().len()).map(|w| (w as u64, b.words()[w])).collect() }
+            });
+            let op = Op::Append { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), bitmap: patch };
+            inner.commit(st, &op)?;
+            st.dirty.insert(data_file(name));
+            if let Some(b) = bitmap {
+                inner.write_bitmap_file(name, &b)?;
+                st.legacy.remove(name);
+                st.dirty.insert(bitmap_file(name));
+                st.bitmaps.insert(name.to_string(), Ok(Arc::new(b)));
+            }
+            inner.finish(st, &op)
+        })
+    }
+
+    /// Deletes rows at logical indices (negative counts from the end; repeats allowed).
+    /// The rows stay in the data file, hidden by the bitmap, until [`Store::compact`].
+    pub fn delete_rows(&self, name: &str, idx: &[i64]) -> Result<()> {
+        self.inner.mutate(|inner, st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            let phys = a.resolve(idx)?;
+            if phys.is_empty() {
+                return Ok(());
+            }
+            let created = a.bitmap.is_none();
+            let mut bm = a.bitmap.cloned().unwrap_or_else(|| Bitmap::all_live(a.entry.physical_rows()));
+            let rewrite = created || st.legacy.contains(name);
+            let changed = bm.delete(&phys);
+            let words = changed.iter().map(|&w| (w as u64, bm.words()[w])).collect();
+            let op = Op::Delete {
+                name: name.into(),
+                modified_us: now_us(),
+                bitmap: BitmapPatch { total: bm.total(), created, words },
+            };
+            inner.commit(st, &op)?;
+            if rewrite {
+                inner.write_bitmap_file(name, &bm)?;
+                st.legacy.remove(name);
+            } else {
+                inner.write_bitmap_words(name, &bm, &changed)?;
+            }
+            st.dirty.insert(bitmap_file(name));
+            st.bitmaps.insert(name.to_string(), Ok(Arc::new(bm)));
+            inner.finish(st, &op)
+        })
+    }
+
+    /// Removes an array and its files.
+    pub fn drop_array(&self, name: &str) -> Result<()> {
+        name::validate(name)?;
+        self.inner.mutate(|inner, st| {
+            // Only the catalogue entry is needed, so a damaged bitmap cannot block the drop.
+            if !st.cat.contains_key(name) {
+                return Err(Error::not_found(name));
+            }
+            inner.install(st, Op::Drop { name: name.into() })
+        })
+    }
+
+    /// Rewrites the array without its deleted rows and removes its bitmap. Does nothing
+    /// when no row is deleted.
+    pub fn compact(&self, name: &str) -> Result<()> {
+        self.inner.mutate(|inner, st| {
+            let a = array(st, name)?;
+            if a.bitmap.is_none() {
+                return Ok(());
+            }
+            let rows = a.rows();
+            let tmp = inner.copy_live(&a)?;
+            inner.install(st, Op::Compact { name: name.into(), rows, modified_us: now_us(), tmp })
+        })
+    }
+
+    /// Copies the live rows of `src` into a new array `dst`.
+    pub fn clone_array(&self, src: &str, dst: &str) -> Result<()> {
+        name::validate(dst)?;
+        self.inner.mutate(|inner, st| {
+            let a = array(st, src)?;
+            if st.cat.contains_key(dst) {
+                bail!(AlreadyExists, "an array named {dst:?} already exists");
+            }
+            let info = a.info();
+            let tmp = inner.copy_live(&a)?;
+            let entry = Entry { dtype: info.dtype, shape: info.shape, modified_us: now_us() };
+            inner.install(st, Op::Save { name: dst.into(), entry, tmp })
+        })
+    }
+
+    /// Renames array `from` to `to`, which must not exist.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        name::validate(to)?;
+        self.inner.mutate(|inner, st| {
+            let a = array(st, from)?;
+            if from == to {
+                return Ok(());
+            }
+            if st.cat.contains_key(to) {
+                bail!(AlreadyExists, "an array named {to:?} already exists");
+            }
+            let had_bitmap = a.bitmap.is_some();
+            inner.install(st, Op::Rename { from: from.into(), to: to.into(), modified_us: now_us(), had_bitmap })
+        })
+    }
+
+    /// Removes every array.
+    pub fn reset(&self) -> Result<()> {
+        self.inner.mutate(|inner, st| inner.install(st, Op::Reset))
+    }
+
+    /// Maps the array's data file: read-only, or writable (changes go straight to the file,
+    /// outside the log: durable after [`View::flush`] or [`Store::sync`], not crash-atomic).
+    pub fn view(&self, name: &str, writable: bool) -> Result<View> {
+        if writable {
+            self.inner.writable()?;
+        }
+        self.read(|st| {
+            let a = array(st, name)?;
+            let row_map = a.bitmap.map(|b| b.live_rows());
+            let map = if writable {
+                crate::view::map_writable(&self.inner.dir.join(data_file(name)), a.entry.nbytes())?
+            } else {
+                crate::view::ViewMap::Shared(self.inner.files.get(name, a.entry.nbytes())?.map.clone())
+            };
+            Ok(View::new(map, a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map))
+        })
+    }
+
+    /// Iterates over the array's live rows in batches of `batch_rows`.
+    pub fn stream(&self, name: &str, batch_rows: u64) -> Result<Stream> {
+        if batch_rows == 0 {
+            return Err(Error::invalid("batch size must be at least one row"));
+        }
+        let info = self.info(name)?;
+        if info.shape.is_empty() {
+            bail!(ShapeMismatch, "array {name:?} is 0-dimensional and has no rows");
+        }
+        Ok(Stream::new(self.clone(), name.to_string(), batch_rows))
+    }
+
+    /// Runs `f` on an up-to-date state under the read lock.
+    fn read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
+        {
+            let st = self.inner.state.read().unwrap();
+            if st.loaded && st.seen_counter == self.inner.wal.change_counter() {
+                return f(&st);
+            }
+        }
+        self.refresh()?;
+        f(&self.inner.state.read().unwrap())
+    }
+}
+
+fn check_shape(shape: &[u64]) -> Result<()> {
+    if shape.is_empty() {
+        bail!(ShapeMismatch, "0-d arrays cannot be saved; store a 1-element 1-d array instead");
+    }
+    if shape.len() > MAX_NDIM {
+        bail!(ShapeMismatch, "{} dimensions exceed the limit of {MAX_NDIM}", shape.len());
+    }
+    Ok(())
+}
+
+/// Deletes a store (or an empty directory, or a file) at `dir` for `drop_if_exists`.
+fn wipe(dir: &Path) -> Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot stat", dir, e)),
+        Ok(m) => m,
+    };
+    if !meta.is_dir() {
+        return fs::remove_file(dir).map_err(|e| Error::io("cannot remove", dir, e));
+    }
+    let is_store = dir.join(metadata::FILE_NAME).exists() || dir.join(crate::wal::FILE_NAME).exists();
+    let empty = fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?.next().is_none();
+    if !is_store && !empty {
+        bail!(InvalidArgument, "refusing to delete {}: it is not a numpack store", dir.display());
+    }
+    fs::remove_dir_all(dir).map_err(|e| Error::io("cannot remove", dir, e))
+}
+
+impl Inner {
+    fn writable(&self) -> Result<()> {
+        if self.read_only || !self.wal.writable {
+            bail!(ReadOnly, "the store at {} is open read-only", self.dir.display());
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<FileLock<'_>> {
+        FileLock::exclusive(&self.wal.file).map_err(|e| Error::io("cannot lock", &self.wal.path, e))
+    }
+
+    /// Runs a mutation with the state locked, the store locked and the state caught up.
+    /// If it fails part-way the state is reloaded from the files on next use.
+    fn mutate<T>(&self, f: impl FnOnce(&Inner, &mut State) -> Result<T>) -> Result<T> {
+        self.writable()?;
+        let mut st: RwLockWriteGuard<State> = self.state.write().unwrap();
+        let _lock = self.lock()?;
+        self.catch_up(&mut st)?;
+        let result = f(self, &mut st);
+        if result.is_err() && st.wal_end != self.wal.len().unwrap_or(0) {
+            st.loaded = false;
+        }
+        if result.is_ok() && st.wal_end > CHECKPOINT_BYTES {
+            self.checkpoint(&mut st, false)?;
+        }
+        result
+    }
+
+    /// Appends the record: from here on the operation has happened.
+    fn commit(&self, st: &mut State, op: &Op) -> Result<()> {
+        st.wal_end = self.wal.append(st.wal_end, st.generation, &op.encode())?;
+        Ok(())
+    }
+
+    /// Records that the operation's effects are complete and updates the catalogue.
+    fn finish(&self, st: &mut State, op: &Op) -> Result<()> {
+        apply_to_catalogue(&mut st.cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
+        self.wal.mark_applied(st.wal_end);
+        st.seen_counter = self.wal.change_counter();
+        Ok(())
+    }
+
+    /// Commits an operation whose file effects are renames and removals (save, compact,
+    /// drop, rename, reset) and applies them with the same code recovery uses.
+    fn install(&self, st: &mut State, op: Op) -> Result<()> {
+        self.commit(st, &op)?;
+        self.redo(&op)?;
+        match &op {
+            Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } => {
+                self.files.forget(name);
+                st.bitmaps.remove(name);
+                st.legacy.remove(name);
+                st.dirty.insert(data_file(name));
+            }
+            Op::Rename { from, to, .. } => {
+                self.files.forget(from);
+                self.files.forget(to);
+                st.legacy.remove(to);
+                if let Some(b) = st.bitmaps.remove(from) {
+                    st.bitmaps.insert(to.clone(), b);
+                    st.dirty.insert(bitmap_file(to));
+                }
+                if st.legacy.remove(from) {
+                    st.legacy.insert(to.clone());
+                }
+                st.dirty.insert(data_file(to));
+            }
+            Op::Reset => {
+                self.files.forget_all();
+                st.bitmaps.clear();
+                st.legacy.clear();
+            }
+            _ => unreachable!("install takes file-replacing operations"),
+        }
+        self.finish(st, &op)
+    }
+
+    /// Logs new bytes for `runs` of the data file, then writes them in place.
+    fn replace(&self, st: &mut State, name: &str, runs: Vec<(u64, u64)>, payload: Vec<u8>) -> Result<()> {
+        let entry_bytes = st.cat[name].nbytes();
+        let df = self.files.get(name, entry_bytes)?;
+        let op = Op::Replace { name: name.into(), modified_us: now_us(), runs, payload };
+        self.commit(st, &op)?;
+        if let Op::Replace { runs, payload, .. } = &op {
+            files::write_runs(&df.file, &df.path, runs, payload)?;
+        }
+        st.dirty.insert(data_file(name));
+        self.finish(st, &op)
+    }
+
+    /// Writes changed words of a header-layout bitmap file in place.
+    fn write_bitmap_words(&self, name: &str, bm: &Bitmap, changed: &[usize]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let path = self.dir.join(bitmap_file(name));
+        let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+        let words = bm.words();
+        for (a, b) in word_spans(changed, WORD_GAP) {
+            let bytes: Vec<u8> = words[a..=b].iter().flat_map(|w| w.to_le_bytes()).collect();
+            f.write_all_at(&bytes, crate::bitmap::HEADER_LEN + a as u64 * 8).map_err(|e| Error::io("cannot write", &path, e))?;
+        }
+        f.write_all_at(&bm.header(), 0).map_err(|e| Error::io("cannot write", &path, e))
+    }
+
+    /// Writes the live rows of an array to a new temporary file; returns its name.
+    fn copy_live(&self, a: &Array) -> Result<String> {
+        use std::io::Write;
+        let df = self.files.get(a.name, a.entry.nbytes())?;
+        let (mut f, tmp) = files::create_tmp(&self.dir)?;
+        let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+        let src = df.bytes();
+        for (off, len) in runs {
+            f.write_all(&src[off as usize..(off + len) as usize]).map_err(|e| Error::io("cannot write", &self.dir.join(&tmp), e))?;
+        }
+        Ok(tmp)
+    }
+
+    /// Catches up and checkpoints (durably with `durable`).
+    fn fold(&self, durable: bool) -> Result<()> {
+        if self.read_only || !self.wal.writable {
+            return Ok(());
+        }
+        let mut st = self.state.write().unwrap();
+        let _lock = self.lock()?;
+        self.catch_up(&mut st)?;
+        self.checkpoint(&mut st, durable)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            let _ = self.fold(false);
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The log, `numpack.wal`: how a store stays consistent when a process is killed at any
+//! instant, and how processes see each other's changes without rewriting the catalogue.
+//!
+//! - `metadata.npkm` holds the catalogue as of the last checkpoint; the log header names it
+//!   by length and CRC32 (`base`). Every mutation appends one record (`u32 len | u32 crc |
+//!   payload`, CRC over the generation and payload) while holding the exclusive lock.
+//!   A record is committed once it is in the file with a valid CRC.
+//! - Data and bitmap files always hold the newest state. Data that a record only makes
+//!   visible (appended rows, a new file under a temporary name) is written *before* the
+//!   record; changes in place (replaced rows, bitmap words) *after* it, from the record's
+//!   own bytes. So only the last record can be half-applied, and redoing it is idempotent.
+//!   `applied_end` in the header tells whether the last record was finished.
+//! - A checkpoint writes the catalogue to a temporary file, logs `Checkpoint{len, crc}`,
+//!   renames the file over `metadata.npkm`, then starts a new generation with an empty log.
+//! - `change_counter` is bumped after every finished mutation; readers compare it (one
+//!   load from a shared mapping) to know when to catch up.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::codec::{ReadResult, Reader, Writer};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::metadata::{Entry, MAX_NDIM};
+
+pub const FILE_NAME: &str = "numpack.wal";
+pub const MAGIC: &[u8; 8] = b"NPKLOG01";
+pub const HEADER_LEN: u64 = 64;
+const FRAME_LEN: u64 = 8;
+/// A record larger than this is taken as damage, not data.
+const MAX_RECORD: u64 = 1 << 40;
+
+const OFF_COUNTER: usize = 40;
+const OFF_APPLIED: usize = 48;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub generation: u64,
+    /// Length and CRC32 of the `metadata.npkm` this generation's records apply to.
+    pub base: (u64, u32),
+    pub change_counter: u64,
+    /// End of the last record whose effects are complete.
+    pub applied_end: u64,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN as usize] {
+        let mut h = [0u8; HEADER_LEN as usize];
+        h[0..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&1u32.to_le_bytes());
+        h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[16..24].copy_from_slice(&self.generation.to_le_bytes());
+        h[24..32].copy_from_slice(&self.base.0.to_le_bytes());
+        h[32..36].copy_from_slice(&self.base.1.to_le_bytes());
+        h[OFF_COUNTER..OFF_COUNTER + 8].copy_from_slice(&self.change_counter.to_le_bytes());
+        h[OFF_APPLIED..OFF_APPLIED + 8].copy_from_slice(&self.applied_end.to_le_bytes());
+        h
+    }
+
+    fn decode(b: &[u8]) -> ReadResult<Header> {
+        let mut r = Reader::new(b);
+        if r.take(8, "magic")? != MAGIC {
+            return Err("bad magic (expected \"NPKLOG01\")".into());
+        }
+        let version = r.u32("version")?;
+        let len = r.u32("header length")?;
+        if version != 1 || len as u64 != HEADER_LEN {
+            return Err(format!("log version {version} with a {len}-byte header is not supported"));
+        }
+        let generation = r.u64("generation")?;
+        let base_len = r.u64("base length")?;
+        let base_crc = r.u32("base crc")?;
+        r.u32("reserved")?;
+        let change_counter = r.u64("change counter")?;
+        let applied_end = r.u64("applied end")?;
+        Ok(Header { generation, base: (base_len, base_crc), change_counter, applied_end })
+    }
+}
+
+/// Absolute bitmap words after a change, so that re-applying is harmless.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitmapPatch {
+    pub total: u64,
+    /// The bitmap file did not exist before: start from all rows live.
+    pub created: bool,
+    pub words: Vec<(u64, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Install `tmp` as the array's data file with this entry; no rows deleted.
+    Save { name: String, entry: Entry, tmp: String },
+    /// Rows `old_rows..new_rows` were written to the data file before the record.
+    Append { name: String, old_rows: u64, new_rows: u64, modified_us: u64, bitmap: Option<BitmapPatch> },
+    /// Write `payload` at the given `(offset, len)` runs of the data file.
+    Replace { name: String, modified_us: u64, runs: Vec<(u64, u64)>, payload: Vec<u8> },
+    Delete { name: String, modified_us: u64, bitmap: BitmapPatch },
+    /// Install `tmp` (the live rows only) as the data file; the bitmap goes away.
+    Compact { name: String, rows: u64, modified_us: u64, tmp: String },
+    Drop { name: String },
+    Rename { from: String, to: String, modified_us: u64, had_bitmap: bool },
+    Reset,
+    Checkpoint { base: (u64, u32) },
+}
+
+mod kind {
+    pub const SAVE: u8 = 1;
+    pub const APPEND: u8 = 2;
+    pub const REPLACE: u8 = 3;
+    pub const DELETE: u8 = 4;
+    pub const COMPACT: u8 = 5;
+    pub const DROP: u8 = 6;
+    pub const RENAME: u8 = 7;
+    pub const RESET: u8 = 8;
+    pub const CHECKPOINT: u8 = 9;
+}
+
+fn put_patch(w: &mut Writer, p: &BitmapPatch) {
+    w.u64(p.total);
+    w.u8(p.created as u8);
+    w.u64(p.words.len() as u64);
+    for &(i, v) in &p.words {
+        w.u64(i);
+        w.u64(v);
+    }
+}
+
+fn get_patch(r: &mut Reader) -> ReadResult<BitmapPatch> {
+    let total = r.u64("bitmap rows")?;
+    let created = r.u8("bitmap created")? != 0;
+    let n = r.u64("bitmap word count")?;
+    if n > r.remaining() as u64 / 16 {
+        return Err(format!("bitmap patch claims {n} words"));
+    }
+    let mut words = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        words.push((r.u64("word index")?, r.u64("word")?));
+    }
+    Ok(BitmapPatch { total, created, words })
+}
+
+impl Op {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        match self {
+            Op::Save { name, entry, tmp } => {
+                w.u8(kind::SAVE);
+                w.str(name);
+                w.u8(entry.dtype.code() as u8);
+                w.u32(entry.shape.len() as u32);
+                for &d in &entry.shape {
+                    w.u64(d);
+                }
+                w.u64(entry.modified_us);
+                w.str(tmp);
+            }
+            Op::Append { name, old_rows, new_rows, modified_us, bitmap } => {
+                w.u8(kind::APPEND);
+                w.str(name);
+                w.u64(*old_rows);
+                w.u64(*new_rows);
+                w.u64(*modified_us);
+                w.u8(bitmap.is_some() as u8);
+                if let Some(p) = bitmap {
+                    put_patch(&mut w, p);
+                }
+            }
+            Op::Replace { name, modified_us, runs, payload } => {
+                w.u8(kind::REPLACE);
+                w.str(name);
+                w.u64(*modified_us);
+                w.u64(runs.len() as u64);
+                for &(off, len) in runs {
+                    w.u64(off);
+                    w.u64(len);
+                }
+                w.bytes(payload);
+            }
+            Op::Delete { name, modified_us, bitmap } => {
+                w.u8(kind::DELETE);
+                w.str(name);
+                w.u64(*modified_us);
+                put_patch(&mut w, bitmap);
+            }
+            Op::Compact { name, rows, modified_us, tmp } => {
+                w.u8(kind::COMPACT);
+                w.str(name);
+                w.u64(*rows);
+                w.u64(*modified_us);
+                w.str(tmp);
+            }
+            Op::Drop { name } => {
+                w.u8(kind::DROP);
+                w.str(name);
+            }
+            Op::Rename { from, to, modified_us, had_bitmap } => {
+                w.u8(kind::RENAME);
+                w.str(from);
+                w.str(to);
+                w.u64(*modified_us);
+                w.u8(*had_bitmap as u8);
+            }
+            Op::Reset => w.u8(kind::RESET),
+            Op::Checkpoint { base } => {
+                w.u8(kind::CHECKPOINT);
+                w.u64(base.0);
+                w.u32(base.1);
+            }
+        }
+        w.buf
+    }
+
+    pub fn decode(b: &[u8]) -> ReadResult<Op> {
+        let mut r = Reader::new(b);
+        let s = |r: &mut Reader, what: &str| r.str(what).map(str::to_string);
+        let op = match r.u8("record kind")? {
+            kind::SAVE => {
+                let name = s(&mut r, "name")?;
+                let code = r.u8("dtype")?;
+                let dtype = DType::from_code(code as u32).ok_or(format!("unknown dtype code {code}"))?;
+                let ndim = r.u32("ndim")? as usize;
+                if ndim > MAX_NDIM {
+                    return Err(format!("{ndim} dimensions"));
+                }
+                let shape = (0..ndim).map(|_| r.u64("dimension")).collect::<ReadResult<Vec<_>>>()?;
+                let modified_us = r.u64("modify time")?;
+                Op::Save { name, entry: Entry { dtype, shape, modified_us }, tmp: s(&mut r, "temporary file")? }
+            }
+            kind::APPEND => {
+                let name = s(&mut r, "name")?;
+                let old_rows = r.u64("old rows")?;
+                let new_rows = r.u64("new rows")?;
+                let modified_us = r.u64("modify time")?;
+                let bitmap = if r.u8("bitmap flag")? != 0 { Some(get_patch(&mut r)?) } else { None };
+                Op::Append { name, old_rows, new_rows, modified_us, bitmap }
+            }
+            kind::REPLACE => {
+                let name = s(&mut r, "name")?;
+                let modified_us = r.u64("modify time")?;
+                let n = r.u64("run count")?;
+                if n > r.remaining() as u64 / 16 {
+                    return Err(format!("replace record claims {n} runs"));
+                }
+                let mut runs = Vec::with_capacity(n as usize);
+                let mut total: u64 = 0;
+                for _ in 0..n {
+                    let run = (r.u64("run offset")?, r.u64("run length")?);
+                    total = total.checked_add(run.1).ok_or("run lengths overflow")?;
+                    runs.push(run);
+                }
+                if total != r.remaining() as u64 {
+                    return Err(format!("replace runs cover {total} bytes but the payload has {}", r.remaining()));
+                }
+                let payload = r.take(total as usize, "payload")?.to_vec();
+                Op::Replace { name, modified_us, runs, payload }
+            }
+            kind::DELETE => {
+                let name = s(&mut r, "name")?;
+                let modified_us = r.u64("modify time")?;
+                Op::Delete { name, modified_us, bitmap: get_patch(&mut r)? }
+            }
+            kind::COMPACT => {
+                let name = s(&mut r, "name")?;
+                let rows = r.u64("rows")?;
+                let modified_us = r.u64("modify time")?;
+                Op::Compact { name, rows, modified_us, tmp: s(&mut r, "temporary file")? }
+            }
+            kind::DROP => Op::Drop { name: s(&mut r, "name")? },
+            kind::RENAME => {
+                let from = s(&mut r, "old name")?;
+                let to = s(&mut r, "new name")?;
+                let modified_us = r.u64("modify time")?;
+                Op::Rename { from, to, modified_us, had_bitmap: r.u8("bitmap flag")? != 0 }
+            }
+            kind::RESET => Op::Reset,
+            kind::CHECKPOINT => Op::Checkpoint { base: (r.u64("base length")?, r.u32("base crc")?) },
+            k => return Err(format!("unknown record kind {k}")),
+        };
+        if r.remaining() != 0 {
+            return Err(format!("{} stray bytes after a record", r.remaining()));
+        }
+        Ok(op)
+    }
+}
+
+fn record_crc(generation: u64, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&generation.to_le_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+/// CRC32 and length naming a catalogue file's contents.
+pub fn fingerprint(bytes: &[u8]) -> (u64, u32) {
+    (bytes.len() as u64, crc32fast::hash(bytes))
+}
+
+/// The open log file, its lock, and a shared mapping of its header.
+pub struct Wal {
+    pub file: File,
+    pub path: PathBuf,
+    pub writable: bool,
+    map: MmapRaw,
+}
+
+/// Records read from the log: each op with the offset where it ends.
+pub struct Scan {
+    pub ops: Vec<(Op, u64)>,
+    /// End of the last valid record; anything after it is a torn write.
+    pub valid_end: u64,
+}
+
+impl Wal {
+    /// Opens (creating if `create`) the log of the store in `dir`. The file may still be
+    /// empty: see [`Wal::initialised`].
+    pub fn open(dir: &Path, create: bool) -> Result<Wal> {
+        let path = dir.join(FILE_NAME);
+        let rw = OpenOptions::new().read(true).write(true).create(create).open(&path);
+        let (file, writable) = match rw {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) => {
+                (File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?, false)
+            }
+            Err(e) => return Err(Error::io("cannot open", &path, e)),
+        };
+        if file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() < HEADER_LEN && writable {
+            // A fresh (or torn-at-creation) log: make room for the header before mapping it.
+            file.set_len(HEADER_LEN).map_err(|e| Error::io("cannot size", &path, e))?;
+        }
+        let opts = MmapOptions::new().len(HEADER_LEN as usize).clone();
+        let map = if writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
+            .map_err(|e| Error::io("cannot map", &path, e))?;
+        Ok(Wal { file, path, writable, map })
+    }
+
+    fn counter(&self, off: usize) -> &AtomicU64 {
+        // SAFETY: the mapping is HEADER_LEN bytes, page aligned, and lives as long as self;
+        // offsets are multiples of 8, so the AtomicU64 is aligned. Other processes access
+        // the same words only through atomics or whole-header pwrites under the lock.
+        unsafe { &*(self.map.as_ptr().add(off) as *const AtomicU64) }
+    }
+
+    /// Bumped after every finished mutation or checkpoint, by any process.
+    pub fn change_counter(&self) -> u64 {
+        self.counter(OFF_COUNTER).load(Ordering::Acquire)
+    }
+
+    /// Marks records up to `applied_end` finished and tells readers something changed.
+    pub fn mark_applied(&self, applied_end: u64) {
+        self.counter(OFF_APPLIED).store(applied_end, Ordering::Release);
+        self.counter(OFF_COUNTER).fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether a header has been written (false for a log just created).
+    pub fn initialised(&self) -> Result<bool> {
+        let mut magic = [0u8; 8];
+        self.file.read_exact_at(&mut magic, 0).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        Ok(magic != [0u8; 8])
+    }
+
+    pub fn read_header(&self) -> Result<Header> {
+        let mut b = [0u8; HEADER_LEN as usize];
+        self.file.read_exact_at(&mut b, 0).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        Header::decode(&b).map_err(|m| Error::corrupt(&self.path, m))
+    }
+
+    /// Writes the whole header in one system call, so a kill leaves the old or the new one.
+    pub fn write_header(&self, h: &Header) -> Result<()> {
+        self.file.write_all_at(&h.encode(), 0).map_err(|e| Error::io("cannot write", &self.path, e))
+    }
+
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.file.metadata().map_err(|e| Error::io("cannot stat", &self.path, e))?.len())
+    }
+
+    /// Appends one record at `at`; returns the offset after it.
+    pub fn append(&self, at: u64, generation: u64, payload: &[u8]) -> Result<u64> {
+        let mut rec = Vec::with_capacity(payload.len() + FRAME_LEN as usize);
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&record_crc(generation, payload).to_le_bytes());
+        rec.extend_from_slice(payload);
+        if payload.len() as u64 > u32::MAX as u64 {
+            return Err(Error::invalid(format!("one change of {} bytes is too large for the log", payload.len())));
+        }
+        self.file.write_all_at(&rec, at).map_err(|e| Error::io("cannot append to", &self.path, e))?;
+        Ok(at + rec.len() as u64)
+    }
+
+    /// Reads the records of `generation` from `from` to the end of the file. Stops at the
+    /// first frame that is incomplete or fails its CRC (a write cut short by a crash).
+    pub fn scan(&self, generation: u64, from: u64) -> Result<Scan> {
+        let end = self.len()?;
+        let mut buf = vec![0u8; end.saturating_sub(from) as usize];
+        self.file.read_exact_at(&mut buf, from).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        let mut ops = Vec::new();
+        let mut pos: u64 = 0;
+        while pos + FRAME_LEN <= buf.len() as u64 {
+            let p = pos as usize;
+            let len = u32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as u64;
+            let crc = u32::from_le_bytes(buf[p + 4..p + 8].try_into().unwrap());
+            if len > MAX_RECORD || pos + FRAME_LEN + len > buf.len() as u64 {
+                break;
+            }
+            let payload = &buf[p + 8..p + 8 + len as usize];
+            if record_crc(generation, payload) != crc {
+                break;
+            }
+            let op = Op::decode(payload).map_err(|m| Error::corrupt(&self.path, format!("record at {}: {m}", from + pos)))?;
+            pos += FRAME_LEN + len;
+            ops.push((op, from + pos));
+        }
+        Ok(Scan { ops, valid_end: from + pos })
+    }
+
+    pub fn truncate(&self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| Error::io("cannot truncate", &self.path, e))
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_round_trip() {
+        let patch = BitmapPatch { total: 70, created: true, words: vec![(0, 5), (1, 63)] };
+        let ops = vec![
+            Op::Save { name: "a".into(), entry: Entry { dtype: DType::Int8, shape: vec![2, 3], modified_us: 5 }, tmp: "t".into() },
+            Op::Append { name: "a".into(), old_rows: 2, new_rows: 9, modified_us: 6, bitmap: Some(patch.clone()) },
+            Op::Replace { name: "a".into(), modified_us: 1, runs: vec![(3, 2), (9, 1)], payload: vec![1, 2, 3] },
+            Op::Delete { name: "a".into(), modified_us: 1, bitmap: patch },
+            Op::Compact { name: "a".into(), rows: 3, modified_us: 2, tmp: "u".into() },
+            Op::Drop { name: "a".into() },
+            Op::Rename { from: "a".into(), to: "b".into(), modified_us: 3, had_bitmap: true },
+            Op::Reset,
+            Op::Checkpoint { base: (20, 77) },
+        ];
+        for op in ops {
+            let b = op.encode();
+            assert_eq!(Op::decode(&b).unwrap(), op);
+            for n in 0..b.len() {
+                assert!(Op::decode(&b[..n]).is_err(), "{op:?} prefix {n} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn scan_stops_at_torn_or_foreign_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), true).unwrap();
+        let a = Op::Drop { name: "a".into() }.encode();
+        let end1 = wal.append(HEADER_LEN, 7, &a).unwrap();
+        let end2 = wal.append(end1, 7, &a).unwrap();
+        assert_eq!(wal.scan(7, HEADER_LEN).unwrap().valid_end, end2);
+        // Records of another generation are not ours.
+        assert_eq!(wal.scan(8, HEADER_LEN).unwrap().ops.len(), 0);
+        // A torn last record is ignored.
+        wal.truncate(end2 - 1).unwrap();
+        let s = wal.scan(7, HEADER_LEN).unwrap();
+        assert_eq!((s.ops.len(), s.valid_end), (1, end1));
+    }
+}
