@@ -5,6 +5,7 @@ use crate::store::Store;
 
 /// Yields consecutive batches of logical rows. Each batch reads the array as it is at
 /// that moment, so rows appended meanwhile are reached too.
+#[derive(Debug)]
 pub struct Stream {
     store: Store,
     name: String,

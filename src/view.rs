@@ -40,6 +40,12 @@ pub struct View {
     row_map: Option<Vec<u64>>,
 }
 
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").field("dtype", &self.dtype).field("shape", &self.shape).field("rows", &self.rows).field("writable", &self.is_writable()).finish()
+    }
+}
+
 impl View {
     pub(crate) fn new(map: ViewMap, dtype: DType, shape: Vec<u64>, rows: u64, row_map: Option<Vec<u64>>) -> View {
         View { map, dtype, shape, rows, row_map }

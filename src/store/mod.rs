@@ -73,6 +73,12 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.dir).field("read_only", &self.inner.read_only).finish()
+    }
+}
+
 pub(crate) struct Inner {
     dir: PathBuf,
     read_only: bool,
