@@ -327,7 +327,10 @@ impl Wal {
             }
             Err(e) => return Err(Error::io("cannot open", &path, e)),
         };
-        if file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() < HEADER_LEN && writable {
+        if file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() < HEADER_LEN {
+            if !writable {
+                return Err(Error::corrupt(&path, "the log is shorter than its header and cannot be repaired read-only"));
+            }
             // A fresh (or torn-at-creation) log: make room for the header before mapping it.
             file.set_len(HEADER_LEN).map_err(|e| Error::io("cannot size", &path, e))?;
         }
@@ -362,9 +365,12 @@ impl Wal {
         Ok(magic != [0u8; 8])
     }
 
+    /// The header, read through the shared mapping. Call with the lock held: writers
+    /// change it only under the lock.
     pub fn read_header(&self) -> Result<Header> {
         let mut b = [0u8; HEADER_LEN as usize];
-        self.file.read_exact_at(&mut b, 0).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        // SAFETY: the mapping is HEADER_LEN bytes long and lives as long as self.
+        unsafe { std::ptr::copy_nonoverlapping(self.map.as_ptr(), b.as_mut_ptr(), b.len()) };
         Header::decode(&b).map_err(|m| Error::corrupt(&self.path, m))
     }
 

@@ -411,23 +411,26 @@ impl Store {
             }
             let old = a.entry.physical_rows();
             let new = old.checked_add(shape[0]).ok_or_else(|| Error::invalid("row count overflows"))?;
-            let mut bitmap = a.bitmap.cloned();
             let df = inner.files.get(name, a.entry.nbytes())?;
             // The rows go past the committed end first; the record then makes them visible.
             use std::os::unix::fs::FileExt;
             df.file.write_all_at(data, old * a.row_bytes()).map_err(|e| Error::io("cannot write", &df.path, e))?;
-            let patch = bitmap.as_mut().map(|b| {
-                let first = b.extend(new);
-                BitmapPatch { total: new, created: false, words: (first..b.words().len()).map(|w| (w as u64, b.words()[w])).collect() }
-            });
+            // Grow the bitmap in place; if anything below fails, `mutate` reloads from disk.
+            let patch = match st.bitmaps.get_mut(name) {
+                Some(Ok(b)) => {
+                    let b = Arc::make_mut(b);
+                    let first = b.extend(new);
+                    Some(BitmapPatch { total: new, created: false, words: (first..b.words().len()).map(|w| (w as u64, b.words()[w])).collect() })
+                }
+                _ => None,
+            };
             let op = Op::Append { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), bitmap: patch };
             inner.commit(st, &op)?;
             st.dirty.insert(data_file(name));
-            if let Some(b) = bitmap {
-                inner.write_bitmap_file(name, &b)?;
+            if let Some(Ok(b)) = st.bitmaps.get(name) {
+                inner.write_bitmap_file(name, b)?;
                 st.legacy.remove(name);
                 st.dirty.insert(bitmap_file(name));
-                st.bitmaps.insert(name.to_string(), Ok(Arc::new(b)));
             }
             inner.finish(st, &op)
         })
@@ -444,24 +447,23 @@ impl Store {
                 return Ok(());
             }
             let created = a.bitmap.is_none();
-            let mut bm = a.bitmap.cloned().unwrap_or_else(|| Bitmap::all_live(a.entry.physical_rows()));
+            let total = a.entry.physical_rows();
             let rewrite = created || st.legacy.contains(name);
+            let slot = st.bitmaps.entry(name.to_string()).or_insert_with(|| Ok(Arc::new(Bitmap::all_live(total))));
+            let Ok(bm) = slot else { unreachable!("array() returns a damaged bitmap's error") };
+            let bm = Arc::make_mut(bm);
             let changed = bm.delete(&phys);
             let words = changed.iter().map(|&w| (w as u64, bm.words()[w])).collect();
-            let op = Op::Delete {
-                name: name.into(),
-                modified_us: now_us(),
-                bitmap: BitmapPatch { total: bm.total(), created, words },
-            };
+            let op = Op::Delete { name: name.into(), modified_us: now_us(), bitmap: BitmapPatch { total, created, words } };
             inner.commit(st, &op)?;
+            let Some(Ok(bm)) = st.bitmaps.get(name) else { unreachable!() };
             if rewrite {
-                inner.write_bitmap_file(name, &bm)?;
+                inner.write_bitmap_file(name, bm)?;
                 st.legacy.remove(name);
             } else {
-                inner.write_bitmap_words(name, &bm, &changed)?;
+                inner.write_bitmap_words(name, bm, &changed)?;
             }
             st.dirty.insert(bitmap_file(name));
-            st.bitmaps.insert(name.to_string(), Ok(Arc::new(bm)));
             inner.finish(st, &op)
         })
     }
@@ -619,7 +621,9 @@ impl Inner {
         let _lock = self.lock()?;
         self.catch_up(&mut st)?;
         let result = f(self, &mut st);
-        if result.is_err() && st.wal_end != self.wal.len().unwrap_or(0) {
+        if result.is_err() {
+            // Memory may be ahead of the files, or behind a record that was committed but
+            // not applied: rebuild from the files (redoing that record) on next use.
             st.loaded = false;
         }
         if result.is_ok() && st.wal_end > CHECKPOINT_BYTES {
