@@ -25,6 +25,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::codec::{ReadResult, Reader, Writer};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::lock::FileLock;
 use crate::metadata::{Entry, MAX_NDIM};
 
 pub const FILE_NAME: &str = "numpack.wal";
@@ -327,12 +328,16 @@ impl Wal {
             }
             Err(e) => return Err(Error::io("cannot open", &path, e)),
         };
-        if file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() < HEADER_LEN {
-            if !writable {
-                return Err(Error::corrupt(&path, "the log is shorter than its header and cannot be repaired read-only"));
+        {
+            // Under the lock: another process may be appending to a log we saw empty.
+            let _lock = FileLock::exclusive(&file).map_err(|e| Error::io("cannot lock", &path, e))?;
+            if file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() < HEADER_LEN {
+                if !writable {
+                    return Err(Error::corrupt(&path, "the log is shorter than its header and cannot be repaired read-only"));
+                }
+                // A fresh (or torn-at-creation) log: make room for the header before mapping it.
+                file.set_len(HEADER_LEN).map_err(|e| Error::io("cannot size", &path, e))?;
             }
-            // A fresh (or torn-at-creation) log: make room for the header before mapping it.
-            file.set_len(HEADER_LEN).map_err(|e| Error::io("cannot size", &path, e))?;
         }
         let opts = MmapOptions::new().len(HEADER_LEN as usize).clone();
         let map = if writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }

@@ -138,6 +138,7 @@ impl Inner {
             return Ok(());
         }
         let scan = self.wal.scan(hdr.generation, st.wal_end)?;
+        let mut changed: HashSet<String> = HashSet::new();
         for (op, _) in &scan.ops {
             apply_to_catalogue(&mut st.cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
             if matches!(op, Op::Reset) {
@@ -145,12 +146,15 @@ impl Inner {
                 st.legacy.clear();
                 self.files.forget_all();
             }
-            for name in touched(op) {
-                self.files.forget(name);
-                st.reload_bitmap(self, name);
-            }
+            changed.extend(touched(op).into_iter().map(String::from));
         }
-        self.finish_pending(st, &hdr, &scan)
+        self.finish_pending(st, &hdr, &scan)?;
+        // Bitmap files hold the newest state, so read them against the final catalogue.
+        for name in changed {
+            self.files.forget(&name);
+            st.reload_bitmap(self, &name);
+        }
+        Ok(())
     }
 
     /// After a scan: cut a torn tail and redo the last record if its writer died before
@@ -171,7 +175,8 @@ impl Inner {
                     );
                 }
                 self.redo(op)?;
-                if let Some(name) = touched(op).first() {
+                for name in touched(op) {
+                    self.files.forget(name);
                     st.reload_bitmap(self, name);
                 }
             }
