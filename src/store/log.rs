@@ -224,7 +224,6 @@ impl Inner {
                 apply_to_catalogue(&mut cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
             }
             st.cat = cat;
-            self.load_bitmaps(st);
             self.finish_pending(st, &hdr, &scan)?;
         } else {
             // metadata.npkm was rewritten by another program (NumPack itself, say): it is the
