@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Interoperability with the real NumPack 0.4.5 (PyPI wheel, CPython 3.11 on Linux), both
+# directions:
+#   1. numpack writes a store (examples/interop_write.rs); NumPack reads it and checks
+#      every array against the expected .npy files (check_upstream_reads_ours.py);
+#   2. NumPack then changes that store; numpack reads the result back;
+#   3. NumPack writes a store (upstream_writes.py); numpack reads it and checks it.
+# Needs python3 (3.11, or python3.11 on PATH; override with PYTHON=...), pip and cargo.
+# The oracle venv is created at <repo>/.venv-oracle (override with ORACLE_VENV=...) and
+# reused while it imports numpack 0.4.5. Exits non-zero on any failure.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="${ORACLE_VENV:-$root/.venv-oracle}"
+oracle_version=0.4.5
+
+pick_python() {
+    local c
+    for c in ${PYTHON:-} python3.11 python3; do
+        if command -v "$c" >/dev/null 2>&1 &&
+            "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            echo "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+oracle_ok() {
+    [ -x "$venv/bin/python" ] &&
+        "$venv/bin/python" -c "import numpy, numpack, sys; sys.exit(numpack.__version__ != '$oracle_version')" 2>/dev/null
+}
+
+if ! oracle_ok; then
+    py="$(pick_python)" || {
+        echo "run.sh: NumPack $oracle_version is only published for CPython 3.11; none found (set PYTHON=...)" >&2
+        exit 2
+    }
+    echo "== creating the oracle venv at $venv ($("$py" --version))"
+    rm -rf "$venv"
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: "numpack==$oracle_version"
+    oracle_ok || { echo "run.sh: the oracle venv at $venv does not import numpack $oracle_version" >&2; exit 2; }
+fi
+opy="$venv/bin/python"
+echo "== oracle: $("$opy" -c 'import numpack, numpy, sys; print(f"numpack {numpack.__version__}, numpy {numpy.__version__}, python {sys.version.split()[0]}")')"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/numpack-interop.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+echo "== building examples/interop_write.rs"
+(cd "$root" && cargo build --quiet --example interop_write)
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    "$opy" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+tool="$target_dir/debug/examples/interop_write"
+
+status=0
+summary=()
+run_step() {  # run_step <label> <command...>: runs it, keeps its last line for the summary
+    local label="$1" out rc
+    shift
+    echo "== $label"
+    set +e
+    out="$("$@" 2>&1)"
+    rc=$?
+    set -e
+    printf '%s\n' "$out"
+    local last
+    last="$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)"
+    [ -n "$last" ] || last="(no result line)"
+    if [ $rc -ne 0 ]; then
+        status=1
+        summary+=("FAIL  $label: $last (exit $rc)")
+    else
+        summary+=("ok    $label: $last")
+    fi
+    return 0
+}
+
+run_step "numpack writes, NumPack $oracle_version reads" \
+    bash -c '"$1" "$2" && "$3" "$4/check_upstream_reads_ours.py" "$2"' _ "$tool" "$work/ours" "$opy" "$here"
+run_step "NumPack $oracle_version changes numpack's store, numpack reads" \
+    "$tool" --verify "$work/ours/ours.npk" "$work/ours/expected_after"
+run_step "NumPack $oracle_version writes, numpack reads" \
+    bash -c '"$1" "$2/upstream_writes.py" "$3" && "$4" --verify "$3/theirs.npk" "$3/expected"' _ "$opy" "$here" "$work/theirs" "$tool"
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit $status
