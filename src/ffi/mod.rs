@@ -84,7 +84,7 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 /// change the last-error message.
 #[unsafe(no_mangle)]
 pub extern "C" fn npk_version() -> *const c_char {
-    VERSION.as_ptr()
+    boundary::value(VERSION.as_ptr(), || VERSION.as_ptr())
 }
 
 #[cfg(test)]
