@@ -39,9 +39,11 @@ impl Entry {
     }
 }
 
-/// Byte size of `shape` of `dtype`, or `None` when it overflows `u64`.
+/// Byte size of `shape` of `dtype`, or `None` when it, or the size of one row, overflows
+/// `u64` (a zero-row array must still have rows of a representable size).
 pub fn checked_nbytes(dtype: DType, shape: &[u64]) -> Option<u64> {
-    shape.iter().try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d))
+    let row = shape.iter().skip(1).try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d))?;
+    row.checked_mul(shape.first().copied().unwrap_or(1))
 }
 
 /// The whole catalogue, ordered by name (upstream used hash order; sorted is stable).
@@ -172,6 +174,13 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(decode(&extra).is_err());
+    }
+
+    #[test]
+    fn rows_too_large_to_address_are_rejected_even_without_rows() {
+        assert_eq!(checked_nbytes(DType::Uint8, &[0, 1 << 62, 4]), None);
+        assert_eq!(checked_nbytes(DType::Float32, &[0, 3]), Some(0));
+        assert_eq!(checked_nbytes(DType::Float32, &[]), Some(4));
     }
 
     #[test]

@@ -186,6 +186,11 @@ fn bad_shapes_and_sizes() {
     assert_eq!(code(s.save("z", DType::Float32, &[u64::MAX, 4], &[])), ErrorCode::InvalidArgument);
     assert_eq!(code(s.save("z", DType::Float32, &[1; 33], &[0; 4])), ErrorCode::ShapeMismatch);
     assert_eq!(code(s.stream("z", 1)), ErrorCode::NotFound);
+    // Rows too large to address, even in an array with no rows.
+    assert_eq!(code(s.save("z", DType::Uint8, &[0, 1 << 62, 4], &[])), ErrorCode::InvalidArgument);
+    s.save("z", DType::Uint8, &[3, 2], &[0; 6]).unwrap();
+    let mut st = s.stream("z", u64::MAX).unwrap();
+    assert_eq!(code(st.next_into(&mut [0u8; 64])), ErrorCode::BufferSize);
 }
 
 #[test]
