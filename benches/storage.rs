@@ -9,7 +9,8 @@
 //!   append 100 rows                 ≤ 8 µs     (baseline: one 4,000-byte pwrite at EOF)
 //!   replace 100 scattered rows      ≤ 150 µs   (baseline: 100 × 40-byte pwrite)
 //!   delete 100 scattered rows       ≤ 60 µs
-//!   gather 1,000 random rows        ≤ 15 µs    (baseline: gather from an in-memory copy)
+//!   gather 1,000 random rows        ≤ 15 µs    (baselines: the same gather from an in-memory
+//!                                               copy and from a mapping of the data file)
 //!
 //! Run: `cargo bench --bench storage` (add `-- <filter>` to pick benchmarks).
 
@@ -203,6 +204,30 @@ fn bench_append(c: &mut Criterion, fx: &Fixture) {
             total
         })
     });
+    // The same on an array with one deleted row (it has a deletion bitmap to extend).
+    let reset_with_bitmap = || {
+        fx.reset_array("app_bm");
+        fx.store.delete_rows("app_bm", &[5]).unwrap();
+    };
+    reset_with_bitmap();
+    let mut appended = 0u64;
+    g.bench_function("numpack_append_to_array_with_deleted_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                if appended >= APPEND_LIMIT_ROWS {
+                    reset_with_bitmap();
+                    appended = 0;
+                }
+                let t = Instant::now();
+                fx.store.append("app_bm", DType::Float32, &[100, COLS], &payload).unwrap();
+                total += t.elapsed();
+                appended += 100;
+            }
+            total
+        })
+    });
+    fx.store.drop_array("app_bm").unwrap();
     // Baseline: a file of the same size grown by one pwrite at its end.
     let base_path = fx.path.join("baseline_append.bin");
     std::fs::write(&base_path, &fx.data).unwrap();
@@ -284,7 +309,13 @@ fn bench_delete(c: &mut Criterion, fx: &Fixture) {
 
 fn bench_gather(c: &mut Criterion, fx: &Fixture) {
     let mut g = c.benchmark_group("gather_random_rows");
+    g.sample_size(30);
     let mut rng = Rng(4);
+    // The data file mapped read-only: the same bytes, the same 4 KiB pages, as numpack reads.
+    let view = fx.store.view("a", false).unwrap();
+    let mut warm = vec![0u8; NBYTES];
+    warm.copy_from_slice(view.bytes());
+    drop(warm);
     for &n in &[100usize, 1_000, 10_000] {
         let sets: Vec<Vec<i64>> = (0..64).map(|_| (0..n).map(|_| rng.below(ROWS) as i64).collect()).collect();
         let mut out = vec![0u8; n * ROW_BYTES];
@@ -296,16 +327,18 @@ fn bench_gather(c: &mut Criterion, fx: &Fixture) {
                 fx.store.read_rows_into("a", &sets[k], &mut out).unwrap();
             })
         });
-        g.bench_with_input(BenchmarkId::new("baseline_memcpy_gather_from_ram", n), &n, |b, _| {
-            b.iter(|| {
-                k = (k + 1) % sets.len();
-                for (j, &r) in sets[k].iter().enumerate() {
-                    let r = r as usize;
-                    out[j * ROW_BYTES..(j + 1) * ROW_BYTES].copy_from_slice(&fx.data[r * ROW_BYTES..(r + 1) * ROW_BYTES]);
-                }
-                black_box(&out);
-            })
-        });
+        for (label, src) in [("baseline_memcpy_gather_from_ram", &fx.data[..]), ("baseline_memcpy_gather_from_file_mmap", view.bytes())] {
+            g.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
+                b.iter(|| {
+                    k = (k + 1) % sets.len();
+                    for (j, &r) in sets[k].iter().enumerate() {
+                        let r = r as usize;
+                        out[j * ROW_BYTES..(j + 1) * ROW_BYTES].copy_from_slice(&src[r * ROW_BYTES..(r + 1) * ROW_BYTES]);
+                    }
+                    black_box(&out);
+                })
+            });
+        }
     }
     g.finish();
 
