@@ -5,14 +5,14 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::Arc;
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 pub enum ViewMap {
-    /// A read-only mapping shared with the store's cache (`None` for an empty array).
-    Shared(Option<Arc<Mmap>>),
+    /// A mapping shared with the store's cache, used read-only (`None` for an empty array).
+    Shared(Option<Arc<MmapRaw>>),
     Writable(Option<MmapMut>),
 }
 
@@ -84,11 +84,13 @@ impl View {
     }
 
     pub fn bytes(&self) -> &[u8] {
-        let all: &[u8] = match &self.map {
-            ViewMap::Shared(m) => m.as_deref().map_or(&[], |m| &m[..]),
-            ViewMap::Writable(m) => m.as_deref().unwrap_or(&[]),
-        };
-        &all[..self.len()]
+        match &self.map {
+            // SAFETY: the store checked that the file backs the array's bytes when the view
+            // was made, and data files are never truncated in place.
+            ViewMap::Shared(Some(m)) => unsafe { std::slice::from_raw_parts(m.as_ptr(), self.len()) },
+            ViewMap::Shared(None) => &[],
+            ViewMap::Writable(m) => &m.as_deref().unwrap_or(&[])[..self.len()],
+        }
     }
 
     /// The bytes, writable; `None` for a read-only view.

@@ -4,7 +4,8 @@
 //! - `metadata.npkm` holds the catalogue as of the last checkpoint; the log header names it
 //!   by length and CRC32 (`base`). Every mutation appends one record (`u32 len | u32 crc |
 //!   payload`, CRC over the generation and payload) while holding the exclusive lock.
-//!   A record is committed once it is in the file with a valid CRC.
+//!   A record is committed once the header's `end` (in a shared mapping, stored after
+//!   the record is written) covers it; a record beyond `end` never happened.
 //! - Data and bitmap files always hold the newest state. Data that a record only makes
 //!   visible (appended rows, a new file under a temporary name) is written *before* the
 //!   record; changes in place (replaced rows, bitmap words) *after* it, from the record's
@@ -37,6 +38,7 @@ const MAX_RECORD: u64 = 1 << 40;
 
 const OFF_COUNTER: usize = 40;
 const OFF_APPLIED: usize = 48;
+const OFF_END: usize = 56;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -46,6 +48,8 @@ pub struct Header {
     pub change_counter: u64,
     /// End of the last record whose effects are complete.
     pub applied_end: u64,
+    /// End of the last committed record: a record counts once this covers it.
+    pub end: u64,
 }
 
 impl Header {
@@ -59,6 +63,7 @@ impl Header {
         h[32..36].copy_from_slice(&self.base.1.to_le_bytes());
         h[OFF_COUNTER..OFF_COUNTER + 8].copy_from_slice(&self.change_counter.to_le_bytes());
         h[OFF_APPLIED..OFF_APPLIED + 8].copy_from_slice(&self.applied_end.to_le_bytes());
+        h[OFF_END..OFF_END + 8].copy_from_slice(&self.end.to_le_bytes());
         h
     }
 
@@ -78,7 +83,11 @@ impl Header {
         r.u32("reserved")?;
         let change_counter = r.u64("change counter")?;
         let applied_end = r.u64("applied end")?;
-        Ok(Header { generation, base: (base_len, base_crc), change_counter, applied_end })
+        let end = r.u64("end")?;
+        if end < HEADER_LEN || applied_end > end {
+            return Err(format!("record bounds {applied_end}/{end} are inconsistent"));
+        }
+        Ok(Header { generation, base: (base_len, base_crc), change_counter, applied_end, end })
     }
 }
 
@@ -388,7 +397,7 @@ impl Wal {
         Ok(self.file.metadata().map_err(|e| Error::io("cannot stat", &self.path, e))?.len())
     }
 
-    /// Appends one record at `at`; returns the offset after it.
+    /// Appends one record at `at` and commits it; returns the offset after it.
     pub fn append(&self, at: u64, generation: u64, payload: &[u8]) -> Result<u64> {
         let mut rec = Vec::with_capacity(payload.len() + FRAME_LEN as usize);
         rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -398,13 +407,21 @@ impl Wal {
             return Err(Error::invalid(format!("one change of {} bytes is too large for the log", payload.len())));
         }
         self.file.write_all_at(&rec, at).map_err(|e| Error::io("cannot append to", &self.path, e))?;
-        Ok(at + rec.len() as u64)
+        let end = at + rec.len() as u64;
+        self.set_end(end);
+        Ok(end)
     }
 
-    /// Reads the records of `generation` from `from` to the end of the file. Stops at the
-    /// first frame that is incomplete or fails its CRC (a write cut short by a crash).
-    pub fn scan(&self, generation: u64, from: u64) -> Result<Scan> {
-        let end = self.len()?;
+    /// Moves the commit point (the header's `end`).
+    pub fn set_end(&self, end: u64) {
+        self.counter(OFF_END).store(end, Ordering::Release);
+    }
+
+    /// Reads the committed records of `generation` from `from` to `to` (the header's
+    /// `end`). Stops early at a frame that is incomplete or fails its CRC, which only a
+    /// power loss between syncs can leave behind.
+    pub fn scan(&self, generation: u64, from: u64, to: u64) -> Result<Scan> {
+        let end = to.min(self.len()?);
         let mut buf = vec![0u8; end.saturating_sub(from) as usize];
         self.file.read_exact_at(&mut buf, from).map_err(|e| Error::io("cannot read", &self.path, e))?;
         let mut ops = Vec::new();
@@ -470,12 +487,14 @@ mod tests {
         let a = Op::Drop { name: "a".into() }.encode();
         let end1 = wal.append(HEADER_LEN, 7, &a).unwrap();
         let end2 = wal.append(end1, 7, &a).unwrap();
-        assert_eq!(wal.scan(7, HEADER_LEN).unwrap().valid_end, end2);
+        assert_eq!(wal.scan(7, HEADER_LEN, end2).unwrap().valid_end, end2);
+        // Only committed records count.
+        assert_eq!(wal.scan(7, HEADER_LEN, end1).unwrap().ops.len(), 1);
         // Records of another generation are not ours.
-        assert_eq!(wal.scan(8, HEADER_LEN).unwrap().ops.len(), 0);
+        assert_eq!(wal.scan(8, HEADER_LEN, end2).unwrap().ops.len(), 0);
         // A torn last record is ignored.
         wal.truncate(end2 - 1).unwrap();
-        let s = wal.scan(7, HEADER_LEN).unwrap();
+        let s = wal.scan(7, HEADER_LEN, end2).unwrap();
         assert_eq!((s.ops.len(), s.valid_end), (1, end1));
     }
 }

@@ -9,21 +9,58 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Error, Result};
 
-/// An open data file and a read-only mapping of (at least a prefix of) it.
+/// An open data file and a shared mapping of it: read-write when the store is writable.
+/// The mapping reaches past the end of the file (address space only), so that rows
+/// appended later are covered without mapping again; only the first `len` bytes, which
+/// the file held when it was checked, are ever touched through `bytes`.
 pub struct DataFile {
-    pub file: File,
+    pub file: Arc<File>,
     pub path: PathBuf,
-    pub map: Option<Arc<Mmap>>,
+    map: Option<Arc<MmapRaw>>,
+    len: u64,
 }
 
 impl DataFile {
-    /// The mapped bytes (empty for an empty file).
+    /// The mapped bytes known to be backed by the file.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().map(|m| &m[..]).unwrap_or(&[])
+        match &self.map {
+            // SAFETY: the first `len` bytes of the mapping are backed by the file, which is
+            // never truncated in place; other writers change bytes, never the length below.
+            Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr(), self.len as usize) },
+            None => &[],
+        }
+    }
+
+    fn with_len(&self, len: u64) -> DataFile {
+        DataFile { file: self.file.clone(), path: self.path.clone(), map: self.map.clone(), len }
+    }
+
+    pub fn mapping(&self) -> Option<Arc<MmapRaw>> {
+        self.map.clone()
+    }
+
+    /// Writes `payload` to the runs `(offset, len)` back to back: copied through the
+    /// writable mapping (no system call per run), or with `pwrite` when not mapped so.
+    /// The caller holds the store's write lock, so no reader in this process races it.
+    pub fn write_runs(&self, writable_map: bool, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
+        let end = runs.iter().map(|r| r.0 + r.1).max().unwrap_or(0);
+        match &self.map {
+            Some(m) if writable_map && end <= self.len => {
+                let mut at = 0usize;
+                for &(off, len) in runs {
+                    // SAFETY: `off + len <= self.len`, inside the backed part of a writable
+                    // mapping; the source is a separate buffer.
+                    unsafe { std::ptr::copy_nonoverlapping(payload[at..].as_ptr(), m.as_mut_ptr().add(off as usize), len as usize) };
+                    at += len as usize;
+                }
+                Ok(())
+            }
+            _ => write_runs(&self.file, &self.path, runs, payload),
+        }
     }
 }
 
@@ -43,36 +80,47 @@ impl FileCache {
         FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()) }
     }
 
-    /// The data file of `name`, mapped over at least `need` bytes. A file shorter than
-    /// the catalogue says is reported as damage.
+    /// The data file of `name`, with at least `need` bytes backed and mapped. A file
+    /// shorter than the catalogue says is reported as damage.
     pub fn get(&self, name: &str, need: u64) -> Result<Arc<DataFile>> {
         let mut files = self.files.lock().unwrap();
         if let Some(f) = files.get(name) {
-            if f.bytes().len() as u64 >= need {
+            if f.len >= need {
                 return Ok(f.clone());
+            }
+            let mapped = f.map.as_ref().map_or(0, |m| m.len() as u64);
+            if need <= mapped {
+                // The file grew (rows appended) within the mapping's reach: check and
+                // extend the backed length without mapping again.
+                let len = f.file.metadata().map_err(|e| Error::io("cannot stat", &f.path, e))?.len();
+                if len >= need {
+                    let grown = Arc::new(f.with_len(len.min(mapped)));
+                    files.insert(name.to_string(), grown.clone());
+                    return Ok(grown);
+                }
             }
         }
         let path = self.dir.join(crate::name::data_file(name));
         let file = match files.remove(name) {
-            Some(old) => old.file.try_clone().map_err(|e| Error::io("cannot reopen", &path, e))?,
-            None => OpenOptions::new()
-                .read(true)
-                .write(self.writable)
-                .open(&path)
-                .map_err(|e| Error::io("cannot open data file", &path, e))?,
+            Some(old) => old.file.clone(),
+            None => Arc::new(
+                OpenOptions::new()
+                    .read(true)
+                    .write(self.writable)
+                    .open(&path)
+                    .map_err(|e| Error::io("cannot open data file", &path, e))?,
+            ),
         };
         let len = file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len();
         if len < need {
             return Err(Error::corrupt(&path, format!("it has {len} bytes but the catalogue needs {need}")));
         }
-        let map = if len == 0 {
-            None
-        } else {
-            // SAFETY: data files are never truncated in place (replacements are renamed
-            // over them), so the mapped range stays backed by the file.
-            Some(Arc::new(unsafe { MmapOptions::new().len(len as usize).map(&file) }.map_err(|e| Error::io("cannot map", &path, e))?))
-        };
-        let df = Arc::new(DataFile { file, path, map });
+        // Reach past the end so appends stay covered: twice the size, at least 1 MiB.
+        let reach = (len.max(1 << 19) * 2) as usize;
+        let opts = MmapOptions::new().len(reach).clone();
+        let map = if self.writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
+            .map_err(|e| Error::io("cannot map", &path, e))?;
+        let df = Arc::new(DataFile { file, path, map: Some(Arc::new(map)), len });
         if files.len() >= MAX_CACHED {
             files.clear();
         }
@@ -80,8 +128,24 @@ impl FileCache {
         Ok(df)
     }
 
+    /// Records that this process grew `name`'s file to `len` bytes (an append), so that
+    /// reads of the new rows need no system call when the mapping reaches them.
+    pub fn grew(&self, name: &str, len: u64) {
+        let mut files = self.files.lock().unwrap();
+        if let Some(f) = files.get(name) {
+            if f.map.as_ref().is_some_and(|m| m.len() as u64 >= len) && len > f.len {
+                let grown = Arc::new(f.with_len(len));
+                files.insert(name.to_string(), grown);
+            }
+        }
+    }
+
     pub fn forget(&self, name: &str) {
         self.files.lock().unwrap().remove(name);
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     pub fn forget_all(&self) {

@@ -132,12 +132,11 @@ impl Inner {
         if hdr.generation != st.generation {
             return self.reload(st);
         }
-        let len = self.wal.len()?;
-        if len == st.wal_end && hdr.applied_end >= st.wal_end {
+        if hdr.end == st.wal_end && hdr.applied_end == hdr.end {
             st.seen_counter = self.wal.change_counter();
             return Ok(());
         }
-        let scan = self.wal.scan(hdr.generation, st.wal_end)?;
+        let scan = self.wal.scan(hdr.generation, st.wal_end, hdr.end)?;
         let mut changed: HashSet<String> = HashSet::new();
         for (op, _) in &scan.ops {
             apply_to_catalogue(&mut st.cat, op).map_err(|m| Error::corrupt(&self.wal.path, m))?;
@@ -157,12 +156,12 @@ impl Inner {
         Ok(())
     }
 
-    /// After a scan: cut a torn tail and redo the last record if its writer died before
-    /// finishing it (we hold the lock, so no live writer is mid-operation).
+    /// After a scan: drop damaged records (only a power loss leaves them) and redo the
+    /// last record if its writer died before finishing it (we hold the lock, so no live
+    /// writer is mid-operation).
     fn finish_pending(&self, st: &mut State, hdr: &Header, scan: &wal::Scan) -> Result<()> {
-        let len = self.wal.len()?;
-        if scan.valid_end < len && self.wal.writable {
-            self.wal.truncate(scan.valid_end)?;
+        if scan.valid_end < hdr.end && self.wal.writable {
+            self.wal.set_end(scan.valid_end);
         }
         if scan.valid_end > hdr.applied_end {
             let last = scan.ops.iter().rev().map(|(op, _)| op).find(|op| !matches!(op, Op::Checkpoint { .. }));
@@ -206,7 +205,7 @@ impl Inner {
         })?;
         let fp = wal::fingerprint(&meta);
         let mut cat = metadata::decode(&meta).map_err(|m| Error::corrupt(&meta_path, m))?;
-        let scan = self.wal.scan(hdr.generation, HEADER_LEN)?;
+        let scan = self.wal.scan(hdr.generation, HEADER_LEN, hdr.end)?;
         let last_checkpoint = match scan.ops.last() {
             Some((Op::Checkpoint { base }, _)) => Some(*base),
             _ => None,
@@ -278,7 +277,7 @@ impl Inner {
             }
             Err(e) => return Err(Error::io("cannot read", &meta_path, e)),
         };
-        let hdr = Header { generation: 1, base: wal::fingerprint(&meta), change_counter: 0, applied_end: HEADER_LEN };
+        let hdr = Header { generation: 1, base: wal::fingerprint(&meta), change_counter: 0, applied_end: HEADER_LEN, end: HEADER_LEN };
         self.wal.truncate(HEADER_LEN)?;
         self.wal.write_header(&hdr)
     }
@@ -286,7 +285,13 @@ impl Inner {
     /// Empties the log and names `base` as the catalogue it starts from.
     fn start_generation(&self, st: &mut State, base: (u64, u32)) -> Result<()> {
         let old = self.wal.read_header()?;
-        let hdr = Header { generation: old.generation + 1, base, change_counter: old.change_counter + 1, applied_end: HEADER_LEN };
+        let hdr = Header {
+            generation: old.generation + 1,
+            base,
+            change_counter: old.change_counter + 1,
+            applied_end: HEADER_LEN,
+            end: HEADER_LEN,
+        };
         self.wal.write_header(&hdr)?;
         self.wal.truncate(HEADER_LEN)?;
         st.generation = hdr.generation;

@@ -411,10 +411,12 @@ impl Store {
             }
             let old = a.entry.physical_rows();
             let new = old.checked_add(shape[0]).ok_or_else(|| Error::invalid("row count overflows"))?;
-            let df = inner.files.get(name, a.entry.nbytes())?;
+            let df = inner.files.get(name, 0)?;
             // The rows go past the committed end first; the record then makes them visible.
             use std::os::unix::fs::FileExt;
-            df.file.write_all_at(data, old * a.row_bytes()).map_err(|e| Error::io("cannot write", &df.path, e))?;
+            let at = old * a.row_bytes();
+            df.file.write_all_at(data, at).map_err(|e| Error::io("cannot write", &df.path, e))?;
+            inner.files.grew(name, at + data.len() as u64);
             // Grow the bitmap in place; if anything below fails, `mutate` reloads from disk.
             let patch = match st.bitmaps.get_mut(name) {
                 Some(Ok(b)) => {
@@ -542,7 +544,7 @@ impl Store {
             let map = if writable {
                 crate::view::map_writable(&self.inner.dir.join(data_file(name)), a.entry.nbytes())?
             } else {
-                crate::view::ViewMap::Shared(self.inner.files.get(name, a.entry.nbytes())?.map.clone())
+                crate::view::ViewMap::Shared(self.inner.files.get(name, a.entry.nbytes())?.mapping())
             };
             Ok(View::new(map, a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map))
         })
@@ -688,7 +690,7 @@ impl Inner {
         let op = Op::Replace { name: name.into(), modified_us: now_us(), runs, payload };
         self.commit(st, &op)?;
         if let Op::Replace { runs, payload, .. } = &op {
-            files::write_runs(&df.file, &df.path, runs, payload)?;
+            df.write_runs(self.files.writable(), runs, payload)?;
         }
         st.dirty.insert(data_file(name));
         self.finish(st, &op)
