@@ -312,6 +312,10 @@ impl Inner {
         let fp = wal::fingerprint(&bytes);
         let hdr = self.wal.read_header()?;
         if st.wal_end == HEADER_LEN && hdr.base == fp {
+            // Bytes past the committed end are a record a killed writer never committed.
+            if self.wal.len()? > HEADER_LEN {
+                self.wal.truncate(HEADER_LEN)?;
+            }
             if durable {
                 sync_file(&self.dir.join(metadata::FILE_NAME))?;
                 self.wal.sync()?;
@@ -346,9 +350,11 @@ impl Inner {
                 }
                 remove_if_exists(dir, &bitmap_file(name))
             }
-            Op::Append { name, old_rows, bitmap: Some(p), .. } => self.redo_bitmap(name, p, &[p.total, *old_rows]),
+            // After the record the file is rewritten whole in the header layout; before it, it
+            // may still be NumPack's header-less layout.
+            Op::Append { name, old_rows, bitmap: Some(p), .. } => self.redo_bitmap(name, p, &[(p.total, false), (*old_rows, false), (*old_rows, true)]),
             Op::Append { bitmap: None, .. } | Op::Checkpoint { .. } => Ok(()),
-            Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[bitmap.total]),
+            Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[(bitmap.total, false), (bitmap.total, true)]),
             Op::Replace { name, runs, payload, .. } => {
                 let path = dir.join(data_file(name));
                 let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
@@ -385,13 +391,14 @@ impl Inner {
 
     /// Rewrites a bitmap file from whatever state it is in (before or after the record,
     /// or with only some of the record's words written) plus the record's absolute words.
-    fn redo_bitmap(&self, name: &str, patch: &BitmapPatch, totals: &[u64]) -> Result<()> {
+    /// `layouts` lists the (row count, legacy layout) the file may be in, most likely first.
+    fn redo_bitmap(&self, name: &str, patch: &BitmapPatch, layouts: &[(u64, bool)]) -> Result<()> {
         let mut bm = Bitmap::all_live(patch.total);
         if !patch.created {
             let path = self.dir.join(bitmap_file(name));
             let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-            let words = totals.iter().find_map(|&t| words_for_total(&bytes, t)).ok_or_else(|| {
-                Error::corrupt(&path, format!("{} bytes fit none of the row counts {totals:?}", bytes.len()))
+            let words = layouts.iter().find_map(|&(t, legacy)| words_for_total(&bytes, t, legacy)).ok_or_else(|| {
+                Error::corrupt(&path, format!("{} bytes fit none of the layouts {layouts:?}", bytes.len()))
             })?;
             let n = bm.words().len();
             let keep: Vec<(u64, u64)> = words.into_iter().take(n).enumerate().map(|(i, w)| (i as u64, w)).collect();
@@ -408,15 +415,15 @@ impl Inner {
     }
 }
 
-/// The words of a bitmap file written for `total` rows, in either layout.
-fn words_for_total(bytes: &[u8], total: u64) -> Option<Vec<u64>> {
+/// The words of a bitmap file written for `total` rows: in the header layout, whose
+/// header must give that row count (sizes alone are ambiguous: a header plus `n` words is
+/// as long as `n + 2` header-less words), or, with `legacy`, in NumPack's header-less one.
+fn words_for_total(bytes: &[u8], total: u64, legacy: bool) -> Option<Vec<u64>> {
     let n = total.div_ceil(64) as usize;
-    let body = if bytes.len() == 16 + n * 8 {
-        &bytes[16..]
-    } else if bytes.len() == n * 8 {
-        bytes
+    let body = if legacy {
+        (bytes.len() == n * 8).then_some(bytes)?
     } else {
-        return None;
+        (bytes.len() == 16 + n * 8 && bytes[..8] == total.to_le_bytes()).then(|| &bytes[16..])?
     };
     Some(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
 }
