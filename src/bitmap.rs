@@ -44,11 +44,14 @@ impl Bitmap {
         if self.rank.is_empty() {
             self.rank.push(0);
         }
-        let mut acc = self.rank[from_word];
-        for w in &self.words[from_word..] {
-            acc += w.count_ones() as u64;
-            self.rank.push(acc);
+        let start = self.rank[from_word];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU has the instruction the function is compiled for.
+            unsafe { prefix_counts_popcnt(&self.words[from_word..], start, &mut self.rank) };
+            return;
         }
+        prefix_counts(&self.words[from_word..], start, &mut self.rank);
     }
 
     /// Physical rows.
@@ -115,21 +118,31 @@ impl Bitmap {
 
     /// Marks physical rows deleted; returns the indices of the words that changed.
     pub fn delete(&mut self, rows: &[u64]) -> Vec<usize> {
-        let mut changed = Vec::new();
+        // One entry per cleared bit, so the rank index can be lowered without recounting.
+        let mut cleared = Vec::new();
         for &r in rows {
             let w = (r / 64) as usize;
             let bit = 1u64 << (r % 64);
             if self.words[w] & bit != 0 {
                 self.words[w] &= !bit;
-                changed.push(w);
+                cleared.push(w);
             }
         }
-        changed.sort_unstable();
-        changed.dedup();
-        if let Some(&first) = changed.first() {
-            self.rebuild_rank(first);
+        cleared.sort_unstable();
+        // rank[i] counts live rows in words 0..i: between two changed words it drops by
+        // the bits cleared so far, a constant per stretch.
+        let mut drop = 0u64;
+        for (j, &w) in cleared.iter().enumerate() {
+            drop += 1;
+            let end = cleared.get(j + 1).map_or(self.rank.len(), |&n| n + 1);
+            if end > w + 1 {
+                for r in &mut self.rank[w + 1..end] {
+                    *r -= drop;
+                }
+            }
         }
-        changed
+        cleared.dedup();
+        cleared
     }
 
     /// Grows to `total` rows; the new rows are live. Returns the first changed word.
@@ -138,13 +151,15 @@ impl Bitmap {
         let first = (self.total / 64) as usize;
         let old = self.total;
         self.words.resize(word_count(total), 0);
-        for r in old..total {
-            // Set whole words at a time where possible.
-            if r % 64 == 0 && r + 64 <= total {
-                self.words[(r / 64) as usize] = u64::MAX;
-            } else {
-                self.words[(r / 64) as usize] |= 1 << (r % 64);
-            }
+        if old % 64 != 0 {
+            // The rest of the old last word.
+            self.words[first] |= u64::MAX << (old % 64);
+        }
+        for w in &mut self.words[old.div_ceil(64) as usize..] {
+            *w = u64::MAX;
+        }
+        if let Some(last) = self.words.last_mut() {
+            *last &= tail_mask(total);
         }
         self.total = total;
         self.rebuild_rank(first.min(self.words.len().saturating_sub(1)));
@@ -176,9 +191,7 @@ impl Bitmap {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.words.len() * 8);
         out.extend_from_slice(&self.header());
-        for w in &self.words {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
+        out.extend_from_slice(&words_le_bytes(&self.words));
         out
     }
 
@@ -216,6 +229,30 @@ impl Bitmap {
         }
         Ok(b)
     }
+}
+
+/// Words as their little-endian file bytes.
+pub fn words_le_bytes(words: &[u64]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: u64 has no padding and any byte pattern is a valid u8.
+        std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) })
+    } else {
+        std::borrow::Cow::Owned(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+    }
+}
+
+fn prefix_counts(words: &[u64], mut acc: u64, rank: &mut Vec<u64>) {
+    rank.reserve(words.len());
+    for w in words {
+        acc += w.count_ones() as u64;
+        rank.push(acc);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn prefix_counts_popcnt(words: &[u64], acc: u64, rank: &mut Vec<u64>) {
+    prefix_counts(words, acc, rank)
 }
 
 fn push_run(runs: &mut Vec<(u64, u64)>, start: u64, len: u64) {
@@ -257,6 +294,39 @@ mod tests {
             assert_eq!(b.physical(i), b.live_rows()[i as usize]);
         }
         assert_eq!(b.live_runs(0, 200), vec![(3, 6), (10, 190)]);
+    }
+
+    #[test]
+    fn rank_stays_exact_under_deletes_and_extends() {
+        let mut b = Bitmap::all_live(1000);
+        let mut model: Vec<bool> = vec![true; 1000];
+        let mut x: u64 = 7;
+        for round in 0..50 {
+            let rows: Vec<u64> = (0..7)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x % b.total()
+                })
+                .collect();
+            b.delete(&rows);
+            for &r in &rows {
+                model[r as usize] = false;
+            }
+            if round % 10 == 0 {
+                let t = b.total() + 37;
+                b.extend(t);
+                model.resize(t as usize, true);
+            }
+            let live: Vec<u64> = (0..model.len() as u64).filter(|&r| model[r as usize]).collect();
+            assert_eq!(b.live_rows(), live);
+            assert_eq!(b.live(), live.len() as u64);
+            for (i, &p) in live.iter().enumerate() {
+                assert_eq!(b.physical(i as u64), p);
+            }
+            assert_eq!(Bitmap::decode(&b.encode(), b.total()).unwrap(), b);
+        }
     }
 
     #[test]

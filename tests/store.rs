@@ -403,3 +403,42 @@ fn modify_time_moves_on_every_change() {
     step(&|s| s.delete_rows("a", &[0]).unwrap());
     step(&|s| s.compact("a").unwrap());
 }
+
+/// An append to an array with deleted rows patches the bitmap in place (words, then the
+/// header). A writer killed at any point of that patch leaves a state recovery redoes.
+#[test]
+fn interrupted_bitmap_patch_of_an_append_is_redone() {
+    use std::os::unix::fs::FileExt;
+    let applied_end = |p: &std::path::Path| {
+        let mut b = [0u8; 8];
+        std::fs::File::open(p.join("numpack.wal")).unwrap().read_exact_at(&mut b, 48).unwrap();
+        b
+    };
+    let set_applied_end = |p: &std::path::Path, b: [u8; 8]| {
+        std::fs::OpenOptions::new().write(true).open(p.join("numpack.wal")).unwrap().write_all_at(&b, 48).unwrap();
+    };
+    for old_rows in [60i64, 64, 100, 130] {
+        for state in ["before", "words only", "after"] {
+            let (_t, p, s) = rows_store(old_rows);
+            s.delete_rows("a", &[1, old_rows - 2]).unwrap();
+            let bitmap = p.join("deleted_a.npkb");
+            let before = std::fs::read(&bitmap).unwrap();
+            let applied = applied_end(&p);
+            s.append("a", DType::Int64, &[70, 2], &i64s((0..70).flat_map(|r| [1000 + r, 0]))).unwrap();
+            std::mem::forget(s); // killed right after: nothing else happens
+            let after = std::fs::read(&bitmap).unwrap();
+            let file = match state {
+                "before" => before.clone(),
+                "words only" => [&before[..16], &after[16..]].concat(),
+                _ => after.clone(),
+            };
+            std::fs::write(&bitmap, &file).unwrap();
+            set_applied_end(&p, applied);
+            let s = Store::open(&p, OpenOptions::default()).unwrap();
+            let mut want: Vec<i64> = (0..old_rows).filter(|&r| r != 1 && r != old_rows - 2).collect();
+            want.extend(1000..1070);
+            assert_eq!(firsts(&s), want, "{old_rows} rows, {state}");
+            assert_eq!(std::fs::read(&bitmap).unwrap(), after, "{old_rows} rows, {state}");
+        }
+    }
+}

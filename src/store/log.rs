@@ -350,11 +350,15 @@ impl Inner {
                 }
                 remove_if_exists(dir, &bitmap_file(name))
             }
-            // After the record the file is rewritten whole in the header layout; before it, it
-            // may still be NumPack's header-less layout.
-            Op::Append { name, old_rows, bitmap: Some(p), .. } => self.redo_bitmap(name, p, &[(p.total, false), (*old_rows, false), (*old_rows, true)]),
+            Op::Append { name, old_rows, bitmap: Some(p), .. } => {
+                // A header-layout file is patched in place, words first: whatever part was
+                // written, the words before the first patched one are intact. A legacy file
+                // is rewritten whole, so it is either untouched or replaced.
+                let keep = p.words.first().map_or(0, |w| w.0 as usize);
+                self.redo_bitmap(name, p, &[Layout::HeaderPrefix { totals: [p.total, *old_rows], keep }, Layout::Legacy(*old_rows)])
+            }
             Op::Append { bitmap: None, .. } | Op::Checkpoint { .. } => Ok(()),
-            Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[(bitmap.total, false), (bitmap.total, true)]),
+            Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[Layout::Header(bitmap.total), Layout::Legacy(bitmap.total)]),
             Op::Replace { name, runs, payload, .. } => {
                 let path = dir.join(data_file(name));
                 let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
@@ -391,13 +395,13 @@ impl Inner {
 
     /// Rewrites a bitmap file from whatever state it is in (before or after the record,
     /// or with only some of the record's words written) plus the record's absolute words.
-    /// `layouts` lists the (row count, legacy layout) the file may be in, most likely first.
-    fn redo_bitmap(&self, name: &str, patch: &BitmapPatch, layouts: &[(u64, bool)]) -> Result<()> {
+    /// `layouts` lists the states the file may be in.
+    fn redo_bitmap(&self, name: &str, patch: &BitmapPatch, layouts: &[Layout]) -> Result<()> {
         let mut bm = Bitmap::all_live(patch.total);
         if !patch.created {
             let path = self.dir.join(bitmap_file(name));
             let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-            let words = layouts.iter().find_map(|&(t, legacy)| words_for_total(&bytes, t, legacy)).ok_or_else(|| {
+            let words = layouts.iter().find_map(|l| l.words(&bytes)).ok_or_else(|| {
                 Error::corrupt(&path, format!("{} bytes fit none of the layouts {layouts:?}", bytes.len()))
             })?;
             let n = bm.words().len();
@@ -415,17 +419,33 @@ impl Inner {
     }
 }
 
-/// The words of a bitmap file written for `total` rows: in the header layout, whose
-/// header must give that row count (sizes alone are ambiguous: a header plus `n` words is
-/// as long as `n + 2` header-less words), or, with `legacy`, in NumPack's header-less one.
-fn words_for_total(bytes: &[u8], total: u64, legacy: bool) -> Option<Vec<u64>> {
-    let n = total.div_ceil(64) as usize;
-    let body = if legacy {
-        (bytes.len() == n * 8).then_some(bytes)?
-    } else {
-        (bytes.len() == 16 + n * 8 && bytes[..8] == total.to_le_bytes()).then(|| &bytes[16..])?
-    };
-    Some(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
+/// A state a bitmap file may be in when a record touching it is redone. Sizes alone are
+/// ambiguous (a header plus `n` words is as long as `n + 2` header-less words), so the
+/// header layout must also carry a matching row count.
+#[derive(Debug)]
+enum Layout {
+    /// Header layout for exactly this many rows.
+    Header(u64),
+    /// NumPack's header-less layout for this many rows.
+    Legacy(u64),
+    /// Header layout saying one of `totals` rows, of which only the first `keep` words are
+    /// trusted (a patch in progress).
+    HeaderPrefix { totals: [u64; 2], keep: usize },
+}
+
+impl Layout {
+    fn words(&self, bytes: &[u8]) -> Option<Vec<u64>> {
+        let words = |body: &[u8]| body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+        let says = |t: u64| bytes.len() >= 16 && bytes[..8] == t.to_le_bytes();
+        let n = |t: u64| t.div_ceil(64) as usize;
+        match *self {
+            Layout::Header(t) => (bytes.len() == 16 + n(t) * 8 && says(t)).then(|| words(&bytes[16..])),
+            Layout::Legacy(t) => (bytes.len() == n(t) * 8).then(|| words(bytes)),
+            Layout::HeaderPrefix { totals, keep } => {
+                (bytes.len() >= 16 + keep * 8 && totals.iter().any(|&t| says(t))).then(|| words(&bytes[16..16 + keep * 8]))
+            }
+        }
+    }
 }
 
 fn sync_file(path: &std::path::Path) -> Result<()> {

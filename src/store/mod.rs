@@ -418,10 +418,11 @@ impl Store {
             df.file.write_all_at(data, at).map_err(|e| Error::io("cannot write", &df.path, e))?;
             inner.files.grew(name, at + data.len() as u64);
             // Grow the bitmap in place; if anything below fails, `mutate` reloads from disk.
+            let mut first = 0;
             let patch = match st.bitmaps.get_mut(name) {
                 Some(Ok(b)) => {
                     let b = Arc::make_mut(b);
-                    let first = b.extend(new);
+                    first = b.extend(new);
                     Some(BitmapPatch { total: new, created: false, words: (first..b.words().len()).map(|w| (w as u64, b.words()[w])).collect() })
                 }
                 _ => None,
@@ -430,8 +431,13 @@ impl Store {
             inner.commit(st, &op)?;
             st.dirty.insert(data_file(name));
             if let Some(Ok(b)) = st.bitmaps.get(name) {
-                inner.write_bitmap_file(name, b)?;
-                st.legacy.remove(name);
+                if st.legacy.remove(name) {
+                    inner.write_bitmap_file(name, b)?;
+                } else {
+                    // Only the old last word onward changes: patch those words, then the header.
+                    let changed: Vec<usize> = (first..b.words().len()).collect();
+                    inner.write_bitmap_words(name, b, &changed)?;
+                }
                 st.dirty.insert(bitmap_file(name));
             }
             inner.finish(st, &op)
@@ -703,7 +709,7 @@ impl Inner {
         let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
         let words = bm.words();
         for (a, b) in word_spans(changed, WORD_GAP) {
-            let bytes: Vec<u8> = words[a..=b].iter().flat_map(|w| w.to_le_bytes()).collect();
+            let bytes = crate::bitmap::words_le_bytes(&words[a..=b]);
             f.write_all_at(&bytes, crate::bitmap::HEADER_LEN + a as u64 * 8).map_err(|e| Error::io("cannot write", &path, e))?;
         }
         f.write_all_at(&bm.header(), 0).map_err(|e| Error::io("cannot write", &path, e))
