@@ -153,22 +153,6 @@ impl FileCache {
     }
 }
 
-/// Copies rows `rows[i]` (physical) of `row_bytes` each from `src` to `out[i]`, one copy
-/// per run of consecutive rows.
-pub fn gather(src: &[u8], rows: &[u64], row_bytes: usize, out: &mut [u8]) {
-    let mut i = 0;
-    while i < rows.len() {
-        let start = rows[i];
-        let mut n = 1;
-        while i + n < rows.len() && rows[i + n] == start + n as u64 {
-            n += 1;
-        }
-        let from = start as usize * row_bytes;
-        out[i * row_bytes..(i + n) * row_bytes].copy_from_slice(&src[from..from + n * row_bytes]);
-        i += n;
-    }
-}
-
 /// Reads the byte runs `(offset, len)` of `df` back to back into `out`: from the mapping
 /// when small, with `pread` (one kernel copy, no page faults on the mapping) when large.
 pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<()> {

@@ -124,6 +124,23 @@ impl Array<'_> {
             })
             .collect()
     }
+    /// Copies the rows at logical indices `idx` from the mapped file `src` to `out`,
+    /// checking each index as it goes (one pass, no index vector).
+    fn gather(&self, src: &[u8], idx: &[i64], out: &mut [u8]) -> Result<()> {
+        let rows = self.rows();
+        let rb = self.row_bytes() as usize;
+        for (&i, dst) in idx.iter().zip(out.chunks_exact_mut(rb)) {
+            // A negative index wraps to `rows + i`; anything out of range ends up >= rows.
+            let l = if i < 0 { (i as u64).wrapping_add(rows) } else { i as u64 };
+            if l >= rows {
+                bail!(IndexOutOfRange, "index {i} is out of range for array {:?} with {rows} rows", self.name);
+            }
+            let p = self.physical(l) as usize;
+            dst.copy_from_slice(&src[p * rb..(p + 1) * rb]);
+        }
+        Ok(())
+    }
+
     /// Byte runs `(offset, len)` of the logical rows `start..stop`.
     fn range_runs(&self, start: u64, stop: u64) -> Result<Vec<(u64, u64)>> {
         let rows = self.rows();
@@ -312,13 +329,11 @@ impl Store {
             let a = array(st, name)?;
             a.require_rows()?;
             check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
-            let rows = a.resolve(idx)?;
             if out.is_empty() {
-                return Ok(());
+                return a.resolve(idx).map(drop);
             }
             let df = self.inner.files.get(name, a.entry.nbytes())?;
-            files::gather(df.bytes(), &rows, a.row_bytes() as usize, out);
-            Ok(())
+            a.gather(df.bytes(), idx, out)
         })
     }
 
