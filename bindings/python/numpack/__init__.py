@@ -1,0 +1,26 @@
+"""numpack: NumPack-compatible array store over the numpack C library (cffi)."""
+
+import gc
+
+from ._native import (  # noqa: F401
+    ERRORS_BY_NAME,
+    NumpackError,
+    __version__,
+    ffi as _ffi,
+    lib as _lib,
+)
+from ._store import ArrayNotFoundError, NumPack  # noqa: F401
+from ._lazy import LazyArray  # noqa: F401
+from ._batch import BatchModeContext, WritableBatchMode  # noqa: F401
+
+globals().update({cls.__name__: cls for cls in ERRORS_BY_NAME.values()})
+
+
+def force_cleanup_windows_handles():
+    gc.collect()
+    return True
+
+
+__all__ = ["NumPack", "LazyArray", "BatchModeContext", "WritableBatchMode", "NumpackError",
+           "ArrayNotFoundError", "force_cleanup_windows_handles", "__version__"] + [
+    cls.__name__ for cls in ERRORS_BY_NAME.values()]

@@ -1,0 +1,103 @@
+"""``batch_mode`` (an in-memory cache written at the end of the block) and
+``writable_batch_mode`` (ndarrays over writable mappings of the data files)."""
+
+from ._native import check, lib
+
+
+class BatchModeContext:
+    """Inside the block, ``load`` returns one cached ndarray per name (the same object
+    every time) and ``save`` only updates the cache. When the block ends normally every
+    cached array, saved or only loaded and edited in place, is written, and a failure
+    raises. When the block raises, the cache is discarded and nothing is written."""
+
+    def __init__(self, npk, memory_limit=None):
+        self.npk = npk
+        self.memory_limit = memory_limit
+        self._dirty_arrays = set()
+        self._outer = None
+
+    def __enter__(self):
+        npk = self.npk
+        npk._h()
+        self._outer = npk._batch_context if npk._cache_enabled else None
+        if self._outer is None:
+            npk._memory_cache.clear()
+        npk._cache_enabled = True
+        npk._batch_context = self._outer or self
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        npk = self.npk
+        if self._outer is not None:  # nested: the outermost block writes
+            return False
+        npk._batch_context = self
+        if exc_type is not None:
+            npk._memory_cache.clear()
+            npk._cache_enabled = False
+            self._dirty_arrays.clear()
+            npk._batch_context = None
+            return False
+        try:
+            npk._flush_cache()
+            if npk.is_opened:
+                npk.sync()
+        finally:
+            npk._batch_context = None
+        return False
+
+
+class WritableBatchMode:
+    """``load(name)`` returns an ndarray over a writable mapping of the array's data
+    file: assignments go straight to the file. Arrays with deleted rows are compacted
+    first (``update``), so the ndarray is exactly the logical rows. At the end of the
+    block the mappings are flushed and the ndarrays made read-only: writing to one
+    afterwards raises ``ValueError``; reading stays safe (it keeps its mapping)."""
+
+    def __init__(self, npk):
+        self.npk = npk
+        self._arrays = {}
+        self._views = {}
+
+    def __enter__(self):
+        self.npk._h()
+        self.npk._writable_batch = self
+        return self
+
+    def load(self, array_name):
+        if array_name in self._arrays:
+            return self._arrays[array_name]
+        from ._lazy import _View
+
+        npk = self.npk
+        h = npk._h()
+        info = npk._info(array_name)
+        if info.shape and info.physical_rows != info.shape[0]:
+            npk.update(array_name)
+        view = _View(h, array_name, writable=True)
+        arr = view.array()
+        self._views[array_name] = view
+        self._arrays[array_name] = arr
+        return arr
+
+    def save(self, arrays=None):
+        """Nothing to do: changes are already in the mapped files."""
+
+    def _release(self):
+        errors = []
+        for arr in self._arrays.values():
+            arr.flags.writeable = False
+        for view in self._views.values():
+            try:
+                view.flush()
+            except Exception as e:  # keep flushing the others, then raise
+                errors.append(e)
+        self._arrays.clear()
+        self._views.clear()
+        if self.npk._writable_batch is self:
+            self.npk._writable_batch = None
+        if errors:
+            raise errors[0]
+
+    def __exit__(self, exc_type, exc, tb):
+        self._release()
+        return False

@@ -1,0 +1,289 @@
+"""``LazyArray``: NumPy views over a memory-mapped array, showing its logical rows."""
+
+import operator
+
+import numpy as np
+
+from ._native import CODE_TO_DTYPE, MACROS, check, ffi, lib
+from ._store import _name
+
+
+class _View:
+    """Owns one ``npk_view``. NumPy arrays over its memory hold it through ``.base``
+    (``__array_interface__``), so the mapping lives as long as any of them."""
+
+    def __init__(self, handle, name, writable=False):
+        out = ffi.new("npk_view **")
+        flags = MACROS["NPK_VIEW_WRITABLE"] if writable else 0
+        check(lib.npk_store_view(handle, _name(name), flags, out))
+        self._ptr = out[0]
+        layout = ffi.new("npk_view_layout *")
+        try:
+            check(lib.npk_view_info(self._ptr, layout))
+        except BaseException:
+            lib.npk_view_free(self._ptr)
+            raise
+        self.dtype = CODE_TO_DTYPE[layout.dtype]
+        self.shape = tuple(int(layout.shape[i]) for i in range(layout.ndim))
+        self.rows = int(layout.rows)
+        self.nbytes = int(layout.nbytes)
+        self.writable = writable
+        ptr = layout.writable_data if writable else layout.data
+        self._addr = int(ffi.cast("uintptr_t", ptr))
+        self._map_addr = int(ffi.cast("uintptr_t", layout.row_map))
+        self.__array_interface__ = None
+
+    def array(self):
+        if self.nbytes == 0 or self._addr == 0:
+            a = np.zeros(self.shape, dtype=self.dtype)
+            a.flags.writeable = self.writable
+            return a
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": self.shape,
+            "typestr": self.dtype.str,
+            "data": (self._addr, not self.writable),
+        }
+        return np.asarray(self)
+
+    def row_map(self):
+        if self._map_addr == 0:
+            return None
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": (self.rows,),
+            "typestr": "<u8",
+            "data": (self._map_addr, True),
+        }
+        return np.asarray(self)
+
+    def flush(self):
+        if self._ptr is not None:
+            check(lib.npk_view_flush(self._ptr))
+
+    def __del__(self):
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr is not None:
+            lib.npk_view_free(ptr)
+
+
+def _has_advanced(parts):
+    for p in parts:
+        if isinstance(p, (list, np.ndarray)) or (
+            isinstance(p, tuple)
+        ):
+            return True
+    return False
+
+
+def _binop(op):
+    def f(self, other):
+        return op(self._logical(), other)
+
+    return f
+
+
+def _rbinop(op):
+    def f(self, other):
+        return op(other, self._logical())
+
+    return f
+
+
+class LazyArray:
+    """Read-only, memory-mapped access to one array, in logical rows (rows deleted
+    before it was opened are not seen). Indexing returns new ndarrays;
+    ``np.asarray(lazy)`` is a zero-copy read-only view when no row is deleted."""
+
+    __hash__ = None
+    __array_priority__ = 20
+
+    def __init__(self, physical, row_map=None, name=""):
+        self._phys = physical
+        self._map = row_map
+        self._name = name
+        rows = physical.shape[0] if row_map is None else row_map.shape[0]
+        self._shape = (rows,) + physical.shape[1:] if physical.ndim else ()
+
+    @classmethod
+    def _open(cls, store, name):
+        view = _View(store._h(), name)
+        return cls(view.array(), view.row_map(), name)
+
+    # ----- attributes ------------------------------------------------------------------
+
+    shape = property(lambda self: self._shape)
+    dtype = property(lambda self: self._phys.dtype)
+    ndim = property(lambda self: len(self._shape))
+    itemsize = property(lambda self: self._phys.dtype.itemsize)
+    size = property(lambda self: int(np.prod(self._shape, dtype=np.int64)))
+    nbytes = property(lambda self: self.size * self.itemsize)
+    T = property(lambda self: self._logical().T.copy())
+
+    def __len__(self):
+        if not self._shape:
+            raise TypeError("len() of a 0-d LazyArray")
+        return self._shape[0]
+
+    def __repr__(self):
+        return f"LazyArray({self._name!r}, shape={list(self._shape)}, dtype={self.dtype})"
+
+    # ----- NumPy interop ---------------------------------------------------------------
+
+    def _logical(self):
+        if self._map is None:
+            return self._phys
+        return self._phys[self._map]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._logical()
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            if copy is False:
+                raise ValueError("converting the dtype of a LazyArray needs a copy")
+            return a.astype(dtype)
+        if copy:
+            return a.copy()
+        if copy is False and self._map is not None:
+            raise ValueError("a LazyArray with deleted rows cannot be viewed without a copy")
+        return a
+
+    def copy(self):
+        return np.array(self._logical(), copy=True)
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def tolist(self):
+        return self._logical().tolist()
+
+    # ----- indexing --------------------------------------------------------------------
+
+    def __getitem__(self, key):
+        res = self._index(key)
+        if isinstance(res, np.ndarray):
+            if np.may_share_memory(res, self._phys):
+                res = res.copy()
+            return res
+        return np.asarray(res)
+
+    def _index(self, key):
+        if self._map is None:
+            return self._phys[key]
+        parts = key if isinstance(key, tuple) else (key,)
+        if not parts:
+            return self._logical()
+        first, rest = parts[0], parts[1:]
+        if first is None or first is Ellipsis or (
+            isinstance(first, np.ndarray) and first.dtype == np.bool_ and first.ndim != 1
+        ):
+            return self._logical()[key]
+        if isinstance(first, (bool, np.bool_)):
+            return self._logical()[key]
+        if isinstance(first, slice):
+            phys_rows = self._map[first]
+            if _has_advanced(rest):
+                return self._phys[phys_rows][(slice(None),) + rest]
+            return self._phys[(phys_rows,) + rest]
+        try:
+            i = operator.index(first)
+        except TypeError:
+            pass
+        else:
+            n = self._shape[0]
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis 0 with size {n}")
+            return self._phys[(int(self._map[i]),) + rest]
+        if isinstance(first, (list, np.ndarray, range)):
+            sel = np.asarray(first)
+            if sel.dtype != np.bool_ and sel.size == 0:
+                sel = sel.astype(np.intp)
+            return self._phys[(self._map[sel],) + rest]
+        return self._logical()[key]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __contains__(self, value):
+        return value in self._logical()
+
+    def reshape(self, *shape):
+        if len(shape) == 1:
+            shape = shape[0]
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        shape = tuple(operator.index(s) for s in shape)
+        if sum(1 for s in shape if s == -1) > 1 or any(s < -1 for s in shape):
+            raise ValueError(f"invalid shape {shape}")
+        return LazyArray(self._logical().reshape(shape), None, self._name)
+
+    def close(self):
+        """Kept for compatibility: the mapping is released when the last array over it
+        is garbage-collected."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # ----- helpers of upstream's LazyArray -----------------------------------------------
+
+    def vectorized_gather(self, indices):
+        return self[np.asarray(indices, dtype=np.intp).reshape(-1)]
+
+    def mega_batch_get_rows(self, indices, batch_size):
+        if operator.index(batch_size) < 0:
+            raise OverflowError("batch_size must not be negative")
+        return [self[operator.index(i)] for i in indices]
+
+    def _mask(self, mask):
+        m = np.asarray(mask, dtype=np.bool_).reshape(-1)
+        if m.shape[0] != len(self):
+            raise ValueError(f"mask has {m.shape[0]} entries, the array has {len(self)} rows")
+        return self[m]
+
+    parallel_boolean_index = _mask
+    boolean_index_smart = _mask
+    boolean_index_adaptive = _mask
+    boolean_index_production = _mask
+    boolean_index_adaptive_algorithm = _mask
+
+    def choose_optimal_algorithm(self, mask):
+        m = np.asarray(mask, dtype=np.bool_)
+        frac = m.mean() if m.size else 0.0
+        return "sparse" if frac < 0.1 else "dense" if frac > 0.9 else "adaptive"
+
+    def intelligent_warmup(self, hint=None):
+        return None
+
+    # ----- operators: materialise the logical rows, then NumPy -----------------------------
+
+    for _n, _op in {
+        "add": operator.add, "sub": operator.sub, "mul": operator.mul,
+        "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
+        "pow": operator.pow, "matmul": operator.matmul, "and": operator.and_,
+        "or": operator.or_, "xor": operator.xor, "lshift": operator.lshift,
+        "rshift": operator.rshift, "divmod": divmod,
+    }.items():
+        locals()[f"__{_n}__"] = _binop(_op)
+        locals()[f"__r{_n}__"] = _rbinop(_op)
+    for _n, _op in {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+                    "le": operator.le, "gt": operator.gt, "ge": operator.ge}.items():
+        locals()[f"__{_n}__"] = _binop(_op)
+    del _n, _op
+
+    def __neg__(self):
+        return -self._logical()
+
+    def __pos__(self):
+        return +self._logical()
+
+    def __invert__(self):
+        return ~self._logical()
+
+    def __abs__(self):
+        return abs(self._logical())

@@ -1,0 +1,428 @@
+"""The ``NumPack`` class: a store directory, over the C ABI."""
+
+import gc
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import _index
+from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, ffi, lib
+
+_NotFound = ERRORS_BY_NAME["NOT_FOUND"]
+_BufferSize = ERRORS_BY_NAME["BUFFER_SIZE"]
+_InvalidName = ERRORS_BY_NAME["INVALID_NAME"]
+_MAX_NDIM = MACROS["NPK_MAX_NDIM"]
+
+
+class ArrayNotFoundError(_NotFound, ValueError):
+    """``append`` to an array that does not exist: a ``KeyError`` like every unknown
+    name, and a ``ValueError`` as upstream NumPack raises there."""
+
+
+def _name(name):
+    if not isinstance(name, str):
+        raise TypeError(f"array names must be str, not {type(name).__name__}")
+    return name.encode("utf-8")
+
+
+def prepare(arr, what="array"):
+    """The C-contiguous little-endian ndarray to hand to the library, and its dtype code.
+    Copies only when the input is not already in that form (Fortran order, strides,
+    byte order)."""
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
+    dt = arr.dtype
+    if dt.fields is not None or dt.subdtype is not None:
+        raise ValueError(f"Unsupported dtype: {dt}")
+    target = dt.newbyteorder("<") if dt.byteorder not in ("|",) else dt
+    code = DTYPE_TO_CODE.get(target)
+    if code is None:
+        raise ValueError(f"Unsupported dtype: {dt}")
+    if dt != target or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=target)
+    return arr, code
+
+
+def rbuf(arr):
+    return ffi.from_buffer(arr) if arr.nbytes else ffi.NULL
+
+
+def wbuf(arr):
+    return ffi.from_buffer(arr, require_writable=True) if arr.nbytes else ffi.NULL
+
+
+def _shape_arg(shape):
+    return ffi.new("uint64_t[]", list(shape) or [0])
+
+
+class _Info:
+    __slots__ = ("dtype", "shape", "physical_rows", "modified_us")
+
+    def __init__(self, raw):
+        self.dtype = CODE_TO_DTYPE[raw.dtype]
+        self.shape = tuple(int(raw.shape[i]) for i in range(raw.ndim))
+        self.physical_rows = int(raw.physical_rows)
+        self.modified_us = int(raw.modified_us)
+
+
+class NumPack:
+    """A store of named N-dimensional arrays in directory ``filename``."""
+
+    def __init__(self, filename, drop_if_exists=False, strict_context_mode=False,
+                 warn_no_context=None, force_gc_on_close=False):
+        self.filename = Path(filename)
+        self._drop_if_exists = bool(drop_if_exists)
+        self._dropped_once = False
+        self._strict_context_mode = bool(strict_context_mode)
+        self._force_gc_on_close = bool(force_gc_on_close)
+        self._context_entered = False
+        self._handle = None
+        self._memory_cache = {}
+        self._cache_enabled = False
+        self._batch_context = None
+        self._writable_batch = None
+        if warn_no_context is None:
+            warn_no_context = sys.platform.startswith("win")
+        if warn_no_context and not self._strict_context_mode:
+            warnings.warn(
+                "NumPack is used without strict context mode: close it explicitly or use "
+                "'with NumPack(...) as npk:'. Pass strict_context_mode=True, or "
+                "warn_no_context=False to silence this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    # ----- lifecycle -------------------------------------------------------------------
+
+    @property
+    def is_opened(self):
+        return self._handle is not None
+
+    @property
+    def is_closed(self):
+        return self._handle is None
+
+    def open(self):
+        if self._handle is not None:
+            return
+        flags = MACROS["NPK_OPEN_CREATE"]
+        if self._drop_if_exists and not self._dropped_once:
+            flags |= MACROS["NPK_OPEN_DROP_IF_EXISTS"]
+        elif self.filename.exists() and not self.filename.is_dir():
+            raise FileExistsError(f"{self.filename} exists and is not a directory")
+        out = ffi.new("npk_store **")
+        check(lib.npk_store_open(os.fsencode(self.filename), flags, out))
+        self._handle = out[0]
+        self._dropped_once = True
+
+    def close(self, force_gc=None):
+        if self._handle is None:
+            return
+        try:
+            if self._cache_enabled:
+                self._flush_cache()
+        finally:
+            if self._writable_batch is not None:
+                self._writable_batch._release()
+            handle, self._handle = self._handle, None
+            check(lib.npk_store_close(handle))
+            if force_gc if force_gc is not None else self._force_gc_on_close:
+                gc.collect()
+
+    def __enter__(self):
+        self.open()
+        self._context_entered = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.close()
+        finally:
+            self._context_entered = False
+        return False
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            self._handle = None
+            try:
+                lib.npk_store_close(handle)
+            except Exception:
+                pass
+
+    def __repr__(self):
+        if self._handle is None:
+            return f"NumPack({self.filename}, status=closed)"
+        return f"NumPack({self.filename}, arrays={len(self.get_member_list())})"
+
+    def _h(self):
+        if self._handle is None:
+            raise RuntimeError("NumPack instance is not opened or has been closed")
+        if self._strict_context_mode and not self._context_entered:
+            raise RuntimeError(
+                "NumPack is in strict context mode: use it inside 'with NumPack(...) as npk:'"
+            )
+        return self._handle
+
+    def _info(self, name):
+        raw = ffi.new("npk_array_info *")
+        check(lib.npk_store_info(self._h(), _name(name), raw))
+        return _Info(raw)
+
+    # ----- whole arrays ----------------------------------------------------------------
+
+    def save(self, arrays):
+        if not isinstance(arrays, dict):
+            raise ValueError("arrays must be a dictionary")
+        if self._cache_enabled:
+            self._h()
+            for name, arr in arrays.items():
+                _name(name)
+                self._memory_cache[name] = arr
+                self._batch_context._dirty_arrays.add(name)
+            return
+        h = self._h()
+        for name, arr in arrays.items():
+            key = _name(name)
+            arr, code = prepare(arr)
+            if arr.ndim == 0:
+                raise ValueError(f"cannot save 0-d array {name!r}: arrays need a row axis")
+            check(lib.npk_store_save(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes))
+
+    def load(self, array_name, lazy=False):
+        if self._cache_enabled:
+            self._h()
+            if array_name not in self._memory_cache:
+                self._memory_cache[array_name] = self._load_eager(array_name)
+            return self._memory_cache[array_name]
+        if lazy:
+            from ._lazy import LazyArray
+
+            return LazyArray._open(self, array_name)
+        return self._load_eager(array_name)
+
+    def _load_eager(self, name):
+        h = self._h()
+        key = _name(name)
+        for attempt in range(8):
+            info = self._info(name)
+            out = np.empty(info.shape, dtype=info.dtype)
+            try:
+                check(lib.npk_store_load(h, key, wbuf(out), out.nbytes))
+                return out
+            except _BufferSize:  # changed by another handle in between: read again
+                if attempt == 7:
+                    raise
+
+    def __getitem__(self, name):
+        return self.load(name)
+
+    def append(self, arrays):
+        if not isinstance(arrays, dict):
+            raise ValueError("arrays must be a dictionary")
+        h = self._h()
+        for name, arr in arrays.items():
+            key = _name(name)
+            arr, code = prepare(arr)
+            if arr.ndim == 0:
+                raise ValueError(f"cannot append a 0-d array to {name!r}")
+            try:
+                check(lib.npk_store_append(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes))
+            except _NotFound as e:
+                raise ArrayNotFoundError(f"Array {name} does not exist ({e})", e.code) from None
+            self._evict(name)
+
+    def replace(self, arrays, indexes):
+        if not isinstance(arrays, dict):
+            raise ValueError("arrays must be a dictionary")
+        h = self._h()
+        for name, arr in arrays.items():
+            key = _name(name)
+            info = self._info(name)
+            if not info.shape:
+                raise ValueError(f"{name!r} is 0-d: it has no rows to replace")
+            sel = _index.rows(indexes, info.shape[0])
+            k = _index.count(sel)
+            arr, code = prepare(arr)
+            trailing = info.shape[1:]
+            if arr.shape == trailing and k == 1:
+                arr = arr.reshape((1,) + trailing)
+            if arr.shape != (k,) + trailing:
+                raise ValueError(
+                    f"replace {name!r}: data of shape {arr.shape} for {k} rows of shape {trailing}"
+                )
+            if isinstance(sel, tuple):
+                check(lib.npk_store_replace_range(h, key, code, sel[0], k, rbuf(arr), arr.nbytes))
+            else:
+                idx = ffi.from_buffer("int64_t[]", sel) if k else ffi.NULL
+                check(lib.npk_store_replace_rows(h, key, code, idx, k, rbuf(arr), arr.nbytes))
+            self._evict(name)
+
+    def drop(self, array_name, indexes=None):
+        if isinstance(array_name, str):
+            names = [array_name]
+        elif isinstance(array_name, list):
+            names = array_name
+        else:
+            raise TypeError("array_name must be a str or a list of str")
+        h = self._h()
+        for name in names:
+            key = _name(name)
+            if indexes is None:
+                check(lib.npk_store_drop(h, key))
+            else:
+                info = self._info(name)
+                if not info.shape:
+                    raise ValueError(f"{name!r} is 0-d: it has no rows to drop")
+                sel = _index.rows(indexes, info.shape[0])
+                if isinstance(sel, tuple):
+                    sel = np.arange(sel[0], sel[1], dtype=np.int64)
+                if sel.shape[0]:
+                    check(lib.npk_store_delete_rows(h, key, ffi.from_buffer("int64_t[]", sel), sel.shape[0]))
+            self._evict(name)
+
+    def getitem(self, array_name, indexes):
+        h = self._h()
+        key = _name(array_name)
+        info = self._info(array_name)
+        if not info.shape:
+            raise ValueError(f"{array_name!r} is 0-d: it has no rows")
+        sel = _index.rows(indexes, info.shape[0])
+        out = np.empty((_index.count(sel),) + info.shape[1:], dtype=info.dtype)
+        if isinstance(sel, tuple):
+            check(lib.npk_store_read_range(h, key, sel[0], sel[1], wbuf(out), out.nbytes))
+        else:
+            idx = ffi.from_buffer("int64_t[]", sel) if sel.shape[0] else ffi.NULL
+            check(lib.npk_store_read_rows(h, key, idx, sel.shape[0], wbuf(out), out.nbytes))
+        return out
+
+    # ----- catalogue -------------------------------------------------------------------
+
+    def get_shape(self, array_name):
+        return self._info(array_name).shape
+
+    def get_member_list(self):
+        out = ffi.new("npk_names **")
+        check(lib.npk_store_list(self._h(), out))
+        names = out[0]
+        try:
+            return [ffi.string(lib.npk_names_get(names, i)).decode("utf-8")
+                    for i in range(lib.npk_names_count(names))]
+        finally:
+            lib.npk_names_free(names)
+
+    def has_array(self, array_name):
+        if not isinstance(array_name, str):
+            return False
+        out = ffi.new("bool *")
+        try:
+            check(lib.npk_store_has(self._h(), _name(array_name), out))
+        except _InvalidName:
+            return False
+        return bool(out[0])
+
+    def get_modify_time(self, array_name):
+        try:
+            return self._info(array_name).modified_us
+        except (_NotFound, _InvalidName):
+            return None
+
+    def get_metadata(self):
+        arrays = {}
+        for name in self.get_member_list():
+            try:
+                info = self._info(name)
+            except _NotFound:
+                continue
+            row_bytes = int(np.prod(info.shape[1:], dtype=np.int64)) * info.dtype.itemsize
+            arrays[name] = {
+                "shape": list(info.shape),
+                "physical_rows": info.physical_rows,
+                "data_file": f"data_{name}.npkd",
+                "last_modified": info.modified_us,
+                "size_bytes": info.physical_rows * row_bytes if info.shape else info.dtype.itemsize,
+                "dtype": info.dtype.name.capitalize(),
+            }
+        return {"arrays": arrays, "base_dir": str(self.filename), "total_arrays": len(arrays)}
+
+    def reset(self):
+        check(lib.npk_store_reset(self._h()))
+        self._memory_cache.clear()
+
+    def update(self, array_name):
+        check(lib.npk_store_compact(self._h(), _name(array_name)))
+
+    def clone(self, source_name, target_name):
+        check(lib.npk_store_clone(self._h(), _name(source_name), _name(target_name)))
+
+    def sync(self):
+        """Make every change durable and visible to NumPack (fsync + catalogue)."""
+        check(lib.npk_store_sync(self._h()))
+
+    def get_io_stats(self):
+        return {"stats_available": False}
+
+    def __iter__(self):
+        return iter(self.get_member_list())
+
+    # ----- streaming -------------------------------------------------------------------
+
+    def stream_load(self, array_name, buffer_size=None):
+        if buffer_size is None:
+            buffer_size = 1
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, np.integer)):
+            raise TypeError("buffer_size must be an int or None")
+        if buffer_size <= 0:
+            raise ValueError("buffer_size must be positive")
+        info = self._info(array_name)
+        if not info.shape:
+            raise ValueError(f"{array_name!r} is 0-d: it has no rows")
+        out = ffi.new("npk_stream **")
+        check(lib.npk_store_stream(self._h(), _name(array_name), int(buffer_size), out))
+        stream = ffi.gc(out[0], lib.npk_stream_free)
+        return _batches(stream, int(buffer_size), info.shape[1:], info.dtype)
+
+    # ----- batch modes -----------------------------------------------------------------
+
+    def batch_mode(self, memory_limit=None):
+        from ._batch import BatchModeContext
+
+        return BatchModeContext(self, memory_limit)
+
+    def writable_batch_mode(self):
+        from ._batch import WritableBatchMode
+
+        return WritableBatchMode(self)
+
+    def _evict(self, name):
+        if self._memory_cache:
+            self._memory_cache.pop(name, None)
+            if self._batch_context is not None:
+                self._batch_context._dirty_arrays.discard(name)
+
+    def _flush_cache(self):
+        ctx = self._batch_context
+        pending = dict(self._memory_cache)
+        self._memory_cache.clear()
+        self._cache_enabled = False
+        if ctx is not None:
+            ctx._dirty_arrays.clear()
+        if pending:
+            self.save(pending)
+
+
+def _batches(stream, batch, trailing, dtype):
+    rows = ffi.new("uint64_t *")
+    try:
+        while True:
+            buf = np.empty((batch,) + trailing, dtype=dtype)
+            check(lib.npk_stream_next(stream, wbuf(buf), buf.nbytes, rows))
+            n = int(rows[0])
+            if n == 0:
+                return
+            yield buf if n == batch else buf[:n].copy()
+    finally:
+        ffi.release(stream)

@@ -1,0 +1,63 @@
+"""Build step: compile the Rust library with cargo and bundle it in the package.
+
+The package calls the library only through its C ABI, in cffi's ABI mode
+(``ffi.dlopen``), so nothing is compiled against Python: the wheel carries
+``libnumpack.so`` and ``numpack.h`` in ``numpack/_lib/`` and the cffi declarations
+are produced from that header when the package is imported.
+
+Environment:
+  CARGO_TARGET_DIR   where cargo builds (relative paths are taken from the repository root)
+  CARGO              the cargo executable (default: ``cargo``)
+  NUMPACK_SOURCE_DIR the repository root (default: two levels above this file)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+
+
+def _repo_root():
+    root = os.environ.get("NUMPACK_SOURCE_DIR")
+    root = Path(root) if root else Path(__file__).resolve().parents[2]
+    if not (root / "Cargo.toml").is_file() or not (root / "include" / "numpack.h").is_file():
+        sys.exit(f"numpack: no Rust crate at {root} (set NUMPACK_SOURCE_DIR to the repository root)")
+    return root
+
+
+def _lib_name():
+    if sys.platform == "darwin":
+        return "libnumpack.dylib"
+    if sys.platform == "win32":
+        return "numpack.dll"
+    return "libnumpack.so"
+
+
+class BuildWithCargo(build_py):
+    def run(self):
+        super().run()
+        root = _repo_root()
+        target = Path(os.environ.get("CARGO_TARGET_DIR") or "target")
+        if not target.is_absolute():
+            target = root / target
+        env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+        cargo = os.environ.get("CARGO", "cargo")
+        subprocess.check_call([cargo, "build", "--release", "--lib"], cwd=root, env=env)
+        dest = Path(self.build_lib) / "numpack" / "_lib"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target / "release" / _lib_name(), dest / _lib_name())
+        shutil.copy2(root / "include" / "numpack.h", dest / "numpack.h")
+
+
+class BinaryDistribution(Distribution):
+    """The wheel holds a native library: tag it for this platform."""
+
+    def has_ext_modules(self):
+        return True
+
+
+setup(cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
