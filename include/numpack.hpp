@@ -1,0 +1,692 @@
+// numpack.hpp: a header-only C++17 wrapper over the C API in numpack.h.
+//
+// - Handles are move-only RAII classes: numpack::Store, numpack::View, numpack::Stream,
+//   numpack::Names. Their destructors release the C handle (never throw); capi() gives
+//   the raw pointer, release() gives up ownership of it.
+// - Every failing status becomes a numpack::Error carrying the npk_status code and the
+//   library's message (npk_last_error_message(), read on the failing thread).
+// - Typed access: numpack::dtype_of<T> maps float, int32_t, std::complex<double>, ... to
+//   NPK_DTYPE_*; Store::load<T>, read_rows<T>, read_range<T> return numpack::Array<T> (a
+//   std::vector<T> plus the shape) and throw Error(NPK_STATUS_DTYPE_MISMATCH) when T is
+//   not the array's element type. bool arrays are read through the untyped *_bytes calls
+//   or View::data<bool>() (std::vector<bool> cannot hold them).
+// - Rows: Array<T>::rows() and View::rows<T>() are ranges of numpack::Span<T> (one span
+//   per logical row); a View's rows skip deleted rows through its row map, zero-copy.
+//
+// Thread safety is that of the C API (see numpack.h): a Store may be shared between
+// threads; a Stream may not.
+#ifndef NUMPACK_HPP
+#define NUMPACK_HPP
+
+#include "numpack.h"
+
+#include <complex>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace numpack {
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// A failed call: the npk_status code and the library's message.
+class Error : public std::runtime_error {
+public:
+    Error(npk_status code, const std::string& message)
+        : std::runtime_error(std::string(npk_status_name(static_cast<uint32_t>(code))) + ": " +
+                             message),
+          code_(code), message_(message) {}
+
+    /// The status code (compare with NPK_STATUS_*).
+    npk_status code() const noexcept { return code_; }
+    /// The identifier of the code, e.g. "NOT_FOUND".
+    const char* status_name() const noexcept {
+        return npk_status_name(static_cast<uint32_t>(code_));
+    }
+    /// The library's message alone (what() is "NAME: message").
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    npk_status code_;
+    std::string message_;
+};
+
+namespace detail {
+/// Throws Error when `status` is not NPK_STATUS_OK. Must be called right after the C call
+/// on the same thread (the message is per thread).
+inline void check(npk_status status) {
+    if (status != NPK_STATUS_OK) throw Error(status, npk_last_error_message());
+}
+}  // namespace detail
+
+/// The library's version string (compare with NPK_VERSION_STRING, the header's).
+inline std::string version() { return npk_version(); }
+
+// ---------------------------------------------------------------------------------------
+// Dtypes
+
+/// dtype_of<T>::value is the NPK_DTYPE_* code of element type T. Undefined for other T.
+template <class T>
+struct dtype_of;
+
+#define NUMPACK_DTYPE_OF_(type, code)                                  \
+    template <>                                                        \
+    struct dtype_of<type> {                                            \
+        static constexpr uint32_t value = static_cast<uint32_t>(code); \
+    }
+NUMPACK_DTYPE_OF_(bool, NPK_DTYPE_BOOL);
+NUMPACK_DTYPE_OF_(uint8_t, NPK_DTYPE_UINT8);
+NUMPACK_DTYPE_OF_(uint16_t, NPK_DTYPE_UINT16);
+NUMPACK_DTYPE_OF_(uint32_t, NPK_DTYPE_UINT32);
+NUMPACK_DTYPE_OF_(uint64_t, NPK_DTYPE_UINT64);
+NUMPACK_DTYPE_OF_(int8_t, NPK_DTYPE_INT8);
+NUMPACK_DTYPE_OF_(int16_t, NPK_DTYPE_INT16);
+NUMPACK_DTYPE_OF_(int32_t, NPK_DTYPE_INT32);
+NUMPACK_DTYPE_OF_(int64_t, NPK_DTYPE_INT64);
+NUMPACK_DTYPE_OF_(float, NPK_DTYPE_FLOAT32);
+NUMPACK_DTYPE_OF_(double, NPK_DTYPE_FLOAT64);
+NUMPACK_DTYPE_OF_(std::complex<float>, NPK_DTYPE_COMPLEX64);
+NUMPACK_DTYPE_OF_(std::complex<double>, NPK_DTYPE_COMPLEX128);
+#undef NUMPACK_DTYPE_OF_
+// float16 has no standard C++17 type: use the *_bytes calls (2 bytes per element).
+
+template <class T>
+inline constexpr uint32_t dtype_v = dtype_of<std::remove_const_t<T>>::value;
+
+/// Bytes per element of a dtype code (0 for an unknown code).
+inline std::size_t dtype_size(uint32_t dtype) noexcept { return npk_dtype_size(dtype); }
+/// NumPy name of a dtype code ("float32"), or "" for an unknown code.
+inline std::string dtype_name(uint32_t dtype) {
+    const char* n = npk_dtype_name(dtype);
+    return n ? n : "";
+}
+
+namespace detail {
+template <class T>
+void check_dtype(uint32_t actual, const std::string& name) {
+    if (actual != dtype_v<T>) {
+        throw Error(NPK_STATUS_DTYPE_MISMATCH, "array '" + name + "' holds " + dtype_name(actual) +
+                                                   ", not " + dtype_name(dtype_v<T>));
+    }
+}
+inline uint64_t product(const uint64_t* b, const uint64_t* e) {
+    uint64_t n = 1;
+    for (; b != e; ++b) n *= *b;
+    return n;
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Spans and row ranges
+
+/// A contiguous run of elements (std::span is C++20).
+template <class T>
+class Span {
+public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+    using iterator = T*;
+
+    constexpr Span() noexcept = default;
+    constexpr Span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+
+    constexpr T* data() const noexcept { return data_; }
+    constexpr std::size_t size() const noexcept { return size_; }
+    constexpr bool empty() const noexcept { return size_ == 0; }
+    constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+    constexpr T* begin() const noexcept { return data_; }
+    constexpr T* end() const noexcept { return data_ + size_; }
+    std::vector<value_type> to_vector() const { return {begin(), end()}; }
+
+private:
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// The logical rows of C-order data, one Span<T> each. With a row map (a View over an
+/// array with deleted rows), logical row i is physical row map[i].
+template <class T>
+class Rows {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::random_access_iterator_tag;
+        using value_type = Span<T>;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = Span<T>;
+
+        iterator() = default;
+        iterator(const Rows* rows, std::size_t i) : rows_(rows), i_(i) {}
+        Span<T> operator*() const { return (*rows_)[i_]; }
+        Span<T> operator[](difference_type n) const { return (*rows_)[i_ + n]; }
+        iterator& operator++() { ++i_; return *this; }
+        iterator operator++(int) { iterator t = *this; ++i_; return t; }
+        iterator& operator--() { --i_; return *this; }
+        iterator operator--(int) { iterator t = *this; --i_; return t; }
+        iterator& operator+=(difference_type n) { i_ += n; return *this; }
+        iterator& operator-=(difference_type n) { i_ -= n; return *this; }
+        friend iterator operator+(iterator it, difference_type n) { return it += n; }
+        friend iterator operator+(difference_type n, iterator it) { return it += n; }
+        friend iterator operator-(iterator it, difference_type n) { return it -= n; }
+        friend difference_type operator-(const iterator& a, const iterator& b) {
+            return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
+        }
+        friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+        friend bool operator!=(const iterator& a, const iterator& b) { return a.i_ != b.i_; }
+        friend bool operator<(const iterator& a, const iterator& b) { return a.i_ < b.i_; }
+        friend bool operator>(const iterator& a, const iterator& b) { return a.i_ > b.i_; }
+        friend bool operator<=(const iterator& a, const iterator& b) { return a.i_ <= b.i_; }
+        friend bool operator>=(const iterator& a, const iterator& b) { return a.i_ >= b.i_; }
+
+    private:
+        const Rows* rows_ = nullptr;
+        std::size_t i_ = 0;
+    };
+
+    Rows() = default;
+    Rows(T* base, std::size_t count, std::size_t row_elems, const uint64_t* row_map = nullptr)
+        : base_(base), count_(count), row_elems_(row_elems), row_map_(row_map) {}
+
+    std::size_t size() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    /// Elements per row.
+    std::size_t row_size() const noexcept { return row_elems_; }
+    Span<T> operator[](std::size_t i) const {
+        std::size_t phys = row_map_ ? static_cast<std::size_t>(row_map_[i]) : i;
+        return Span<T>(base_ + phys * row_elems_, row_elems_);
+    }
+    /// Like operator[], but throws Error(NPK_STATUS_INDEX_OUT_OF_RANGE).
+    Span<T> at(std::size_t i) const {
+        if (i >= count_) {
+            throw Error(NPK_STATUS_INDEX_OUT_OF_RANGE,
+                        "row " + std::to_string(i) + " of " + std::to_string(count_));
+        }
+        return (*this)[i];
+    }
+    iterator begin() const { return iterator(this, 0); }
+    iterator end() const { return iterator(this, count_); }
+
+private:
+    T* base_ = nullptr;
+    std::size_t count_ = 0;
+    std::size_t row_elems_ = 0;
+    const uint64_t* row_map_ = nullptr;
+};
+
+/// Elements copied out of a store: C-order data and its shape.
+template <class T>
+struct Array {
+    static_assert(!std::is_same<T, bool>::value,
+                  "std::vector<bool> cannot hold a bool array: use Store::load_bytes");
+    std::vector<T> data;
+    std::vector<uint64_t> shape;
+
+    /// Rows (shape[0]); 1 for a 0-d array.
+    std::size_t row_count() const noexcept {
+        return shape.empty() ? 1 : static_cast<std::size_t>(shape[0]);
+    }
+    /// Elements per row.
+    std::size_t row_size() const noexcept {
+        return shape.empty() ? 1
+                             : static_cast<std::size_t>(
+                                   detail::product(shape.data() + 1, shape.data() + shape.size()));
+    }
+    Rows<T> rows() { return Rows<T>(data.data(), row_count(), row_size()); }
+    Rows<const T> rows() const { return Rows<const T>(data.data(), row_count(), row_size()); }
+    Span<T> row(std::size_t i) { return rows().at(i); }
+    Span<const T> row(std::size_t i) const { return rows().at(i); }
+};
+
+/// What Store::info reports about an array.
+struct ArrayInfo {
+    uint32_t dtype = 0;
+    std::vector<uint64_t> shape;  ///< logical: shape[0] counts live rows
+    uint64_t physical_rows = 0;   ///< rows in the data file, deleted ones included
+    uint64_t modified_us = 0;     ///< last change, microseconds since the Unix epoch
+
+    std::size_t ndim() const noexcept { return shape.size(); }
+    /// Elements per row (1 for 0-d arrays).
+    uint64_t row_size() const noexcept {
+        return shape.empty() ? 1 : detail::product(shape.data() + 1, shape.data() + shape.size());
+    }
+    /// Bytes per row.
+    std::size_t row_bytes() const noexcept {
+        return static_cast<std::size_t>(row_size()) * dtype_size(dtype);
+    }
+    /// Elements in all live rows.
+    uint64_t size() const noexcept { return detail::product(shape.data(), shape.data() + shape.size()); }
+};
+
+// ---------------------------------------------------------------------------------------
+// Names
+
+/// A list of array names (npk_names). Move-only.
+class Names {
+public:
+    Names() noexcept = default;
+    /// Adopts a list made by npk_store_list.
+    explicit Names(npk_names* adopt) noexcept : h_(adopt) {}
+    Names(Names&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Names& operator=(Names&& o) noexcept {
+        if (this != &o) {
+            npk_names_free(h_);
+            h_ = std::exchange(o.h_, nullptr);
+        }
+        return *this;
+    }
+    Names(const Names&) = delete;
+    Names& operator=(const Names&) = delete;
+    ~Names() { npk_names_free(h_); }
+
+    std::size_t size() const noexcept { return npk_names_count(h_); }
+    bool empty() const noexcept { return size() == 0; }
+    /// The name at i; valid while this list lives. nullptr when out of range.
+    const char* operator[](std::size_t i) const noexcept { return npk_names_get(h_, i); }
+    std::vector<std::string> to_vector() const {
+        std::vector<std::string> v;
+        for (std::size_t i = 0, n = size(); i < n; ++i) v.emplace_back((*this)[i]);
+        return v;
+    }
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = const char*;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = const char*;
+        iterator() = default;
+        iterator(const Names* n, std::size_t i) : n_(n), i_(i) {}
+        const char* operator*() const { return (*n_)[i_]; }
+        iterator& operator++() { ++i_; return *this; }
+        iterator operator++(int) { iterator t = *this; ++i_; return t; }
+        friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+        friend bool operator!=(const iterator& a, const iterator& b) { return a.i_ != b.i_; }
+
+    private:
+        const Names* n_ = nullptr;
+        std::size_t i_ = 0;
+    };
+    iterator begin() const { return iterator(this, 0); }
+    iterator end() const { return iterator(this, size()); }
+
+    npk_names* capi() const noexcept { return h_; }
+    npk_names* release() noexcept { return std::exchange(h_, nullptr); }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    npk_names* h_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------
+// View
+
+/// A memory map of one array's data file (npk_view). Move-only. Independent of the Store
+/// it came from; the spans it gives are valid until it is destroyed.
+class View {
+public:
+    View() noexcept = default;
+    /// Adopts a view made by npk_store_view (reads its layout; frees it on failure).
+    explicit View(npk_view* adopt) : h_(adopt) {
+        if (h_) {
+            npk_status st = npk_view_info(h_, &layout_);
+            if (st != NPK_STATUS_OK) {
+                Error e(st, npk_last_error_message());
+                npk_view_free(std::exchange(h_, nullptr));
+                throw e;
+            }
+        }
+    }
+    View(View&& o) noexcept : h_(std::exchange(o.h_, nullptr)), layout_(o.layout_) {}
+    View& operator=(View&& o) noexcept {
+        if (this != &o) {
+            npk_view_free(h_);
+            h_ = std::exchange(o.h_, nullptr);
+            layout_ = o.layout_;
+        }
+        return *this;
+    }
+    View(const View&) = delete;
+    View& operator=(const View&) = delete;
+    ~View() { npk_view_free(h_); }
+
+    const npk_view_layout& layout() const noexcept { return layout_; }
+    uint32_t dtype() const noexcept { return layout_.dtype; }
+    std::size_t ndim() const noexcept { return layout_.ndim; }
+    /// Physical shape (deleted rows included).
+    std::vector<uint64_t> physical_shape() const {
+        return {layout_.shape, layout_.shape + layout_.ndim};
+    }
+    /// Logical shape (live rows only).
+    std::vector<uint64_t> shape() const {
+        std::vector<uint64_t> s = physical_shape();
+        if (!s.empty()) s[0] = layout_.rows;
+        return s;
+    }
+    /// Live rows.
+    std::size_t row_count() const noexcept { return static_cast<std::size_t>(layout_.rows); }
+    /// Elements per row.
+    std::size_t row_size() const noexcept {
+        return layout_.ndim == 0 ? 1
+                                 : static_cast<std::size_t>(detail::product(
+                                       layout_.shape + 1, layout_.shape + layout_.ndim));
+    }
+    bool writable() const noexcept { return layout_.writable_data != nullptr; }
+    /// True when some rows are deleted (logical rows then go through the row map).
+    bool has_holes() const noexcept { return layout_.row_map != nullptr; }
+
+    /// All physical rows as elements of T (throws on a dtype mismatch).
+    template <class T>
+    Span<const T> data() const {
+        detail::check_dtype<T>(layout_.dtype, "view");
+        return Span<const T>(static_cast<const T*>(layout_.data), layout_.nbytes / sizeof(T));
+    }
+    /// The logical rows, zero-copy (throws on a dtype mismatch).
+    template <class T>
+    Rows<const T> rows() const {
+        detail::check_dtype<T>(layout_.dtype, "view");
+        return Rows<const T>(static_cast<const T*>(layout_.data), row_count(), row_size(),
+                             layout_.row_map);
+    }
+    /// The logical rows, writable (view made with NPK_VIEW_WRITABLE; else throws READ_ONLY).
+    template <class T>
+    Rows<T> writable_rows() const {
+        detail::check_dtype<T>(layout_.dtype, "view");
+        if (!writable() && layout_.nbytes != 0) {
+            throw Error(NPK_STATUS_READ_ONLY, "view was not made with NPK_VIEW_WRITABLE");
+        }
+        return Rows<T>(static_cast<T*>(layout_.writable_data), row_count(), row_size(),
+                       layout_.row_map);
+    }
+    /// Writes a writable view's changes to the data file.
+    void flush() const { detail::check(npk_view_flush(h_)); }
+
+    npk_view* capi() const noexcept { return h_; }
+    npk_view* release() noexcept {
+        layout_ = npk_view_layout{};
+        return std::exchange(h_, nullptr);
+    }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    npk_view* h_ = nullptr;
+    npk_view_layout layout_{};
+};
+
+// ---------------------------------------------------------------------------------------
+// Stream
+
+/// Reads one array's live rows in batches (npk_stream). Move-only; not thread-safe.
+class Stream {
+public:
+    Stream() noexcept = default;
+    /// Adopts a stream made by npk_store_stream over rows of `row_bytes` bytes of `dtype`.
+    Stream(npk_stream* adopt, uint64_t batch_rows, uint32_t dtype, std::size_t row_bytes) noexcept
+        : h_(adopt), batch_rows_(batch_rows), dtype_(dtype), row_bytes_(row_bytes) {}
+    Stream(Stream&& o) noexcept
+        : h_(std::exchange(o.h_, nullptr)), batch_rows_(o.batch_rows_), dtype_(o.dtype_),
+          row_bytes_(o.row_bytes_) {}
+    Stream& operator=(Stream&& o) noexcept {
+        if (this != &o) {
+            npk_stream_free(h_);
+            h_ = std::exchange(o.h_, nullptr);
+            batch_rows_ = o.batch_rows_;
+            dtype_ = o.dtype_;
+            row_bytes_ = o.row_bytes_;
+        }
+        return *this;
+    }
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    ~Stream() { npk_stream_free(h_); }
+
+    uint64_t batch_rows() const noexcept { return batch_rows_; }
+    uint32_t dtype() const noexcept { return dtype_; }
+    /// Bytes per row.
+    std::size_t row_bytes() const noexcept { return row_bytes_; }
+
+    /// Reads the next batch into `buf` (at least batch_rows() rows); returns the rows
+    /// read, 0 at the end.
+    uint64_t next_bytes(void* buf, std::size_t buf_len) {
+        uint64_t rows = 0;
+        detail::check(npk_stream_next(h_, buf, buf_len, &rows));
+        return rows;
+    }
+    /// Reads the next batch into `out` (resized to the rows read); false at the end.
+    template <class T>
+    bool next(std::vector<T>& out) {
+        static_assert(!std::is_same<T, bool>::value, "use next_bytes for bool arrays");
+        detail::check_dtype<T>(dtype_, "stream");
+        std::size_t row_elems = row_bytes_ / sizeof(T);
+        out.resize(static_cast<std::size_t>(batch_rows_) * row_elems);
+        uint64_t rows = next_bytes(out.data(), out.size() * sizeof(T));
+        out.resize(static_cast<std::size_t>(rows) * row_elems);
+        return rows != 0;
+    }
+
+    npk_stream* capi() const noexcept { return h_; }
+    npk_stream* release() noexcept { return std::exchange(h_, nullptr); }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    npk_stream* h_ = nullptr;
+    uint64_t batch_rows_ = 0;
+    uint32_t dtype_ = 0;
+    std::size_t row_bytes_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Store
+
+/// An open store (npk_store). Move-only; may be used from many threads at once.
+class Store {
+public:
+    /// An empty handle (every call on it throws NULL_ARGUMENT).
+    Store() noexcept = default;
+    /// Adopts a handle made by npk_store_open.
+    explicit Store(npk_store* adopt) noexcept : h_(adopt) {}
+    /// Opens the store at `path`; flags are NPK_OPEN_* (default: create if missing).
+    explicit Store(const std::string& path, uint32_t flags = NPK_OPEN_CREATE) {
+        detail::check(npk_store_open(path.c_str(), flags, &h_));
+    }
+    static Store open(const std::string& path, uint32_t flags = NPK_OPEN_CREATE) {
+        return Store(path, flags);
+    }
+    Store(Store&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Store& operator=(Store&& o) noexcept {
+        if (this != &o) {
+            npk_store_close(h_);
+            h_ = std::exchange(o.h_, nullptr);
+        }
+        return *this;
+    }
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    /// Closes the handle, ignoring errors: call close() to see them.
+    ~Store() { npk_store_close(h_); }
+
+    /// Folds pending changes into the metadata and releases the handle (released even
+    /// when this throws). Closing an empty Store does nothing.
+    void close() { detail::check(npk_store_close(std::exchange(h_, nullptr))); }
+
+    npk_store* capi() const noexcept { return h_; }
+    npk_store* release() noexcept { return std::exchange(h_, nullptr); }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+    void sync() const { detail::check(npk_store_sync(h_)); }
+    void refresh() const { detail::check(npk_store_refresh(h_)); }
+    bool read_only() const {
+        bool out = false;
+        detail::check(npk_store_is_read_only(h_, &out));
+        return out;
+    }
+
+    Names list() const {
+        npk_names* out = nullptr;
+        detail::check(npk_store_list(h_, &out));
+        return Names(out);
+    }
+    std::vector<std::string> names() const { return list().to_vector(); }
+    bool has(const std::string& name) const {
+        bool out = false;
+        detail::check(npk_store_has(h_, name.c_str(), &out));
+        return out;
+    }
+    ArrayInfo info(const std::string& name) const {
+        npk_array_info raw{};
+        detail::check(npk_store_info(h_, name.c_str(), &raw));
+        ArrayInfo info;
+        info.dtype = raw.dtype;
+        info.shape.assign(raw.shape, raw.shape + raw.ndim);
+        info.physical_rows = raw.physical_rows;
+        info.modified_us = raw.modified_us;
+        return info;
+    }
+
+    // -- writing ---------------------------------------------------------------------
+
+    /// Creates or replaces `name` with raw bytes of `dtype` and `shape`.
+    void save_bytes(const std::string& name, uint32_t dtype, const std::vector<uint64_t>& shape,
+                    const void* data, std::size_t nbytes) const {
+        detail::check(npk_store_save(h_, name.c_str(), dtype, shape.size(), shape.data(), data,
+                                     nbytes));
+    }
+    /// Creates or replaces `name` with `count` elements of T at `data`, of shape `shape`.
+    template <class T>
+    void save(const std::string& name, const T* data, std::size_t count,
+              const std::vector<uint64_t>& shape) const {
+        save_bytes(name, dtype_v<T>, shape, data, count * sizeof(T));
+    }
+    template <class T>
+    void save(const std::string& name, const std::vector<T>& data,
+              const std::vector<uint64_t>& shape) const {
+        save(name, data.data(), data.size(), shape);
+    }
+    template <class T>
+    void save(const std::string& name, const Array<T>& a) const {
+        save(name, a.data, a.shape);
+    }
+
+    /// Appends rows: `shape` describes `data` (shape[0] rows, the array's trailing dims).
+    template <class T>
+    void append(const std::string& name, const T* data, std::size_t count,
+                const std::vector<uint64_t>& shape) const {
+        detail::check(npk_store_append(h_, name.c_str(), dtype_v<T>, shape.size(), shape.data(),
+                                       data, count * sizeof(T)));
+    }
+    template <class T>
+    void append(const std::string& name, const std::vector<T>& data,
+                const std::vector<uint64_t>& shape) const {
+        append(name, data.data(), data.size(), shape);
+    }
+    template <class T>
+    void append(const std::string& name, const Array<T>& a) const {
+        append(name, a.data, a.shape);
+    }
+
+    /// Overwrites the rows at logical indices `idx` with the rows of `data`, in order.
+    template <class T>
+    void replace_rows(const std::string& name, const std::vector<int64_t>& idx,
+                      const std::vector<T>& data) const {
+        detail::check(npk_store_replace_rows(h_, name.c_str(), dtype_v<T>, idx.data(), idx.size(),
+                                             data.data(), data.size() * sizeof(T)));
+    }
+    /// Overwrites `rows` rows from `start` with `data`.
+    template <class T>
+    void replace_range(const std::string& name, uint64_t start, uint64_t rows,
+                       const std::vector<T>& data) const {
+        detail::check(npk_store_replace_range(h_, name.c_str(), dtype_v<T>, start, rows,
+                                              data.data(), data.size() * sizeof(T)));
+    }
+    /// Deletes rows (logical indices; negative count from the end) until compact().
+    void delete_rows(const std::string& name, const std::vector<int64_t>& idx) const {
+        detail::check(npk_store_delete_rows(h_, name.c_str(), idx.data(), idx.size()));
+    }
+    void drop(const std::string& name) const { detail::check(npk_store_drop(h_, name.c_str())); }
+    void compact(const std::string& name) const {
+        detail::check(npk_store_compact(h_, name.c_str()));
+    }
+    void clone(const std::string& src, const std::string& dst) const {
+        detail::check(npk_store_clone(h_, src.c_str(), dst.c_str()));
+    }
+    void rename(const std::string& from, const std::string& to) const {
+        detail::check(npk_store_rename(h_, from.c_str(), to.c_str()));
+    }
+    void reset() const { detail::check(npk_store_reset(h_)); }
+
+    // -- reading ---------------------------------------------------------------------
+
+    /// Copies all live rows into `buf` (exactly the array's logical size in bytes).
+    void load_bytes(const std::string& name, void* buf, std::size_t nbytes) const {
+        detail::check(npk_store_load(h_, name.c_str(), buf, nbytes));
+    }
+    /// All live rows; throws Error(DTYPE_MISMATCH) unless T is the array's element type.
+    template <class T>
+    Array<T> load(const std::string& name) const {
+        ArrayInfo in = info(name);
+        detail::check_dtype<T>(in.dtype, name);
+        Array<T> a;
+        a.data.resize(static_cast<std::size_t>(in.size()));
+        load_bytes(name, a.data.data(), a.data.size() * sizeof(T));
+        a.shape = std::move(in.shape);
+        return a;
+    }
+    /// Rows at logical indices `idx` (negative count from the end), in order.
+    template <class T>
+    Array<T> read_rows(const std::string& name, const std::vector<int64_t>& idx) const {
+        ArrayInfo in = info(name);
+        detail::check_dtype<T>(in.dtype, name);
+        if (in.shape.empty()) throw Error(NPK_STATUS_SHAPE_MISMATCH, "0-d array '" + name + "'");
+        Array<T> a;
+        a.data.resize(idx.size() * static_cast<std::size_t>(in.row_size()));
+        detail::check(npk_store_read_rows(h_, name.c_str(), idx.data(), idx.size(), a.data.data(),
+                                          a.data.size() * sizeof(T)));
+        a.shape = std::move(in.shape);
+        a.shape[0] = idx.size();
+        return a;
+    }
+    /// Logical rows [start, stop).
+    template <class T>
+    Array<T> read_range(const std::string& name, uint64_t start, uint64_t stop) const {
+        ArrayInfo in = info(name);
+        detail::check_dtype<T>(in.dtype, name);
+        if (in.shape.empty()) throw Error(NPK_STATUS_SHAPE_MISMATCH, "0-d array '" + name + "'");
+        uint64_t n = stop >= start ? stop - start : 0;
+        Array<T> a;
+        a.data.resize(static_cast<std::size_t>(n * in.row_size()));
+        detail::check(npk_store_read_range(h_, name.c_str(), start, stop, a.data.data(),
+                                           a.data.size() * sizeof(T)));
+        a.shape = std::move(in.shape);
+        a.shape[0] = n;
+        return a;
+    }
+
+    /// A zero-copy map of the array (flags: 0 or NPK_VIEW_WRITABLE).
+    View view(const std::string& name, uint32_t flags = 0) const {
+        npk_view* out = nullptr;
+        detail::check(npk_store_view(h_, name.c_str(), flags, &out));
+        return View(out);
+    }
+    /// Reads the array's live rows in batches of `batch_rows`.
+    Stream stream(const std::string& name, uint64_t batch_rows) const {
+        ArrayInfo in = info(name);
+        npk_stream* out = nullptr;
+        detail::check(npk_store_stream(h_, name.c_str(), batch_rows, &out));
+        return Stream(out, batch_rows, in.dtype, in.row_bytes());
+    }
+
+private:
+    npk_store* h_ = nullptr;
+};
+
+}  // namespace numpack
+
+#endif  // NUMPACK_HPP
