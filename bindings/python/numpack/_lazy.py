@@ -47,7 +47,9 @@ class _View:
         return np.asarray(self)
 
     def row_map(self):
-        if self._map_addr == 0:
+        if self._map_addr == 0:  # NULL: nothing deleted, or no live row at all
+            if self.shape and self.rows != self.shape[0]:
+                return np.empty(0, dtype=np.uint64)
             return None
         self.__array_interface__ = {
             "version": 3,
