@@ -20,4 +20,4 @@ fi
 "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 # Run from a directory without the source package, so the installed one is tested.
 cd "$here/tests"
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" .
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

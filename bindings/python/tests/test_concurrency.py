@@ -1,0 +1,131 @@
+"""Threads on one instance, the GIL released during library calls, two processes."""
+
+import multiprocessing as mp
+import threading
+import time
+
+import numpy as np
+
+from numpack import NumPack
+
+
+def test_threads_save_and_read_one_instance(npk):
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(20):
+                a = np.full((50, 4), t * 100 + i, dtype=np.int32)
+                npk.save({f"t{t}_{i}": a})
+                npk.append({f"t{t}_{i}": a[:5]})
+                np.testing.assert_array_equal(npk.getitem(f"t{t}_{i}", [0, -1]), a[:2])
+                assert npk.get_shape(f"t{t}_{i}") == (55, 4)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(npk.get_member_list()) == 80
+
+
+def test_threads_append_to_one_array(npk):
+    npk.save({"a": np.zeros((0, 2), np.int64)})
+
+    def work(t):
+        for i in range(50):
+            npk.append({"a": np.array([[t, i]], np.int64)})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    rows = npk.load("a")
+    assert rows.shape == (200, 2)
+    assert sorted(map(tuple, rows.tolist())) == sorted((t, i) for t in range(4) for i in range(50))
+
+
+def test_gil_released_during_load(npk):
+    """While one thread is inside the library, another keeps running Python code: no
+    gap between the spinner's ticks comes near the length of one load."""
+    npk.save({"big": np.ones((4_000_000, 4), np.float32)})  # 64 MB
+    t = time.perf_counter()
+    npk.load("big")
+    one_load = time.perf_counter() - t
+    ticks = []
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    spans = []
+
+    def load():
+        for _ in range(5):
+            t0 = time.perf_counter()
+            npk.load("big")
+            spans.append((t0, time.perf_counter()))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    time.sleep(0.01)
+    loader = threading.Thread(target=load)
+    loader.start()
+    loader.join()
+    stop.set()
+    spinner.join()
+    inside = [t for t in ticks if spans[0][0] < t < spans[-1][1]]
+    gaps = np.diff(inside)
+    assert len(inside) > 100
+    assert gaps.max() < one_load / 2, (gaps.max(), one_load)
+
+
+def _writer(path, tag, n, barrier):
+    barrier.wait()
+    with NumPack(path) as npk:
+        for i in range(n):
+            npk.append({"shared": np.array([[tag, i]], np.int64)})
+            npk.save({f"p{tag}_{i}": np.full(3, i)})
+
+
+def test_two_processes_one_store(path):
+    with NumPack(path) as npk:
+        npk.save({"shared": np.zeros((0, 2), np.int64)})
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(str(path), t, 30, barrier)) for t in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with NumPack(path) as npk:
+        rows = npk.load("shared")
+        assert sorted(map(tuple, rows.tolist())) == sorted((t, i) for t in (1, 2) for i in range(30))
+        names = npk.get_member_list()
+        assert len(names) == 61  # neither process lost the other's arrays
+        np.testing.assert_array_equal(npk.load("p2_29"), np.full(3, 29))
+
+
+def _reader(path, q):
+    with NumPack(path) as npk:
+        q.put(npk.load("x").tolist())
+
+
+def test_other_process_sees_unclosed_changes(path):
+    npk = NumPack(path)
+    npk.open()
+    npk.save({"x": np.arange(4)})
+    npk.drop("x", [0])
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_reader, args=(str(path), q))
+    p.start()
+    assert q.get(timeout=120) == [1, 2, 3]
+    p.join(60)
+    npk.close()
