@@ -1,0 +1,170 @@
+"""batch_mode and writable_batch_mode."""
+
+import gc
+
+import numpy as np
+import pytest
+
+from numpack import BatchModeContext, NumPack, WritableBatchMode
+
+
+def test_batch_mode_cache_identity_and_flush(path):
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros((4, 2)), "b": np.ones(3)})
+        with npk.batch_mode() as ctx:
+            assert isinstance(ctx, BatchModeContext) and npk._cache_enabled
+            a = npk.load("a")
+            assert npk.load("a") is a and npk.load("a", lazy=True) is a
+            a[0] = 5  # edited in place, never saved
+            new = np.arange(6.0)
+            npk.save({"c": new})
+            assert npk.load("c") is new and "c" in ctx._dirty_arrays
+            b = npk.load("b")
+            b += 1
+            npk.save({"b": b})
+            with pytest.raises(KeyError):
+                npk.load("zz")
+        assert not npk._cache_enabled and npk._memory_cache == {}
+        # every cached array is written: in-place edits persist even though "c" was saved
+        np.testing.assert_array_equal(npk.load("a")[0], [5, 5])
+        np.testing.assert_array_equal(npk.load("b"), np.full(3, 2.0))
+        np.testing.assert_array_equal(npk.load("c"), np.arange(6.0))
+    with NumPack(path) as npk:
+        assert npk.get_member_list() == ["a", "b", "c"]
+
+
+def test_batch_mode_discards_on_exception(npk):
+    npk.save({"a": np.zeros(3)})
+    with pytest.raises(RuntimeError, match="boom"):
+        with npk.batch_mode():
+            npk.load("a")[:] = 7
+            npk.save({"n": np.ones(2)})
+            raise RuntimeError("boom")
+    np.testing.assert_array_equal(npk.load("a"), np.zeros(3))
+    assert not npk.has_array("n") and not npk._cache_enabled
+
+
+def test_batch_mode_append_drop_replace_evict(npk):
+    npk.save({"a": np.arange(5.0)})
+    with npk.batch_mode():
+        x = npk.load("a")
+        npk.append({"a": np.array([9.0])})
+        assert npk.load("a") is not x and len(npk.load("a")) == 6
+        npk.replace({"a": np.array([-1.0])}, 0)
+        assert npk.load("a")[0] == -1.0  # replace evicts too: no stale copy
+        npk.drop("a", [1])
+        assert len(npk.load("a")) == 5
+    np.testing.assert_array_equal(npk.load("a"), [-1, 2, 3, 4, 9])
+
+
+def test_batch_mode_errors_raise(npk):
+    with pytest.raises(ValueError, match="Unsupported dtype"):
+        with npk.batch_mode():
+            npk.save({"bad": np.array(["x"])})
+    assert not npk._cache_enabled
+
+
+def test_nested_batch_mode_outer_writes(npk):
+    with npk.batch_mode():
+        npk.save({"a": np.ones(2)})
+        with npk.batch_mode():
+            npk.save({"b": np.ones(2)})
+        assert npk._cache_enabled  # the inner exit does not end the outer batch
+        assert not npk.has_array("a")
+    assert npk.get_member_list() == ["a", "b"]
+
+
+def test_close_inside_batch_flushes(path):
+    npk = NumPack(path)
+    npk.open()
+    ctx = npk.batch_mode()
+    ctx.__enter__()
+    npk.save({"a": np.arange(3)})
+    npk.close()
+    with NumPack(path) as n:
+        np.testing.assert_array_equal(n.load("a"), np.arange(3))
+
+
+def test_batch_mode_needs_open(path):
+    with pytest.raises(RuntimeError):
+        with NumPack(path).batch_mode():
+            pass
+
+
+def test_edit_loop(npk):
+    npk.save({"a": np.zeros((100, 4), np.float32)})
+    with npk.batch_mode():
+        for i in range(20):
+            a = npk.load("a")
+            a[i * 5:(i + 1) * 5] = i
+            npk.save({"a": a})
+    ref = np.repeat(np.arange(20, dtype=np.float32), 5)[:, None] * np.ones((1, 4), np.float32)
+    np.testing.assert_array_equal(npk.load("a"), ref)
+
+
+# ----- writable batch mode ------------------------------------------------------------------
+
+
+def test_writable_batch_mode_writes_through(path):
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros((10, 3), np.float64), "e": np.zeros((0, 3))})
+        with npk.writable_batch_mode() as wb:
+            assert isinstance(wb, WritableBatchMode)
+            a = wb.load("a")
+            assert wb.load("a") is a and a.flags.writeable and not a.flags.owndata
+            a[2] = 7
+            a[:, 0] += 1
+            wb.save({"a": a})
+            assert wb.load("e").shape == (0, 3)
+        with pytest.raises(ValueError):  # after the block: raises, does not crash
+            a[0] = 1
+        assert a[2, 1] == 7  # reading stays safe
+        ref = np.zeros((10, 3))
+        ref[2] = 7
+        ref[:, 0] += 1
+        np.testing.assert_array_equal(npk.load("a"), ref)
+    del npk
+    gc.collect()
+    assert a[2, 1] == 7
+    with NumPack(path) as npk:
+        np.testing.assert_array_equal(npk.load("a"), ref)
+
+
+def test_writable_batch_mode_respects_deletions(npk):
+    full = np.arange(20, dtype=np.int32).reshape(10, 2)
+    npk.save({"a": full})
+    npk.drop("a", [0, 4])
+    with npk.writable_batch_mode() as wb:
+        a = wb.load("a")
+        assert a.shape == (8, 2)
+        np.testing.assert_array_equal(a, np.delete(full, [0, 4], axis=0))
+        a[0] = -1
+    ref = np.delete(full, [0, 4], axis=0)
+    ref[0] = -1
+    np.testing.assert_array_equal(npk.load("a"), ref)
+    np.testing.assert_array_equal(npk.getitem("a", [0]), [[-1, -1]])
+
+
+def test_writable_batch_mode_errors(path):
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros(3)})
+        with npk.writable_batch_mode() as wb:
+            with pytest.raises(KeyError):
+                wb.load("zz")
+        wb = npk.writable_batch_mode()
+    with pytest.raises(RuntimeError):
+        wb.load("a")
+
+
+def test_close_releases_writable_arrays(path):
+    npk = NumPack(path)
+    npk.open()
+    npk.save({"a": np.zeros(4)})
+    wb = npk.writable_batch_mode().__enter__()
+    a = wb.load("a")
+    a[1] = 3
+    npk.close()
+    with pytest.raises(ValueError):
+        a[0] = 1
+    with NumPack(path) as n:
+        np.testing.assert_array_equal(n.load("a"), [0, 3, 0, 0])
