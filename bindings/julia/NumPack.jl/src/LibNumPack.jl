@@ -1,0 +1,227 @@
+"""
+    LibNumPack
+
+The low-level layer: one `ccall` per `npk_*` export of `include/numpack.h`, with the same
+name, argument order and C types, plus the header's constants. Nothing here checks
+statuses; `NumPack` does. Statuses are returned as raw `UInt32`s so that a newer library
+with more codes never breaks this package.
+
+The library is opened by `load_library(path)` (called from `NumPack.__init__`); every
+wrapper calls through a function pointer looked up once, so the path can be chosen at
+run time (`ENV["NUMPACK_LIB"]` or the `libnumpack` preference).
+
+`tests/julia_static/check.py` verifies, without Julia, that every export is wrapped here
+with the right number and C types of arguments and that the constants match the header.
+"""
+module LibNumPack
+
+using Libdl
+
+# -- constants (checked against the header by tests/julia_static/check.py) -------------
+
+const NPK_VERSION_MAJOR = 0
+const NPK_VERSION_MINOR = 1
+const NPK_VERSION_PATCH = 0
+const NPK_VERSION_STRING = "0.1.0"
+const NPK_MAX_NDIM = 32
+const NPK_MAX_NAME_LEN = 242
+const NPK_OPEN_CREATE = UInt32(1)
+const NPK_OPEN_DROP_IF_EXISTS = UInt32(2)
+const NPK_OPEN_READ_ONLY = UInt32(4)
+const NPK_VIEW_WRITABLE = UInt32(1)
+
+# npk_status
+const NPK_STATUS_OK = UInt32(0)
+const NPK_STATUS_NULL_ARGUMENT = UInt32(1)
+const NPK_STATUS_INVALID_ARGUMENT = UInt32(2)
+const NPK_STATUS_INVALID_NAME = UInt32(3)
+const NPK_STATUS_INDEX_OUT_OF_RANGE = UInt32(4)
+const NPK_STATUS_DTYPE_MISMATCH = UInt32(5)
+const NPK_STATUS_SHAPE_MISMATCH = UInt32(6)
+const NPK_STATUS_BUFFER_SIZE = UInt32(7)
+const NPK_STATUS_NOT_FOUND = UInt32(20)
+const NPK_STATUS_ALREADY_EXISTS = UInt32(21)
+const NPK_STATUS_STORE_NOT_FOUND = UInt32(22)
+const NPK_STATUS_READ_ONLY = UInt32(23)
+const NPK_STATUS_IO = UInt32(40)
+const NPK_STATUS_CORRUPT = UInt32(41)
+const NPK_STATUS_UNSUPPORTED = UInt32(42)
+const NPK_STATUS_NEEDS_RECOVERY = UInt32(43)
+const NPK_STATUS_PANIC = UInt32(90)
+
+# npk_dtype
+const NPK_DTYPE_BOOL = UInt32(0)
+const NPK_DTYPE_UINT8 = UInt32(1)
+const NPK_DTYPE_UINT16 = UInt32(2)
+const NPK_DTYPE_UINT32 = UInt32(3)
+const NPK_DTYPE_UINT64 = UInt32(4)
+const NPK_DTYPE_INT8 = UInt32(5)
+const NPK_DTYPE_INT16 = UInt32(6)
+const NPK_DTYPE_INT32 = UInt32(7)
+const NPK_DTYPE_INT64 = UInt32(8)
+const NPK_DTYPE_FLOAT16 = UInt32(9)
+const NPK_DTYPE_FLOAT32 = UInt32(10)
+const NPK_DTYPE_FLOAT64 = UInt32(11)
+const NPK_DTYPE_COMPLEX64 = UInt32(12)
+const NPK_DTYPE_COMPLEX128 = UInt32(13)
+
+# -- types -----------------------------------------------------------------------------
+
+# Opaque handles: only ever behind a Ptr.
+mutable struct npk_store end
+mutable struct npk_view end
+mutable struct npk_stream end
+mutable struct npk_names end
+
+"`npk_array_info` (field for field, same layout)."
+struct npk_array_info
+    dtype::UInt32
+    ndim::UInt32
+    shape::NTuple{NPK_MAX_NDIM,UInt64}
+    physical_rows::UInt64
+    modified_us::UInt64
+end
+npk_array_info() = npk_array_info(0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, 0)
+
+"`npk_view_layout` (field for field, same layout)."
+struct npk_view_layout
+    data::Ptr{Cvoid}
+    writable_data::Ptr{Cvoid}
+    nbytes::Csize_t
+    dtype::UInt32
+    ndim::UInt32
+    shape::NTuple{NPK_MAX_NDIM,UInt64}
+    rows::UInt64
+    row_map::Ptr{UInt64}
+end
+npk_view_layout() = npk_view_layout(C_NULL, C_NULL, 0, 0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, C_NULL)
+
+# -- the library ---------------------------------------------------------------------------
+
+const EXPORTS = (
+    :npk_version, :npk_dtype_size, :npk_dtype_name, :npk_last_error_message,
+    :npk_status_name, :npk_store_open, :npk_store_close, :npk_store_sync,
+    :npk_store_refresh, :npk_store_is_read_only, :npk_store_list, :npk_names_count,
+    :npk_names_get, :npk_names_free, :npk_store_has, :npk_store_info, :npk_store_save,
+    :npk_store_load, :npk_store_read_rows, :npk_store_read_range,
+    :npk_store_replace_rows, :npk_store_replace_range, :npk_store_append,
+    :npk_store_delete_rows, :npk_store_drop, :npk_store_compact, :npk_store_clone,
+    :npk_store_rename, :npk_store_reset, :npk_store_stream, :npk_stream_next,
+    :npk_stream_free, :npk_store_view, :npk_view_info, :npk_view_flush, :npk_view_free,
+)
+
+const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
+const PATH = Ref{String}("")
+const FPTRS = Dict{Symbol,Ptr{Cvoid}}()
+
+"""
+    load_library(path)
+
+Opens the shared library at `path` and looks up every export (an error names the first
+one missing). Called by `NumPack.__init__`.
+"""
+function load_library(path::AbstractString)
+    h = Libdl.dlopen(path, Libdl.RTLD_LAZY | Libdl.RTLD_LOCAL)
+    for s in EXPORTS
+        p = Libdl.dlsym_e(h, s)
+        p == C_NULL && error("$path does not export $s: not a numpack library of this version")
+        FPTRS[s] = p
+    end
+    HANDLE[] = h
+    PATH[] = String(path)
+    return h
+end
+
+is_loaded() = HANDLE[] != C_NULL
+
+@inline function fptr(s::Symbol)
+    p = get(FPTRS, s, C_NULL)
+    p == C_NULL && error("libnumpack is not loaded (set ENV[\"NUMPACK_LIB\"] before `using NumPack`)")
+    return p
+end
+
+# -- one wrapper per export, in the header's order -----------------------------------------
+
+npk_version() = ccall(fptr(:npk_version), Ptr{UInt8}, ())
+npk_dtype_size(dtype) = ccall(fptr(:npk_dtype_size), Csize_t, (UInt32,), dtype)
+npk_dtype_name(dtype) = ccall(fptr(:npk_dtype_name), Ptr{UInt8}, (UInt32,), dtype)
+npk_last_error_message() = ccall(fptr(:npk_last_error_message), Ptr{UInt8}, ())
+npk_status_name(status) = ccall(fptr(:npk_status_name), Ptr{UInt8}, (UInt32,), status)
+
+npk_store_open(path, flags, out) =
+    ccall(fptr(:npk_store_open), UInt32, (Cstring, UInt32, Ptr{Ptr{npk_store}}), path, flags, out)
+npk_store_close(store) = ccall(fptr(:npk_store_close), UInt32, (Ptr{npk_store},), store)
+npk_store_sync(store) = ccall(fptr(:npk_store_sync), UInt32, (Ptr{npk_store},), store)
+npk_store_refresh(store) = ccall(fptr(:npk_store_refresh), UInt32, (Ptr{npk_store},), store)
+npk_store_is_read_only(store, out) =
+    ccall(fptr(:npk_store_is_read_only), UInt32, (Ptr{npk_store}, Ptr{Bool}), store, out)
+
+npk_store_list(store, out) =
+    ccall(fptr(:npk_store_list), UInt32, (Ptr{npk_store}, Ptr{Ptr{npk_names}}), store, out)
+npk_names_count(names) = ccall(fptr(:npk_names_count), Csize_t, (Ptr{npk_names},), names)
+npk_names_get(names, index) =
+    ccall(fptr(:npk_names_get), Ptr{UInt8}, (Ptr{npk_names}, Csize_t), names, index)
+npk_names_free(names) = ccall(fptr(:npk_names_free), Cvoid, (Ptr{npk_names},), names)
+
+npk_store_has(store, name, out) =
+    ccall(fptr(:npk_store_has), UInt32, (Ptr{npk_store}, Cstring, Ptr{Bool}), store, name, out)
+npk_store_info(store, name, out) =
+    ccall(fptr(:npk_store_info), UInt32, (Ptr{npk_store}, Cstring, Ptr{npk_array_info}),
+          store, name, out)
+npk_store_save(store, name, dtype, ndim, shape, data, data_len) =
+    ccall(fptr(:npk_store_save), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Csize_t, Ptr{UInt64}, Ptr{Cvoid}, Csize_t),
+          store, name, dtype, ndim, shape, data, data_len)
+npk_store_load(store, name, buf, buf_len) =
+    ccall(fptr(:npk_store_load), UInt32, (Ptr{npk_store}, Cstring, Ptr{Cvoid}, Csize_t),
+          store, name, buf, buf_len)
+npk_store_read_rows(store, name, idx, n, buf, buf_len) =
+    ccall(fptr(:npk_store_read_rows), UInt32,
+          (Ptr{npk_store}, Cstring, Ptr{Int64}, Csize_t, Ptr{Cvoid}, Csize_t),
+          store, name, idx, n, buf, buf_len)
+npk_store_read_range(store, name, start, stop, buf, buf_len) =
+    ccall(fptr(:npk_store_read_range), UInt32,
+          (Ptr{npk_store}, Cstring, UInt64, UInt64, Ptr{Cvoid}, Csize_t),
+          store, name, start, stop, buf, buf_len)
+npk_store_replace_rows(store, name, dtype, idx, n, data, data_len) =
+    ccall(fptr(:npk_store_replace_rows), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Ptr{Int64}, Csize_t, Ptr{Cvoid}, Csize_t),
+          store, name, dtype, idx, n, data, data_len)
+npk_store_replace_range(store, name, dtype, start, rows, data, data_len) =
+    ccall(fptr(:npk_store_replace_range), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, UInt64, UInt64, Ptr{Cvoid}, Csize_t),
+          store, name, dtype, start, rows, data, data_len)
+npk_store_append(store, name, dtype, ndim, shape, data, data_len) =
+    ccall(fptr(:npk_store_append), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Csize_t, Ptr{UInt64}, Ptr{Cvoid}, Csize_t),
+          store, name, dtype, ndim, shape, data, data_len)
+npk_store_delete_rows(store, name, idx, n) =
+    ccall(fptr(:npk_store_delete_rows), UInt32, (Ptr{npk_store}, Cstring, Ptr{Int64}, Csize_t),
+          store, name, idx, n)
+npk_store_drop(store, name) =
+    ccall(fptr(:npk_store_drop), UInt32, (Ptr{npk_store}, Cstring), store, name)
+npk_store_compact(store, name) =
+    ccall(fptr(:npk_store_compact), UInt32, (Ptr{npk_store}, Cstring), store, name)
+npk_store_clone(store, src, dst) =
+    ccall(fptr(:npk_store_clone), UInt32, (Ptr{npk_store}, Cstring, Cstring), store, src, dst)
+npk_store_rename(store, from, to) =
+    ccall(fptr(:npk_store_rename), UInt32, (Ptr{npk_store}, Cstring, Cstring), store, from, to)
+npk_store_reset(store) = ccall(fptr(:npk_store_reset), UInt32, (Ptr{npk_store},), store)
+
+npk_store_stream(store, name, batch_rows, out) =
+    ccall(fptr(:npk_store_stream), UInt32,
+          (Ptr{npk_store}, Cstring, UInt64, Ptr{Ptr{npk_stream}}), store, name, batch_rows, out)
+npk_stream_next(stream, buf, buf_len, rows_out) =
+    ccall(fptr(:npk_stream_next), UInt32, (Ptr{npk_stream}, Ptr{Cvoid}, Csize_t, Ptr{UInt64}),
+          stream, buf, buf_len, rows_out)
+npk_stream_free(stream) = ccall(fptr(:npk_stream_free), Cvoid, (Ptr{npk_stream},), stream)
+
+npk_store_view(store, name, flags, out) =
+    ccall(fptr(:npk_store_view), UInt32, (Ptr{npk_store}, Cstring, UInt32, Ptr{Ptr{npk_view}}),
+          store, name, flags, out)
+npk_view_info(view, out) =
+    ccall(fptr(:npk_view_info), UInt32, (Ptr{npk_view}, Ptr{npk_view_layout}), view, out)
+npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)
+npk_view_free(view) = ccall(fptr(:npk_view_free), Cvoid, (Ptr{npk_view},), view)
+
+end # module
