@@ -246,8 +246,17 @@ void test_typed(const std::string& dir) {
         EXPECT_ERROR(NPK_STATUS_INDEX_OUT_OF_RANGE, (void)rows.at(13));
         CHECK(s.load<float>("f").row(2)[0] == 400.0f);
     }
+    numpack::View before = s.view("f");
     s.compact("f");
     CHECK(s.info("f").physical_rows == 13);
+    // A view made before keeps its mapping: same logical rows as the compacted array.
+    {
+        numpack::Array<float> after = s.load<float>("f");
+        std::vector<float> old_rows;
+        for (numpack::Span<const float> row : before.rows<float>())
+            old_rows.insert(old_rows.end(), row.begin(), row.end());
+        CHECK(old_rows == after.data);
+    }
     CHECK(!s.view("f").has_holes());
 
     // Writable view.

@@ -46,7 +46,7 @@ include("LibNumPack.jl")
 using .LibNumPack
 const L = LibNumPack
 
-export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, shape
+export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape
 
 # -- library path and version ----------------------------------------------------------
 
@@ -240,7 +240,7 @@ Base.show(io::IO, s::NumPackStore) = print(io, "NumPackStore(", repr(s.path), is
 "Makes every change durable."
 sync(s::NumPackStore) = GC.@preserve s check(L.npk_store_sync(handle(s)))
 "Picks up changes made by other handles and processes."
-Base.refresh(s::NumPackStore) = GC.@preserve s check(L.npk_store_refresh(handle(s)))
+refresh(s::NumPackStore) = GC.@preserve s check(L.npk_store_refresh(handle(s)))
 function isreadonly_store(s::NumPackStore)
     out = Ref{Bool}(false)
     GC.@preserve s check(L.npk_store_is_read_only(handle(s), out))
@@ -254,7 +254,7 @@ function Base.keys(s::NumPackStore)
     GC.@preserve s check(L.npk_store_list(handle(s), out))
     names = out[]
     try
-        n = L.npk_names_count(names)
+        n = Int(L.npk_names_count(names))
         return String[unsafe_string(L.npk_names_get(names, i)) for i in 0:n-1]
     finally
         L.npk_names_free(names)
@@ -301,8 +301,10 @@ function Base.read(s::NumPackStore, name::AbstractString; rowmajor::Bool=false)
     i = info(s, name)
     a = Array{i.eltype}(undef, reverse(i.shape)...)
     GC.@preserve s a check(L.npk_store_load(handle(s), String(name), pointer(a), sizeof(a)))
-    return rowmajor ? permutedims(a, ndims(a):-1:1) : a
+    return rowmajor ? reverse_dims(a) : a
 end
+
+reverse_dims(a::AbstractArray) = ndims(a) <= 1 ? collect(a) : permutedims(a, ndims(a):-1:1)
 
 rowdims(i::Info) = reverse(i.shape[2:end])
 
@@ -351,7 +353,7 @@ function c_shape(a::AbstractArray, rowmajor::Bool)
     return rowmajor ? UInt64[size(a)...] : UInt64[reverse(size(a))...]
 end
 to_dense(a::AbstractArray, rowmajor::Bool) =
-    rowmajor ? permutedims(a, ndims(a):-1:1) : (a isa Array && isbitstype(eltype(a)) ? a : collect(a))
+    rowmajor ? reverse_dims(a) : (a isa Array ? a : collect(a))
 
 """
     write(store, name, a; rowmajor=false)
@@ -463,19 +465,26 @@ function lazy(s::NumPackStore, name::AbstractString; writable::Bool=false)
         throw(err)
     end
     l = lay[]
-    T = julia_type(l.dtype)
-    dims = reverse(Int[l.shape[k] for k in 1:l.ndim])
-    ptr = Ptr{T}(writable ? l.writable_data : l.data)
-    if ptr == C_NULL  # an empty array: nothing mapped
+    local a, cols
+    try
+        T = julia_type(l.dtype)
+        dims = reverse(Int[l.shape[k] for k in 1:l.ndim])
+        ptr = Ptr{T}(writable ? l.writable_data : l.data)
+        if ptr == C_NULL  # an empty array: nothing mapped
+            L.npk_view_free(v)
+            return Array{T}(undef, dims...)
+        end
+        # The row map is read while the view is certainly alive.
+        cols = l.row_map == C_NULL ? nothing : Int[unsafe_load(l.row_map, k) + 1 for k in 1:Int(l.rows)]
+        a = unsafe_wrap(Array, ptr, Tuple(dims); own=false)
+    catch
         L.npk_view_free(v)
-        return Array{T}(undef, dims...)
+        rethrow()
     end
-    a = unsafe_wrap(Array, ptr, Tuple(dims); own=false)
     # The array owns the view: freed (munmap, never blocks) when the array is collected.
     finalizer(_ -> L.npk_view_free(v), a)
-    l.row_map == C_NULL && return a
-    cols = Int[unsafe_load(l.row_map, k) + 1 for k in 1:l.rows]
-    return view(a, ntuple(_ -> Colon(), length(dims) - 1)..., cols)  # keeps `a` alive
+    cols === nothing && return a
+    return view(a, ntuple(_ -> Colon(), ndims(a) - 1)..., cols)  # keeps `a` alive
 end
 
 # -- streaming -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ const L = NumPack.LibNumPack
             @test e.code == L.NPK_STATUS_NOT_FOUND
             @test_throws NumPackError haskey(s, "a/b")
             s["x"] = Float32[1 2; 3 4]
-            e = try append!(s, "x", Float64[1, 2]) catch e; e end
+            e = try append!(s, "x", Float64[1 2; 3 4]) catch e; e end
             @test e.code == L.NPK_STATUS_DTYPE_MISMATCH
             @test_throws BoundsError s["x", 3]
             @test_throws BoundsError s["x", 0]
