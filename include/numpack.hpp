@@ -164,9 +164,10 @@ public:
         using reference = Span<T>;
 
         iterator() = default;
-        iterator(const Rows* rows, std::size_t i) : rows_(rows), i_(i) {}
-        Span<T> operator*() const { return (*rows_)[i_]; }
-        Span<T> operator[](difference_type n) const { return (*rows_)[i_ + n]; }
+        iterator(const Rows& rows, std::size_t i)
+            : base_(rows.base_), row_map_(rows.row_map_), row_elems_(rows.row_elems_), i_(i) {}
+        Span<T> operator*() const { return at(i_); }
+        Span<T> operator[](difference_type n) const { return at(i_ + n); }
         iterator& operator++() { ++i_; return *this; }
         iterator operator++(int) { iterator t = *this; ++i_; return t; }
         iterator& operator--() { --i_; return *this; }
@@ -187,7 +188,14 @@ public:
         friend bool operator>=(const iterator& a, const iterator& b) { return a.i_ >= b.i_; }
 
     private:
-        const Rows* rows_ = nullptr;
+        Span<T> at(std::size_t i) const {
+            std::size_t phys = row_map_ ? static_cast<std::size_t>(row_map_[i]) : i;
+            return Span<T>(base_ + phys * row_elems_, row_elems_);
+        }
+        // Copies of the range's fields: iterators outlive the Rows they came from.
+        T* base_ = nullptr;
+        const uint64_t* row_map_ = nullptr;
+        std::size_t row_elems_ = 0;
         std::size_t i_ = 0;
     };
 
@@ -211,8 +219,8 @@ public:
         }
         return (*this)[i];
     }
-    iterator begin() const { return iterator(this, 0); }
-    iterator end() const { return iterator(this, count_); }
+    iterator begin() const { return iterator(*this, 0); }
+    iterator end() const { return iterator(*this, count_); }
 
 private:
     T* base_ = nullptr;

@@ -243,6 +243,10 @@ void test_typed(const std::string& dir) {
         auto rows = v.rows<float>();
         CHECK(rows[0][0] == -1.0f && rows[1][0] == 200.0f && rows[2][0] == 400.0f);
         CHECK(rows.at(12)[0] == 1400.0f);
+        // Iterators do not depend on the Rows object they came from.
+        auto it = v.rows<float>().begin();
+        auto end = v.rows<float>().end();
+        CHECK(end - it == 13 && (*++it)[0] == 200.0f && it[1][0] == 400.0f);
         EXPECT_ERROR(NPK_STATUS_INDEX_OUT_OF_RANGE, (void)rows.at(13));
         CHECK(s.load<float>("f").row(2)[0] == 400.0f);
     }
