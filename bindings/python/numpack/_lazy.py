@@ -8,56 +8,49 @@ from ._native import CODE_TO_DTYPE, MACROS, check, ffi, lib
 from ._store import _name
 
 
+_VIEW_PP = ffi.typeof("npk_view **")
+_LAYOUT_P = ffi.typeof("npk_view_layout *")
+_UINTPTR = ffi.typeof("uintptr_t")
+_WRITABLE = MACROS["NPK_VIEW_WRITABLE"]
+
+
 class _View:
     """Owns one ``npk_view``. NumPy arrays over its memory hold it through ``.base``
     (``__array_interface__``), so the mapping lives as long as any of them."""
 
     def __init__(self, handle, name, writable=False):
-        out = ffi.new("npk_view **")
-        flags = MACROS["NPK_VIEW_WRITABLE"] if writable else 0
+        out = ffi.new(_VIEW_PP)
+        flags = _WRITABLE if writable else 0
         check(lib.npk_store_view(handle, _name(name), flags, out))
         self._ptr = out[0]
-        layout = ffi.new("npk_view_layout *")
+        layout = ffi.new(_LAYOUT_P)
         try:
             check(lib.npk_view_info(self._ptr, layout))
         except BaseException:
             lib.npk_view_free(self._ptr)
             raise
         self.dtype = CODE_TO_DTYPE[layout.dtype]
-        self.shape = tuple(int(layout.shape[i]) for i in range(layout.ndim))
+        self.shape = tuple(layout.shape[0:layout.ndim])
         self.rows = int(layout.rows)
         self.nbytes = int(layout.nbytes)
         self.writable = writable
         ptr = layout.writable_data if writable else layout.data
-        self._addr = int(ffi.cast("uintptr_t", ptr))
-        self._map_addr = int(ffi.cast("uintptr_t", layout.row_map))
-        self.__array_interface__ = None
+        self._addr = int(ffi.cast(_UINTPTR, ptr))
+        self._map_addr = int(ffi.cast(_UINTPTR, layout.row_map))
 
     def array(self):
         if self.nbytes == 0 or self._addr == 0:
             a = np.zeros(self.shape, dtype=self.dtype)
             a.flags.writeable = self.writable
             return a
-        self.__array_interface__ = {
-            "version": 3,
-            "shape": self.shape,
-            "typestr": self.dtype.str,
-            "data": (self._addr, not self.writable),
-        }
-        return np.asarray(self)
+        return np.asarray(_Memory(self, self.shape, self.dtype.str, self._addr, not self.writable))
 
     def row_map(self):
         if self._map_addr == 0:  # NULL: nothing deleted, or no live row at all
             if self.shape and self.rows != self.shape[0]:
                 return np.empty(0, dtype=np.uint64)
             return None
-        self.__array_interface__ = {
-            "version": 3,
-            "shape": (self.rows,),
-            "typestr": "<u8",
-            "data": (self._map_addr, True),
-        }
-        return np.asarray(self)
+        return np.asarray(_Memory(self, (self.rows,), "<u8", self._map_addr, True))
 
     def flush(self):
         if self._ptr is not None:
@@ -67,6 +60,18 @@ class _View:
         ptr, self._ptr = getattr(self, "_ptr", None), None
         if ptr is not None:
             lib.npk_view_free(ptr)
+
+
+class _Memory:
+    """What an ndarray over the view's memory has as ``.base``: it keeps the view."""
+
+    __slots__ = ("view", "__array_interface__")
+
+    def __init__(self, view, shape, typestr, addr, readonly):
+        self.view = view
+        self.__array_interface__ = {
+            "version": 3, "shape": shape, "typestr": typestr, "data": (addr, readonly),
+        }
 
 
 def _has_advanced(parts):
@@ -101,23 +106,56 @@ class LazyArray:
     __array_priority__ = 20
 
     def __init__(self, physical, row_map=None, name=""):
-        self._phys = physical
-        self._map = row_map
+        self._p = physical
+        self._m = row_map
+        self._view = None
         self._name = name
-        rows = physical.shape[0] if row_map is None else row_map.shape[0]
-        self._shape = (rows,) + physical.shape[1:] if physical.ndim else ()
+        if physical.ndim == 0:
+            self._shape = ()
+        else:
+            rows = physical.shape[0] if row_map is None else row_map.shape[0]
+            self._shape = (rows,) + physical.shape[1:]
+        self._dtype = physical.dtype
 
     @classmethod
     def _open(cls, store, name):
         view = _View(store._h(), name)
-        return cls(view.array(), view.row_map(), name)
+        self = cls.__new__(cls)
+        self._p = None  # the ndarrays over the view are made on first use
+        self._m = None
+        self._view = view
+        self._name = name
+        self._dtype = view.dtype
+        self._shape = (view.rows,) + view.shape[1:] if view.shape else ()
+        return self
+
+    def _attach(self):
+        view = self._view
+        if view is None:  # another thread attached meanwhile
+            return
+        m = view.row_map()
+        self._p = view.array()
+        self._m = m
+        self._view = None
+
+    @property
+    def _phys(self):
+        if self._view is not None:
+            self._attach()
+        return self._p
+
+    @property
+    def _map(self):
+        if self._view is not None:
+            self._attach()
+        return self._m
 
     # ----- attributes ------------------------------------------------------------------
 
     shape = property(lambda self: self._shape)
-    dtype = property(lambda self: self._phys.dtype)
+    dtype = property(lambda self: self._dtype)
     ndim = property(lambda self: len(self._shape))
-    itemsize = property(lambda self: self._phys.dtype.itemsize)
+    itemsize = property(lambda self: self._dtype.itemsize)
     size = property(lambda self: int(np.prod(self._shape, dtype=np.int64)))
     nbytes = property(lambda self: self.size * self.itemsize)
     T = property(lambda self: self._logical().T.copy())

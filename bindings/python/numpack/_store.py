@@ -58,12 +58,21 @@ def _shape_arg(shape):
     return ffi.new("uint64_t[]", list(shape) or [0])
 
 
+def _lazy():
+    from . import _lazy as module
+
+    return module
+
+
+_INFO_P = ffi.typeof("npk_array_info *")
+
+
 class _Info:
     __slots__ = ("dtype", "shape", "physical_rows", "modified_us")
 
     def __init__(self, raw):
         self.dtype = CODE_TO_DTYPE[raw.dtype]
-        self.shape = tuple(int(raw.shape[i]) for i in range(raw.ndim))
+        self.shape = tuple(raw.shape[0:raw.ndim])
         self.physical_rows = int(raw.physical_rows)
         self.modified_us = int(raw.modified_us)
 
@@ -168,7 +177,7 @@ class NumPack:
         return self._handle
 
     def _info(self, name):
-        raw = ffi.new("npk_array_info *")
+        raw = ffi.new(_INFO_P)
         check(lib.npk_store_info(self._h(), _name(name), raw))
         return _Info(raw)
 
@@ -199,9 +208,7 @@ class NumPack:
                 self._memory_cache[array_name] = self._load_eager(array_name)
             return self._memory_cache[array_name]
         if lazy:
-            from ._lazy import LazyArray
-
-            return LazyArray._open(self, array_name)
+            return _lazy().LazyArray._open(self, array_name)
         return self._load_eager(array_name)
 
     def _load_eager(self, name):

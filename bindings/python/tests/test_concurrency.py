@@ -50,8 +50,9 @@ def test_threads_append_to_one_array(npk):
 
 
 def test_gil_released_during_load(npk):
-    """While one thread is inside the library, another keeps running Python code: no
-    gap between the spinner's ticks comes near the length of one load."""
+    """While one thread is inside the library, another keeps running Python code. With
+    the GIL held during calls, the spinner would stall for about the whole time spent
+    loading; allow for the OS preempting it now and then on a busy machine."""
     npk.save({"big": np.ones((4_000_000, 4), np.float32)})  # 64 MB
     t = time.perf_counter()
     npk.load("big")
@@ -81,8 +82,10 @@ def test_gil_released_during_load(npk):
     spinner.join()
     inside = [t for t in ticks if spans[0][0] < t < spans[-1][1]]
     gaps = np.diff(inside)
+    span = spans[-1][1] - spans[0][0]
+    stalled = gaps[gaps > one_load / 4].sum()
     assert len(inside) > 100
-    assert gaps.max() < one_load / 2, (gaps.max(), one_load)
+    assert stalled < span / 2, (stalled, span, one_load)
 
 
 def _writer(path, tag, n, barrier):
