@@ -93,6 +93,24 @@ installed_ok() {
 step "installed files present" installed_ok
 require
 
+native_libs_cover_rustc() {
+    # What rustc says a staticlib using std needs on this system, against the list the
+    # package carries (cmake/CMakeLists.txt NUMPACK_STATIC_SYSTEM_LIBS, in the .pc file).
+    echo 'pub fn f() -> usize { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) }' \
+        >"$work/probe.rs" || return 1
+    local need have l
+    need="$(rustc --crate-type staticlib --print native-static-libs -o "$work/probe.a" "$work/probe.rs" 2>&1 |
+        sed -n 's/.*native-static-libs: //p')"
+    [[ -n "$need" ]] || { echo "rustc printed no native-static-libs"; return 1; }
+    have="$(sed -n 's/^Libs.private: //p' "$prefix/lib/pkgconfig/numpack.pc")"
+    echo "rustc: $need"
+    echo "numpack.pc: $have"
+    for l in $need; do
+        [[ "$l" == "-lc" || " $have " == *" $l "* ]] || { echo "missing $l"; return 1; }
+    done
+}
+step "static system libraries cover rustc --print native-static-libs" native_libs_cover_rustc
+
 # -- 2. examples against the installed package ------------------------------------------
 # Only the installed prefix is visible: a copy of bindings/c outside the repository.
 cp -r "$root/bindings/c" "$work/examples-src"
