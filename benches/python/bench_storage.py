@@ -1,0 +1,278 @@
+"""Storage benchmark: numpack (Python package) against its peers, on the operations of
+the storage table in ANCHORS.md: 1,000,000 x 10 float32, files in the page cache, best
+of N repeats with timeit, file open excluded. Prints a markdown table in milliseconds.
+
+    python benches/python/bench_storage.py [--rows 1000000] [--repeat 5]
+
+Peers that are not installed (h5py, zarr, npy-append-array) are left out.
+"""
+
+import argparse
+import os
+import shutil
+import tempfile
+import timeit
+
+import numpy as np
+
+import numpack
+
+try:
+    import h5py
+except ImportError:  # pragma: no cover
+    h5py = None
+try:
+    import zarr
+except ImportError:  # pragma: no cover
+    zarr = None
+try:
+    from npy_append_array import NpyAppendArray
+except ImportError:  # pragma: no cover
+    NpyAppendArray = None
+
+OPS = [
+    "save (whole array)", "full load (new ndarray)", "lazy load (open a view)",
+    "random rows, 100", "random rows, 1,000", "random rows, 10,000",
+    "slice of 10,000 rows (copy)", "stream all rows in batches of 10,000",
+    "replace 100 contiguous rows", "replace 100 scattered rows", "append 100 rows",
+    "delete 100 scattered rows", "100 x (load, edit 10 rows, save)", "same, in batch mode",
+    "same, in writable batch mode",
+]
+
+
+def best(fn, repeat, number=1, setup=None):
+    times = []
+    for _ in range(repeat):
+        if setup:
+            setup()
+        times.append(timeit.timeit(fn, number=number) / number)
+    return min(times) * 1e3
+
+
+def bench_numpack(d, a, idx, r):
+    out = {}
+    path = os.path.join(d, "np.npk")
+    npk = numpack.NumPack(path, drop_if_exists=True)
+    npk.open()
+    out[OPS[0]] = best(lambda: npk.save({"a": a}), r)
+    out[OPS[1]] = best(lambda: npk.load("a"), r)
+    out[OPS[2]] = best(lambda: npk.load("a", lazy=True), r, number=1000)
+    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+        out[op] = best(lambda: npk.getitem("a", idx[k]), r, number=20)
+    out[OPS[6]] = best(lambda: npk.getitem("a", slice(5000, 15000)), r, number=20)
+
+    def stream():
+        for _ in npk.stream_load("a", 10000):
+            pass
+
+    out[OPS[7]] = best(stream, r)
+    rows = a[:100].copy()
+    out[OPS[8]] = best(lambda: npk.replace({"a": rows}, slice(1000, 1100)), r, number=20)
+    out[OPS[9]] = best(lambda: npk.replace({"a": rows}, idx[100]), r, number=20)
+    out[OPS[10]] = best(lambda: npk.append({"a": rows}), r, number=20)
+    out[OPS[11]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
+    npk.save({"a": a})
+
+    def edit_loop():
+        for i in range(100):
+            x = npk.load("a")
+            x[i * 10:(i + 1) * 10] = i
+            npk.save({"a": x})
+
+    out[OPS[12]] = best(edit_loop, min(r, 2))
+
+    def batch_loop():
+        with npk.batch_mode():
+            edit_loop()
+
+    out[OPS[13]] = best(batch_loop, r)
+
+    def writable_loop():
+        with npk.writable_batch_mode() as wb:
+            for i in range(100):
+                x = wb.load("a")
+                x[i * 10:(i + 1) * 10] = i
+
+    out[OPS[14]] = best(writable_loop, r)
+    npk.close()
+    return out
+
+
+def bench_npy(d, a, idx, r):
+    out = {}
+    f = os.path.join(d, "a.npy")
+    out[OPS[0]] = best(lambda: np.save(f, a), r)
+    out[OPS[1]] = best(lambda: np.load(f), r)
+    out[OPS[2]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
+    mm = np.load(f, mmap_mode="r")
+    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+        out[op] = best(lambda: mm[idx[k]], r, number=20)
+    out[OPS[6]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
+
+    def stream():
+        for i in range(0, len(mm), 10000):
+            np.array(mm[i:i + 10000])
+
+    out[OPS[7]] = best(stream, r)
+    rows = a[:100].copy()
+
+    def rewrite(change):
+        x = np.load(f)
+        x = change(x)
+        np.save(f, x)
+
+    def rep_contig(x):
+        x[1000:1100] = rows
+        return x
+
+    def rep_scat(x):
+        x[idx[100]] = rows
+        return x
+
+    out[OPS[8]] = best(lambda: rewrite(rep_contig), r)
+    out[OPS[9]] = best(lambda: rewrite(rep_scat), r)
+    out[OPS[10]] = best(lambda: rewrite(lambda x: np.concatenate([x, rows])), r, setup=lambda: np.save(f, a))
+    out[OPS[11]] = best(lambda: rewrite(lambda x: np.delete(x, idx[100], axis=0)), r, setup=lambda: np.save(f, a))
+    return out
+
+
+def bench_memmap(d, a, idx, r):
+    out = {}
+    f = os.path.join(d, "m.npy")
+    np.save(f, a)
+    out[OPS[0]] = best(lambda: np.save(f, a), r)
+    out[OPS[1]] = best(lambda: np.array(np.load(f, mmap_mode="r")), r)
+    out[OPS[2]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
+    mm = np.load(f, mmap_mode="r+")
+    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+        out[op] = best(lambda: mm[idx[k]], r, number=20)
+    out[OPS[6]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
+
+    def stream():
+        for i in range(0, len(mm), 10000):
+            np.array(mm[i:i + 10000])
+
+    out[OPS[7]] = best(stream, r)
+    rows = a[:100].copy()
+
+    def rep(sel):
+        m = np.load(f, mmap_mode="r+")
+        m[sel] = rows
+        m.flush()
+
+    out[OPS[8]] = best(lambda: rep(slice(1000, 1100)), r, number=5)
+    out[OPS[9]] = best(lambda: rep(idx[100]), r, number=5)
+    del mm
+    if NpyAppendArray is not None:
+        def app():
+            with NpyAppendArray(f) as w:
+                w.append(rows)
+
+        out[OPS[10]] = best(app, r, number=5)
+    return out
+
+
+def bench_h5py(d, a, idx, r):
+    out = {}
+    f = h5py.File(os.path.join(d, "a.h5"), "w")
+
+    def save():
+        if "a" in f:
+            del f["a"]
+        f.create_dataset("a", data=a, maxshape=(None, a.shape[1]), chunks=(10000, a.shape[1]))
+
+    out[OPS[0]] = best(save, r)
+    save()
+    ds = f["a"]
+    out[OPS[1]] = best(lambda: ds[...], r)
+    out[OPS[2]] = best(lambda: f["a"], r, number=100)
+    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+        s = np.unique(idx[k])
+        out[op] = best(lambda: ds[s], r)
+    out[OPS[6]] = best(lambda: ds[5000:15000], r, number=5)
+
+    def stream():
+        for i in range(0, ds.shape[0], 10000):
+            ds[i:i + 10000]
+
+    out[OPS[7]] = best(stream, r)
+    rows = a[:100].copy()
+    out[OPS[8]] = best(lambda: ds.__setitem__(slice(1000, 1100), rows), r, number=5)
+    s = np.unique(idx[100])
+    out[OPS[9]] = best(lambda: ds.__setitem__(s, rows[: len(s)]), r)
+
+    def app():
+        n = ds.shape[0]
+        ds.resize(n + 100, axis=0)
+        ds[n:] = rows
+
+    out[OPS[10]] = best(app, r, number=5)
+    f.close()
+    return out
+
+
+def bench_zarr(d, a, idx, r):
+    out = {}
+    p = os.path.join(d, "a.zarr")
+
+    def save():
+        z = zarr.create_array(store=p, shape=a.shape, dtype=a.dtype, chunks=(10000, a.shape[1]), overwrite=True)
+        z[:] = a
+
+    out[OPS[0]] = best(save, r)
+    z = zarr.open_array(p, mode="r+")
+    out[OPS[1]] = best(lambda: z[:], r)
+    out[OPS[2]] = best(lambda: zarr.open_array(p, mode="r"), r, number=10)
+    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+        out[op] = best(lambda: z.oindex[idx[k]], r)
+    out[OPS[6]] = best(lambda: z[5000:15000], r)
+
+    def stream():
+        for i in range(0, z.shape[0], 10000):
+            z[i:i + 10000]
+
+    out[OPS[7]] = best(stream, r)
+    rows = a[:100].copy()
+    out[OPS[8]] = best(lambda: z.__setitem__(slice(1000, 1100), rows), r)
+    s = np.unique(idx[100])
+    out[OPS[9]] = best(lambda: z.oindex.__setitem__(s, rows[: len(s)]), r)
+    out[OPS[10]] = best(lambda: z.append(rows), r)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((args.rows, 10)).astype(np.float32)
+    idx = {k: rng.integers(0, args.rows - 20000, k) for k in (100, 1000, 10000)}
+    benches = [("numpack", bench_numpack), ("NPY", bench_npy), ("NPY memmap / npy-append-array", bench_memmap)]
+    if h5py is not None:
+        benches.append(("h5py", bench_h5py))
+    if zarr is not None:
+        benches.append(("zarr " + zarr.__version__.split(".")[0], bench_zarr))
+    results = {}
+    for name, fn in benches:
+        d = tempfile.mkdtemp(prefix="npk-bench-")
+        try:
+            results[name] = fn(d, a, idx, args.repeat)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    mb = a.nbytes / 1e6
+    print(f"{args.rows:,} x 10 float32 ({mb:.1f} MB), best of {args.repeat}, ms; numpy {np.version.version}\n")
+    print("| operation | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+
+    def fmt(v):
+        if v is None:
+            return "—"
+        return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+    for op in OPS:
+        print(f"| {op} | " + " | ".join(fmt(results[n].get(op)) for n in results) + " |")
+
+
+if __name__ == "__main__":
+    main()
