@@ -23,6 +23,8 @@ def rows(key, n):
         raise TypeError(f"a boolean is not a row index; use {INDEX_FORMS}")
     if isinstance(key, numbers.Integral) or (isinstance(key, np.generic) and np.issubdtype(type(key), np.integer)):
         return np.array([operator.index(key)], dtype=np.int64)
+    if isinstance(key, np.ndarray) and key.ndim == 0 and np.issubdtype(key.dtype, np.integer):
+        return np.array([int(key)], dtype=np.int64)
     if isinstance(key, (list, tuple, np.ndarray, range)):
         arr = np.asarray(key)
         if arr.ndim != 1:

@@ -264,6 +264,7 @@ KEYS = [
     np.array([], dtype=np.int64), np.arange(N) % 3 == 0, [True] * 2 + [False] * (N - 2),
     slice(None), slice(2, 9), slice(None, None, 3), slice(None, None, -1), slice(10, 2, -3),
     slice(-4, None), slice(-100, 100), slice(5, 2), range(1, 6, 2), np.array([2, 4], dtype=np.uint32),
+    np.array(-2),
 ]
 IDS = [repr(k) if not isinstance(k, np.ndarray) else f"ndarray{k.dtype}{k.tolist()}" for k in KEYS]
 
@@ -280,8 +281,8 @@ def _logical_ref(npk, deleted):
 def _np_key(key):
     if isinstance(key, (tuple, range)):
         return list(key)
-    if isinstance(key, (int, np.integer)):
-        return [key]
+    if isinstance(key, (int, np.integer)) or (isinstance(key, np.ndarray) and key.ndim == 0):
+        return [int(key)]
     return key
 
 
