@@ -14,6 +14,10 @@ def rows(key, n):
     Returns ``(start, stop)`` for a contiguous run, else an int64 array of logical
     indices (negative ones are left for the library, which counts them from the end
     and reports out-of-range ones). A boolean sequence is a mask of length ``n``."""
+    if type(key) is np.ndarray and key.dtype == np.int64 and key.ndim == 1:  # fast path
+        return key if key.flags.c_contiguous else np.ascontiguousarray(key)
+    if type(key) is int:
+        return np.array([key], dtype=np.int64)
     if isinstance(key, slice):
         start, stop, step = key.indices(n)
         if step == 1:

@@ -46,12 +46,20 @@ def prepare(arr, what="array"):
     return arr, code
 
 
+_I64_ARRAY = ffi.typeof("int64_t[]")
+_CHARS = ffi.typeof("char[]")
+
+
+def _idx(sel):
+    return ffi.from_buffer(_I64_ARRAY, sel) if sel.shape[0] else ffi.NULL
+
+
 def rbuf(arr):
-    return ffi.from_buffer(arr) if arr.nbytes else ffi.NULL
+    return ffi.from_buffer(_CHARS, arr) if arr.nbytes else ffi.NULL
 
 
 def wbuf(arr):
-    return ffi.from_buffer(arr, require_writable=True) if arr.nbytes else ffi.NULL
+    return ffi.from_buffer(_CHARS, arr, require_writable=True) if arr.nbytes else ffi.NULL
 
 
 def _shape_arg(shape):
@@ -264,8 +272,7 @@ class NumPack:
             if isinstance(sel, tuple):
                 check(lib.npk_store_replace_range(h, key, code, sel[0], k, rbuf(arr), arr.nbytes))
             else:
-                idx = ffi.from_buffer("int64_t[]", sel) if k else ffi.NULL
-                check(lib.npk_store_replace_rows(h, key, code, idx, k, rbuf(arr), arr.nbytes))
+                check(lib.npk_store_replace_rows(h, key, code, _idx(sel), k, rbuf(arr), arr.nbytes))
             self._evict(name)
 
     def drop(self, array_name, indexes=None):
@@ -288,7 +295,7 @@ class NumPack:
                 if isinstance(sel, tuple):
                     sel = np.arange(sel[0], sel[1], dtype=np.int64)
                 if sel.shape[0]:
-                    check(lib.npk_store_delete_rows(h, key, ffi.from_buffer("int64_t[]", sel), sel.shape[0]))
+                    check(lib.npk_store_delete_rows(h, key, _idx(sel), sel.shape[0]))
             self._evict(name)
 
     def getitem(self, array_name, indexes):
@@ -302,8 +309,7 @@ class NumPack:
         if isinstance(sel, tuple):
             check(lib.npk_store_read_range(h, key, sel[0], sel[1], wbuf(out), out.nbytes))
         else:
-            idx = ffi.from_buffer("int64_t[]", sel) if sel.shape[0] else ffi.NULL
-            check(lib.npk_store_read_rows(h, key, idx, sel.shape[0], wbuf(out), out.nbytes))
+            check(lib.npk_store_read_rows(h, key, _idx(sel), sel.shape[0], wbuf(out), out.nbytes))
         return out
 
     # ----- catalogue -------------------------------------------------------------------
