@@ -132,3 +132,31 @@ def test_other_process_sees_unclosed_changes(path):
     assert q.get(timeout=120) == [1, 2, 3]
     p.join(60)
     npk.close()
+
+
+def test_threads_share_one_lazy_array(npk):
+    a = np.arange(40_000, dtype=np.int64).reshape(10_000, 4)
+    npk.save({"a": a})
+    npk.drop("a", list(range(0, 10_000, 7)))
+    ref = np.delete(a, list(range(0, 10_000, 7)), axis=0)
+    for _ in range(5):
+        lazy = npk.load("a", lazy=True)  # first use happens in the threads
+        errors = []
+
+        def work(seed):
+            try:
+                rng = np.random.default_rng(seed)
+                for _ in range(50):
+                    idx = rng.integers(0, len(ref), 20)
+                    np.testing.assert_array_equal(lazy[idx], ref[idx])
+                    s = int(rng.integers(0, len(ref)))
+                    np.testing.assert_array_equal(lazy[s:s + 30:3], ref[s:s + 30:3])
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []

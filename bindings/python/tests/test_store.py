@@ -127,6 +127,7 @@ def test_every_dtype_every_ndim(npk, dtype, shape):
     npk.save({"x": a})
     b = npk.load("x")
     assert b.dtype == a.dtype and b.shape == a.shape and b.flags.c_contiguous
+    assert b.base is None and b.flags.owndata and b.flags.writeable  # the array the library filled
     np.testing.assert_array_equal(b, a)
     lazy = npk.load("x", lazy=True)
     assert lazy.dtype == a.dtype and lazy.shape == a.shape
