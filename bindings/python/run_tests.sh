@@ -14,7 +14,6 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel
 # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
 "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
