@@ -361,15 +361,31 @@ impl Wal {
         unsafe { &*(self.map.as_ptr().add(off) as *const AtomicU64) }
     }
 
-    /// Bumped after every finished mutation or checkpoint, by any process.
+    /// A sequence lock over the store's contents, shared by every process: odd while a
+    /// committed change is being applied to the files, even otherwise, and different after
+    /// every change. Readers copy only between two equal even values.
     pub fn change_counter(&self) -> u64 {
         self.counter(OFF_COUNTER).load(Ordering::Acquire)
     }
 
-    /// Marks records up to `applied_end` finished and tells readers something changed.
+    /// Makes the counter odd: a change is being applied (call holding the lock).
+    pub fn begin_change(&self) {
+        let c = self.counter(OFF_COUNTER);
+        let v = c.load(Ordering::Relaxed);
+        if v % 2 == 0 {
+            c.store(v + 1, Ordering::Relaxed);
+            // Readers that see the new data must see the odd value first.
+            std::sync::atomic::fence(Ordering::Release);
+        }
+    }
+
+    /// Marks records up to `applied_end` finished and makes the counter even again (also
+    /// after a writer died half-way, leaving it odd).
     pub fn mark_applied(&self, applied_end: u64) {
         self.counter(OFF_APPLIED).store(applied_end, Ordering::Release);
-        self.counter(OFF_COUNTER).fetch_add(1, Ordering::AcqRel);
+        let c = self.counter(OFF_COUNTER);
+        let v = c.load(Ordering::Relaxed);
+        c.store((v | 1) + 1, Ordering::Release);
     }
 
     /// Whether a header has been written (false for a log just created).

@@ -133,6 +133,13 @@ impl Inner {
             return self.reload(st);
         }
         if hdr.end == st.wal_end && hdr.applied_end == hdr.end {
+            if hdr.change_counter % 2 == 1 {
+                // Left odd by a writer killed after finishing its change: nothing to redo.
+                if !self.wal.writable {
+                    bail!(NeedsRecovery, "a writer died while changing {}; open the store once with write access", self.dir.display());
+                }
+                self.wal.mark_applied(hdr.applied_end);
+            }
             st.seen_counter = self.wal.change_counter();
             return Ok(());
         }
@@ -288,7 +295,7 @@ impl Inner {
         let hdr = Header {
             generation: old.generation + 1,
             base,
-            change_counter: old.change_counter + 1,
+            change_counter: (old.change_counter | 1) + 1,
             applied_end: HEADER_LEN,
             end: HEADER_LEN,
         };

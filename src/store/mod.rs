@@ -306,20 +306,21 @@ impl Store {
     pub fn load_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
         self.read(|st| {
             let a = array(st, name)?;
-            let info = a.info();
-            check_len("the output buffer", out.len(), info.nbytes())?;
-            let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
-            let df = self.inner.files.get(name, a.entry.nbytes())?;
-            files::read_runs(&df, &runs, out)
+            check_len("the output buffer", out.len(), a.info().nbytes())?;
+            self.inner.read_all(&a, out)
         })
     }
 
-    /// Convenience: the array's info and all its live rows in a new buffer.
+    /// Convenience: the array's info and all its live rows in a new buffer, both from
+    /// one version of the array.
     pub fn load(&self, name: &str) -> Result<(ArrayInfo, Vec<u8>)> {
-        let info = self.info(name)?;
-        let mut out = vec![0u8; info.nbytes() as usize];
-        self.load_into(name, &mut out)?;
-        Ok((info, out))
+        self.read(|st| {
+            let a = array(st, name)?;
+            let info = a.info();
+            let mut out = vec![0u8; info.nbytes() as usize];
+            self.inner.read_all(&a, &mut out)?;
+            Ok((info, out))
+        })
     }
 
     /// Copies the rows at logical indices `idx` (negative counts from the end; repeats
@@ -583,16 +584,27 @@ impl Store {
         Ok(Stream::new(self.clone(), name.to_string(), batch_rows))
     }
 
-    /// Runs `f` on an up-to-date state under the read lock.
-    fn read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
-        {
+    /// Runs `f` on an up-to-date state. The shared change counter is a sequence lock: the
+    /// fast path runs `f` under the handle's read lock only while the counter is even and
+    /// equal to the state's, and keeps the result only if it did not move meanwhile (no
+    /// other handle or process changed the store under the copy). Otherwise `f` runs with
+    /// the store locked, so a busy writer cannot starve readers.
+    fn read<T>(&self, mut f: impl FnMut(&State) -> Result<T>) -> Result<T> {
+        let before = self.inner.wal.change_counter();
+        if before % 2 == 0 {
             let st = self.inner.state.read().unwrap();
-            if st.loaded && st.seen_counter == self.inner.wal.change_counter() {
-                return f(&st);
+            if st.loaded && st.seen_counter == before {
+                let result = f(&st);
+                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+                if self.inner.wal.change_counter() == before {
+                    return result;
+                }
             }
         }
-        self.refresh()?;
-        f(&self.inner.state.read().unwrap())
+        let mut st = self.inner.state.write().unwrap();
+        let _lock = self.inner.lock()?;
+        self.inner.catch_up(&mut st)?;
+        f(&st)
     }
 }
 
@@ -655,9 +667,11 @@ impl Inner {
         result
     }
 
-    /// Appends the record: from here on the operation has happened.
+    /// Appends the record: from here on the operation has happened, and readers in other
+    /// handles hold off until `finish` (the change counter is odd in between).
     fn commit(&self, st: &mut State, op: &Op) -> Result<()> {
         st.wal_end = self.wal.append(st.wal_end, st.generation, &op.encode())?;
+        self.wal.begin_change();
         Ok(())
     }
 
@@ -728,6 +742,13 @@ impl Inner {
             f.write_all_at(&bytes, crate::bitmap::HEADER_LEN + a as u64 * 8).map_err(|e| Error::io("cannot write", &path, e))?;
         }
         f.write_all_at(&bm.header(), 0).map_err(|e| Error::io("cannot write", &path, e))
+    }
+
+    /// Copies all live rows of an array into `out` (exactly its logical size).
+    fn read_all(&self, a: &Array, out: &mut [u8]) -> Result<()> {
+        let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+        let df = self.files.get(a.name, a.entry.nbytes())?;
+        files::read_runs(&df, &runs, out)
     }
 
     /// Writes the live rows of an array to a new temporary file; returns its name.
