@@ -1,5 +1,6 @@
 # The two commands of the README. Everything they need beyond cargo, gcc, make, python3
-# and pip is installed locally (crates under target/, Python venvs under .venv-*).
+# and pip is installed locally (crates under target/, Python venvs under .venv-* and
+# bindings/python/.venv, cmake from PyPI into .venv-tools).
 .PHONY: demo test
 
 demo:
@@ -8,4 +9,7 @@ demo:
 test:
 	cargo test
 	bash tests/c/run.sh
+	bash tests/cpp/run.sh
+	bash tests/julia_static/run.sh
+	bash bindings/python/run_tests.sh
 	bash tests/interop/run.sh

@@ -12,38 +12,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="${ORACLE_VENV:-$root/.venv-oracle}"
 oracle_version=0.4.5
 
-pick_python() {
-    local c
-    for c in ${PYTHON:-} python3.11 python3; do
-        if command -v "$c" >/dev/null 2>&1 &&
-            "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-            echo "$c"
-            return 0
-        fi
-    done
-    return 1
-}
-
-oracle_ok() {
-    [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c "import numpy, numpack, sys; sys.exit(numpack.__version__ != '$oracle_version')" 2>/dev/null
-}
-
-if ! oracle_ok; then
-    py="$(pick_python)" || {
-        echo "run.sh: NumPack $oracle_version is only published for CPython 3.11; none found (set PYTHON=...)" >&2
-        exit 2
-    }
-    echo "== creating the oracle venv at $venv ($("$py" --version))"
-    rm -rf "$venv"
-    "$py" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: "numpack==$oracle_version"
-    oracle_ok || { echo "run.sh: the oracle venv at $venv does not import numpack $oracle_version" >&2; exit 2; }
-fi
-opy="$venv/bin/python"
+opy="$(bash "$here/oracle-venv.sh")"
 echo "== oracle: $("$opy" -c 'import numpack, numpy, sys; print(f"numpack {numpack.__version__}, numpy {numpy.__version__}, python {sys.version.split()[0]}")')"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/numpack-interop.XXXXXX")"
