@@ -153,27 +153,46 @@ impl FileCache {
     }
 }
 
-/// Reads the byte runs `(offset, len)` of `df` back to back into `out`: from the mapping
-/// when small, with `pread` (one kernel copy, no page faults on the mapping) when large.
+/// Copies the byte runs `(offset, len)` of `df` back to back into `out`, from the mapping
+/// (no system call; the mapping stays populated between calls). Large copies are split
+/// across cores: faulting in a fresh destination buffer dominates, and parallelises.
 pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<()> {
-    let total: u64 = runs.iter().map(|r| r.1).sum();
-    debug_assert_eq!(total, out.len() as u64);
-    let mut at = 0usize;
-    if total < (256 << 10) {
-        let src = df.bytes();
-        for &(off, len) in runs {
-            out[at..at + len as usize].copy_from_slice(&src[off as usize..(off + len) as usize]);
-            at += len as usize;
-        }
+    debug_assert_eq!(runs.iter().map(|r| r.1).sum::<u64>(), out.len() as u64);
+    let src = df.bytes();
+    const PART: usize = 4 << 20;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8).min(out.len() / PART).max(1);
+    if threads == 1 {
+        copy_runs(src, runs, 0, out);
         return Ok(());
     }
-    for &(off, len) in runs {
-        df.file
-            .read_exact_at(&mut out[at..at + len as usize], off)
-            .map_err(|e| Error::io("cannot read", &df.path, e))?;
-        at += len as usize;
-    }
+    // Cut the output into equal parts; each part copies the slices of the runs it covers.
+    let part = out.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (k, chunk) in out.chunks_mut(part).enumerate() {
+            scope.spawn(move || copy_runs(src, runs, k * part, chunk));
+        }
+    });
     Ok(())
+}
+
+/// Copies bytes `skip..skip + out.len()` of the concatenated runs of `src` into `out`.
+fn copy_runs(src: &[u8], runs: &[(u64, u64)], skip: usize, out: &mut [u8]) {
+    let mut pos = 0usize; // start of the current run within the concatenation
+    let mut at = 0usize; // bytes of `out` filled
+    for &(off, len) in runs {
+        let (off, len) = (off as usize, len as usize);
+        let from = skip.max(pos);
+        let to = (skip + out.len()).min(pos + len);
+        if from < to {
+            let n = to - from;
+            out[at..at + n].copy_from_slice(&src[off + (from - pos)..off + (from - pos) + n]);
+            at += n;
+        }
+        pos += len;
+        if pos >= skip + out.len() {
+            break;
+        }
+    }
 }
 
 /// Writes `payload` to the runs `(offset, len)` of `file`, back to back.
@@ -248,4 +267,23 @@ pub fn remove_if_exists(dir: &Path, name: &str) -> Result<()> {
 
 pub fn exists(dir: &Path, name: &str) -> bool {
     dir.join(name).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_runs;
+
+    #[test]
+    fn parts_of_concatenated_runs_are_copied_exactly() {
+        let src: Vec<u8> = (0..=255).collect();
+        let runs = [(10u64, 5u64), (100, 7), (3, 4)];
+        let all: Vec<u8> = runs.iter().flat_map(|&(o, l)| src[o as usize..(o + l) as usize].to_vec()).collect();
+        for skip in 0..all.len() {
+            for len in 0..=all.len() - skip {
+                let mut out = vec![0u8; len];
+                copy_runs(&src, &runs, skip, &mut out);
+                assert_eq!(out, all[skip..skip + len], "skip {skip} len {len}");
+            }
+        }
+    }
 }
