@@ -5,6 +5,7 @@
 //!
 //! Goals (from /work/shared/ANCHORS.md, this crate's targets):
 //!   full load into a fresh buffer   ≤ 1.1 × plain read of the file into a fresh buffer
+//!   save a whole array              ≤ writing the same bytes to a file (what np.save does)
 //!   replace 100 contiguous rows     ≤ 3 µs     (baseline: one 4,000-byte pwrite)
 //!   append 100 rows                 ≤ 8 µs     (baseline: one 4,000-byte pwrite at EOF)
 //!   replace 100 scattered rows      ≤ 150 µs   (baseline: 100 × 40-byte pwrite)
@@ -130,6 +131,21 @@ fn bench_full_load(c: &mut Criterion, fx: &Fixture) {
             out.copy_from_slice(&fx.data);
             black_box(out)
         })
+    });
+    g.finish();
+}
+
+fn bench_save(c: &mut Criterion, fx: &Fixture) {
+    let mut g = c.benchmark_group("save");
+    g.sample_size(15).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Bytes(NBYTES as u64));
+    g.bench_function("numpack_save_over_existing", |b| {
+        b.iter(|| fx.store.save("saved", DType::Float32, &[ROWS, COLS], &fx.data).unwrap())
+    });
+    // What np.save does: truncate the file and write it again.
+    let path = fx.path.join("baseline.npy");
+    g.bench_function("baseline_truncate_and_write", |b| {
+        b.iter(|| std::fs::write(&path, &fx.data).unwrap())
     });
     g.finish();
 }
@@ -373,6 +389,7 @@ fn bench_gather(c: &mut Criterion, fx: &Fixture) {
 fn storage(c: &mut Criterion) {
     let fx = Fixture::new();
     bench_full_load(c, &fx);
+    bench_save(c, &fx);
     bench_gather(c, &fx);
     bench_replace_contiguous(c, &fx);
     bench_replace_scattered(c, &fx);
