@@ -160,7 +160,7 @@ pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<(
     debug_assert_eq!(runs.iter().map(|r| r.1).sum::<u64>(), out.len() as u64);
     let src = df.bytes();
     const PART: usize = 4 << 20;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8).min(out.len() / PART).max(1);
+    let threads = cores().min(out.len() / PART).max(1);
     if threads == 1 {
         copy_runs(src, runs, 0, out);
         return Ok(());
@@ -175,24 +175,41 @@ pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<(
     Ok(())
 }
 
-/// Copies bytes `skip..skip + out.len()` of the concatenated runs of `src` into `out`.
-fn copy_runs(src: &[u8], runs: &[(u64, u64)], skip: usize, out: &mut [u8]) {
+/// Cores to copy with, at most 8. Asked once: `available_parallelism` reads cgroup files,
+/// which costs tens of microseconds a call.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+}
+
+/// For each piece of the concatenated runs that falls in `skip..skip + out.len()`, calls
+/// `f(source offset, destination range)`.
+fn for_each_piece(runs: &[(u64, u64)], skip: usize, len: usize, mut f: impl FnMut(usize, std::ops::Range<usize>)) {
     let mut pos = 0usize; // start of the current run within the concatenation
-    let mut at = 0usize; // bytes of `out` filled
-    for &(off, len) in runs {
-        let (off, len) = (off as usize, len as usize);
+    let mut at = 0usize; // bytes of the destination filled
+    for &(off, rlen) in runs {
+        let (off, rlen) = (off as usize, rlen as usize);
         let from = skip.max(pos);
-        let to = (skip + out.len()).min(pos + len);
+        let to = (skip + len).min(pos + rlen);
         if from < to {
             let n = to - from;
-            out[at..at + n].copy_from_slice(&src[off + (from - pos)..off + (from - pos) + n]);
+            f(off + (from - pos), at..at + n);
             at += n;
         }
-        pos += len;
-        if pos >= skip + out.len() {
+        pos += rlen;
+        if pos >= skip + len {
             break;
         }
     }
+}
+
+/// Copies bytes `skip..skip + out.len()` of the concatenated runs of `src` into `out`.
+fn copy_runs(src: &[u8], runs: &[(u64, u64)], skip: usize, out: &mut [u8]) {
+    let len = out.len();
+    for_each_piece(runs, skip, len, |from, dst| {
+        let n = dst.len();
+        out[dst].copy_from_slice(&src[from..from + n]);
+    });
 }
 
 /// Writes `payload` to the runs `(offset, len)` of `file`, back to back.
