@@ -84,6 +84,19 @@ step "C tests against the shared library"
     "${LINK_SHARED[@]}" -o "$work/test_shared"
 run_tests shared "$work/test_shared"
 
+step "the README's C quickstart compiles and prints what its comments say"
+python3 - "$root/README.md" "$work/quickstart.c" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+start = text.index("```c\n") + len("```c\n")
+open(sys.argv[2], "w").write(text[start:text.index("```", start)])
+PY
+"$CC" -std=c99 "${WARN[@]}" -I"$root/include" "$work/quickstart.c" "${LINK_SHARED[@]}" -o "$work/quickstart"
+qs_dir="$(mktemp -d "$work/quickstart.XXXXXX")"
+qs_out="$(cd "$qs_dir" && "$work/quickstart")"
+[[ "$qs_out" == "0 9" ]] || { echo "quickstart printed '$qs_out', its comment says '0 9'" >&2; exit 1; }
+echo "quickstart: $qs_out"
+
 step "C tests with AddressSanitizer and UBSan, against the static library"
 SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 if ! echo 'int main(void) { return 0; }' |
