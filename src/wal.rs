@@ -409,7 +409,7 @@ impl Wal {
         self.file.write_all_at(&h.encode(), 0).map_err(|e| Error::io("cannot write", &self.path, e))
     }
 
-    pub fn len(&self) -> Result<u64> {
+    pub fn file_len(&self) -> Result<u64> {
         Ok(self.file.metadata().map_err(|e| Error::io("cannot stat", &self.path, e))?.len())
     }
 
@@ -437,7 +437,7 @@ impl Wal {
     /// `end`). Stops early at a frame that is incomplete or fails its CRC, which only a
     /// power loss between syncs can leave behind.
     pub fn scan(&self, generation: u64, from: u64, to: u64) -> Result<Scan> {
-        let end = to.min(self.len()?);
+        let end = to.min(self.file_len()?);
         let mut buf = vec![0u8; end.saturating_sub(from) as usize];
         self.file.read_exact_at(&mut buf, from).map_err(|e| Error::io("cannot read", &self.path, e))?;
         let mut ops = Vec::new();

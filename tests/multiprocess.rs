@@ -427,7 +427,7 @@ fn creator(path: &Path, id: u64) {
     let s = open(path);
     announce(READY, "");
     assert_eq!(receive(), "go");
-    s.save(&format!("made_by_{id}"), DType::Int64, &[10, 2], &words_to_bytes(&vec![id; 20])).unwrap();
+    s.save(&format!("made_by_{id}"), DType::Int64, &[10, 2], &words_to_bytes(&[id; 20])).unwrap();
     announce("NPK_SAVED", "");
     assert_eq!(receive(), "close");
     s.close().unwrap();

@@ -329,7 +329,7 @@ fn corrupt_files_give_clear_errors_and_are_never_overwritten() {
     let meta = std::fs::read(p.join("metadata.npkm")).unwrap();
     for cut in [0, 3, 19, meta.len() - 1] {
         std::fs::write(p.join("metadata.npkm"), &meta[..cut]).unwrap();
-        let e = Store::open(&p, OpenOptions::default()).err().expect("opened a damaged store");
+        let e = Store::open(&p, OpenOptions::default()).expect_err("opened a damaged store");
         assert_eq!(e.code, ErrorCode::Corrupt, "{}", e.message);
         assert!(e.message.contains("metadata.npkm"), "{}", e.message);
         assert_eq!(std::fs::read(p.join("metadata.npkm")).unwrap(), &meta[..cut]);

@@ -320,7 +320,7 @@ impl Inner {
         let hdr = self.wal.read_header()?;
         if st.wal_end == HEADER_LEN && hdr.base == fp {
             // Bytes past the committed end are a record a killed writer never committed.
-            if self.wal.len()? > HEADER_LEN {
+            if self.wal.file_len()? > HEADER_LEN {
                 self.wal.truncate(HEADER_LEN)?;
             }
             if durable {
