@@ -318,7 +318,10 @@ pub unsafe extern "C" fn npk_store_save(
 /// exactly the array's logical size in bytes (from `npk_store_info`: the product of
 /// the shape times `npk_dtype_size`). `buf` may be NULL when `buf_len` is 0.
 ///
-/// The contents of `buf` are unspecified after a failure.
+/// The contents of `buf` are unspecified after a failure. When another handle or process
+/// may change the array meanwhile, `BUFFER_SIZE` means it changed size since your
+/// `npk_store_info`: ask again and retry (or read a row range, which stays valid while
+/// rows are only appended).
 ///
 /// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8),
 /// `INVALID_NAME`, `NOT_FOUND`, `BUFFER_SIZE`, `IO`, `CORRUPT`.
