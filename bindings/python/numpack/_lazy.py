@@ -1,10 +1,11 @@
 """``LazyArray``: NumPy views over a memory-mapped array, showing its logical rows."""
 
 import operator
+import threading
 
 import numpy as np
 
-from ._native import CODE_TO_DTYPE, MACROS, check, ffi, lib
+from ._native import CODE_TO_DTYPE, MACROS, check, error_for, ffi, lib
 from ._store import _name
 
 
@@ -12,28 +13,46 @@ _VIEW_PP = ffi.typeof("npk_view **")
 _LAYOUT_P = ffi.typeof("npk_view_layout *")
 _UINTPTR = ffi.typeof("uintptr_t")
 _WRITABLE = MACROS["NPK_VIEW_WRITABLE"]
+_store_view = lib.npk_store_view
+_view_free = lib.npk_view_free
+_tls = threading.local()
 
 
 class _View:
     """Owns one ``npk_view``. NumPy arrays over its memory hold it through ``.base``
-    (``__array_interface__``), so the mapping lives as long as any of them."""
+    (``__array_interface__``), so the mapping lives as long as any of them.
+
+    Only ``npk_store_view`` runs when it is made (the snapshot); the layout
+    (``npk_view_info``: dtype, shape, addresses) is read on first use of an attribute."""
 
     def __init__(self, handle, name, writable=False):
-        out = ffi.new(_VIEW_PP)
-        flags = _WRITABLE if writable else 0
-        check(lib.npk_store_view(handle, _name(name), flags, out))
-        self._ptr = out[0]
-        layout = ffi.new(_LAYOUT_P)
         try:
-            check(lib.npk_view_info(self._ptr, layout))
-        except BaseException:
-            lib.npk_view_free(self._ptr)
-            raise
+            out = _tls.out
+        except AttributeError:
+            out = _tls.out = ffi.new(_VIEW_PP)
+        status = _store_view(handle, _name(name), _WRITABLE if writable else 0, out)
+        if status:
+            raise error_for(status)
+        self._ptr = out[0]
+        self.writable = writable
+
+    def __getattr__(self, attr):
+        # dtype, shape, rows, nbytes, _addr, _map_addr: read the layout once.
+        if attr in ("dtype", "shape", "rows", "nbytes", "_addr", "_map_addr"):
+            self._layout()
+            return self.__dict__[attr]
+        raise AttributeError(attr)
+
+    def _layout(self):
+        if self.__dict__.get("_ptr") is None:
+            raise ValueError("the view has been released")
+        writable = self.writable
+        layout = ffi.new(_LAYOUT_P)
+        check(lib.npk_view_info(self._ptr, layout))
         self.dtype = CODE_TO_DTYPE[layout.dtype]
         self.shape = tuple(layout.shape[0:layout.ndim])
         self.rows = int(layout.rows)
         self.nbytes = int(layout.nbytes)
-        self.writable = writable
         ptr = layout.writable_data if writable else layout.data
         self._addr = int(ffi.cast(_UINTPTR, ptr))
         self._map_addr = int(ffi.cast(_UINTPTR, layout.row_map))
@@ -57,9 +76,10 @@ class _View:
             check(lib.npk_view_flush(self._ptr))
 
     def __del__(self):
-        ptr, self._ptr = getattr(self, "_ptr", None), None
+        ptr = self.__dict__.get("_ptr")
         if ptr is not None:
-            lib.npk_view_free(ptr)
+            self._ptr = None
+            _view_free(ptr)
 
 
 class _Memory:
@@ -119,35 +139,43 @@ class LazyArray:
 
     @classmethod
     def _open(cls, store, name):
-        view = _View(store._h(), name)
+        # Only the view (the snapshot) is made here: _shape, _dtype and the ndarrays
+        # over the view (_p, _m) are set on first use, by __getattr__.
         self = cls.__new__(cls)
-        self._p = None  # the ndarrays over the view are made on first use
-        self._m = None
-        self._view = view
+        self._view = _View(store._h(), name)
         self._name = name
-        self._dtype = view.dtype
-        self._shape = (view.rows,) + view.shape[1:] if view.shape else ()
         return self
 
-    def _attach(self):
-        view = self._view
-        if view is None:  # another thread attached meanwhile
-            return
+    def __getattr__(self, attr):
+        if attr in ("_p", "_m", "_shape", "_dtype"):
+            d = self.__dict__
+            view = d.get("_view")
+            if view is not None:
+                self._describe(view)
+                if attr in ("_p", "_m"):
+                    self._attach(view)
+                return d[attr]
+        raise AttributeError(f"'LazyArray' object has no attribute {attr!r}")
+
+    def _describe(self, view):
+        d = self.__dict__
+        if "_shape" not in d:
+            self._dtype = view.dtype
+            self._shape = (view.rows,) + view.shape[1:] if view.shape else ()
+
+    def _attach(self, view):
+        # Threads racing here make equal arrays over the same mapping: harmless.
         m = view.row_map()
-        self._p = view.array()
+        p = view.array()
         self._m = m
-        self._view = None
+        self._p = p
 
     @property
     def _phys(self):
-        if self._view is not None:
-            self._attach()
         return self._p
 
     @property
     def _map(self):
-        if self._view is not None:
-            self._attach()
         return self._m
 
     # ----- attributes ------------------------------------------------------------------

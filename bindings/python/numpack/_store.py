@@ -3,13 +3,14 @@
 import gc
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import _index
-from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, ffi, lib
+from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, error_for, ffi, lib
 
 _NotFound = ERRORS_BY_NAME["NOT_FOUND"]
 _BufferSize = ERRORS_BY_NAME["BUFFER_SIZE"]
@@ -23,15 +24,30 @@ class ArrayNotFoundError(_NotFound, ValueError):
 
 
 def _name(name):
+    if type(name) is str:
+        return name.encode("utf-8")
     if not isinstance(name, str):
         raise TypeError(f"array names must be str, not {type(name).__name__}")
     return name.encode("utf-8")
+
+
+# Dtypes the library takes as they are (native little-endian or byte-order free).
+_FAST_CODES = {dt: code for dt, code in DTYPE_TO_CODE.items() if dt.isnative}
+# Indexed by dtype code.
+_DTYPES = [None] * (max(CODE_TO_DTYPE) + 1)
+for _c, _d in CODE_TO_DTYPE.items():
+    _DTYPES[_c] = _d
+_I64 = np.dtype(np.int64)
 
 
 def prepare(arr, what="array"):
     """The C-contiguous little-endian ndarray to hand to the library, and its dtype code.
     Copies only when the input is not already in that form (Fortran order, strides,
     byte order)."""
+    if type(arr) is np.ndarray:  # fast path: nothing to convert
+        code = _FAST_CODES.get(arr.dtype)
+        if code is not None and arr.flags.c_contiguous:
+            return arr, code
     if not isinstance(arr, np.ndarray):
         arr = np.asarray(arr)
     dt = arr.dtype
@@ -62,8 +78,11 @@ def wbuf(arr):
     return ffi.from_buffer(_CHARS, arr, require_writable=True) if arr.nbytes else ffi.NULL
 
 
+_U64_ARRAY = ffi.typeof("uint64_t[]")
+
+
 def _shape_arg(shape):
-    return ffi.new("uint64_t[]", list(shape) or [0])
+    return ffi.new(_U64_ARRAY, shape or (0,))
 
 
 def _lazy():
@@ -73,16 +92,50 @@ def _lazy():
 
 
 _INFO_P = ffi.typeof("npk_array_info *")
+_INFO_WORDS = ffi.sizeof("npk_array_info") // 8
+assert _INFO_WORDS == _MAX_NDIM + 3 and ffi.offsetof("npk_array_info", "shape") == 8
+# Word 0 of npk_array_info holds dtype (first uint32) and ndim (second uint32).
+_NDIM_SHIFT, _DTYPE_SHIFT = (32, 0) if sys.byteorder == "little" else (0, 32)
+_LOW32 = 0xFFFFFFFF
+_PHYS_WORD = 1 + _MAX_NDIM
+_tls = threading.local()
+
+_store_info = lib.npk_store_info
+_read_rows = lib.npk_store_read_rows
+_read_range = lib.npk_store_read_range
+_replace_rows = lib.npk_store_replace_rows
+_replace_range = lib.npk_store_replace_range
+_append = lib.npk_store_append
+_delete_rows = lib.npk_store_delete_rows
+_from_buffer = ffi.from_buffer
+_NULL = ffi.NULL
+
+
+def _info_words(h, key):
+    """``npk_store_info`` as a list of its 64-bit words (one ``tolist`` instead of a
+    cffi field access per value), through a per-thread reused struct."""
+    try:
+        raw, words = _tls.info
+    except AttributeError:
+        raw = ffi.new(_INFO_P)
+        words = memoryview(ffi.buffer(raw)).cast("Q")
+        _tls.info = (raw, words)
+    status = _store_info(h, key, raw)
+    if status:
+        raise error_for(status)
+    return words.tolist()
 
 
 class _Info:
     __slots__ = ("dtype", "shape", "physical_rows", "modified_us")
 
-    def __init__(self, raw):
-        self.dtype = CODE_TO_DTYPE[raw.dtype]
-        self.shape = tuple(raw.shape[0:raw.ndim])
-        self.physical_rows = int(raw.physical_rows)
-        self.modified_us = int(raw.modified_us)
+    def __init__(self, w):
+        w0 = w[0]
+        ndim = (w0 >> _NDIM_SHIFT) & _LOW32
+        self.dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
+        self.shape = tuple(w[1:1 + ndim])
+        self.physical_rows = w[_PHYS_WORD]
+        self.modified_us = w[_PHYS_WORD + 1]
 
 
 class NumPack:
@@ -176,18 +229,17 @@ class NumPack:
         return f"NumPack({self.filename}, arrays={len(self.get_member_list())})"
 
     def _h(self):
-        if self._handle is None:
+        h = self._handle
+        if h is None:
             raise RuntimeError("NumPack instance is not opened or has been closed")
         if self._strict_context_mode and not self._context_entered:
             raise RuntimeError(
                 "NumPack is in strict context mode: use it inside 'with NumPack(...) as npk:'"
             )
-        return self._handle
+        return h
 
     def _info(self, name):
-        raw = ffi.new(_INFO_P)
-        check(lib.npk_store_info(self._h(), _name(name), raw))
-        return _Info(raw)
+        return _Info(_info_words(self._h(), _name(name)))
 
     # ----- whole arrays ----------------------------------------------------------------
 
@@ -242,13 +294,19 @@ class NumPack:
         for name, arr in arrays.items():
             key = _name(name)
             arr, code = prepare(arr)
-            if arr.ndim == 0:
+            ndim = arr.ndim
+            if ndim == 0:
                 raise ValueError(f"cannot append a 0-d array to {name!r}")
-            try:
-                check(lib.npk_store_append(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes))
-            except _NotFound as e:
-                raise ArrayNotFoundError(f"Array {name} does not exist ({e})", e.code) from None
-            self._evict(name)
+            nbytes = arr.nbytes
+            status = _append(h, key, code, ndim, ffi.new(_U64_ARRAY, arr.shape),
+                             _from_buffer(_CHARS, arr) if nbytes else _NULL, nbytes)
+            if status:
+                e = error_for(status)
+                if isinstance(e, _NotFound):
+                    raise ArrayNotFoundError(f"Array {name} does not exist ({e})", e.code) from None
+                raise e
+            if self._memory_cache:
+                self._evict(name)
 
     def replace(self, arrays, indexes):
         if not isinstance(arrays, dict):
@@ -256,24 +314,31 @@ class NumPack:
         h = self._h()
         for name, arr in arrays.items():
             key = _name(name)
-            info = self._info(name)
-            if not info.shape:
+            w = _info_words(h, key)
+            ndim = (w[0] >> _NDIM_SHIFT) & _LOW32
+            if not ndim:
                 raise ValueError(f"{name!r} is 0-d: it has no rows to replace")
-            sel = _index.rows(indexes, info.shape[0])
-            k = _index.count(sel)
+            sel = _index.rows(indexes, w[1])
+            k = sel[1] - sel[0] if type(sel) is tuple else sel.shape[0]
             arr, code = prepare(arr)
-            trailing = info.shape[1:]
+            trailing = tuple(w[2:1 + ndim])
             if arr.shape == trailing and k == 1:
                 arr = arr.reshape((1,) + trailing)
             if arr.shape != (k,) + trailing:
                 raise ValueError(
                     f"replace {name!r}: data of shape {arr.shape} for {k} rows of shape {trailing}"
                 )
-            if isinstance(sel, tuple):
-                check(lib.npk_store_replace_range(h, key, code, sel[0], k, rbuf(arr), arr.nbytes))
+            nbytes = arr.nbytes
+            data = _from_buffer(_CHARS, arr) if nbytes else _NULL
+            if type(sel) is tuple:
+                status = _replace_range(h, key, code, sel[0], k, data, nbytes)
             else:
-                check(lib.npk_store_replace_rows(h, key, code, _idx(sel), k, rbuf(arr), arr.nbytes))
-            self._evict(name)
+                status = _replace_rows(h, key, code, _from_buffer(_I64_ARRAY, sel) if k else _NULL,
+                                       k, data, nbytes)
+            if status:
+                raise error_for(status)
+            if self._memory_cache:
+                self._evict(name)
 
     def drop(self, array_name, indexes=None):
         if isinstance(array_name, str):
@@ -288,28 +353,47 @@ class NumPack:
             if indexes is None:
                 check(lib.npk_store_drop(h, key))
             else:
-                info = self._info(name)
-                if not info.shape:
+                w = _info_words(h, key)
+                if not (w[0] >> _NDIM_SHIFT) & _LOW32:
                     raise ValueError(f"{name!r} is 0-d: it has no rows to drop")
-                sel = _index.rows(indexes, info.shape[0])
-                if isinstance(sel, tuple):
+                sel = _index.rows(indexes, w[1])
+                if type(sel) is tuple:
                     sel = np.arange(sel[0], sel[1], dtype=np.int64)
-                if sel.shape[0]:
-                    check(lib.npk_store_delete_rows(h, key, _idx(sel), sel.shape[0]))
-            self._evict(name)
+                k = sel.shape[0]
+                if k:
+                    status = _delete_rows(h, key, _from_buffer(_I64_ARRAY, sel), k)
+                    if status:
+                        raise error_for(status)
+            if self._memory_cache:
+                self._evict(name)
 
     def getitem(self, array_name, indexes):
         h = self._h()
         key = _name(array_name)
-        info = self._info(array_name)
-        if not info.shape:
+        w = _info_words(h, key)
+        w0 = w[0]
+        ndim = (w0 >> _NDIM_SHIFT) & _LOW32
+        if not ndim:
             raise ValueError(f"{array_name!r} is 0-d: it has no rows")
-        sel = _index.rows(indexes, info.shape[0])
-        out = np.empty((_index.count(sel),) + info.shape[1:], dtype=info.dtype)
-        if isinstance(sel, tuple):
-            check(lib.npk_store_read_range(h, key, sel[0], sel[1], wbuf(out), out.nbytes))
+        if (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
+                and indexes.flags.c_contiguous):
+            sel = indexes  # fast path: already what the library takes
         else:
-            check(lib.npk_store_read_rows(h, key, _idx(sel), sel.shape[0], wbuf(out), out.nbytes))
+            sel = _index.rows(indexes, w[1])
+        dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
+        if type(sel) is tuple:
+            out = np.empty((sel[1] - sel[0],) + tuple(w[2:1 + ndim]), dtype)
+            nbytes = out.nbytes
+            status = _read_range(h, key, sel[0], sel[1],
+                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+        else:
+            k = sel.shape[0]
+            out = np.empty((k,) + tuple(w[2:1 + ndim]), dtype)
+            nbytes = out.nbytes
+            status = _read_rows(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
+                                _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+        if status:
+            raise error_for(status)
         return out
 
     # ----- catalogue -------------------------------------------------------------------
