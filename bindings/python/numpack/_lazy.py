@@ -94,6 +94,9 @@ class _Memory:
         }
 
 
+_new = object.__new__
+
+
 def _has_advanced(parts):
     for p in parts:
         if isinstance(p, (list, np.ndarray)) or (
@@ -141,8 +144,11 @@ class LazyArray:
     def _open(cls, store, name):
         # Only the view (the snapshot) is made here: _shape, _dtype and the ndarrays
         # over the view (_p, _m) are set on first use, by __getattr__.
-        self = cls.__new__(cls)
-        self._view = _View(store._h(), name)
+        h = store._handle
+        if h is None or store._strict_context_mode:
+            h = store._h()
+        self = _new(cls)
+        self._view = _View(h, name)
         self._name = name
         return self
 

@@ -85,10 +85,16 @@ def _shape_arg(shape):
     return ffi.new(_U64_ARRAY, shape or (0,))
 
 
-def _lazy():
-    from . import _lazy as module
+_open_lazy = None  # LazyArray._open, set on first lazy load (_lazy imports this module)
 
-    return module
+
+def _lazy_open(store, name):
+    global _open_lazy
+    if _open_lazy is None:
+        from ._lazy import LazyArray
+
+        _open_lazy = LazyArray._open
+    return _open_lazy(store, name)
 
 
 _INFO_P = ffi.typeof("npk_array_info *")
@@ -107,7 +113,11 @@ _replace_rows = lib.npk_store_replace_rows
 _replace_range = lib.npk_store_replace_range
 _append = lib.npk_store_append
 _delete_rows = lib.npk_store_delete_rows
-_from_buffer = ffi.from_buffer
+# cffi's ffi.from_buffer / ffi.new are Python wrappers over these (same positional
+# arguments when given a ctype): call the backend directly, one Python frame less.
+_backend = getattr(ffi, "_backend", None)
+_from_buffer = getattr(_backend, "from_buffer", None) or ffi.from_buffer
+_newp = getattr(_backend, "newp", None) or ffi.new
 _NULL = ffi.NULL
 
 
@@ -262,13 +272,13 @@ class NumPack:
             check(lib.npk_store_save(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes))
 
     def load(self, array_name, lazy=False):
+        if lazy and not self._cache_enabled:
+            return (_open_lazy or _lazy_open)(self, array_name)
         if self._cache_enabled:
             self._h()
             if array_name not in self._memory_cache:
                 self._memory_cache[array_name] = self._load_eager(array_name)
             return self._memory_cache[array_name]
-        if lazy:
-            return _lazy().LazyArray._open(self, array_name)
         return self._load_eager(array_name)
 
     def _load_eager(self, name):
@@ -298,7 +308,7 @@ class NumPack:
             if ndim == 0:
                 raise ValueError(f"cannot append a 0-d array to {name!r}")
             nbytes = arr.nbytes
-            status = _append(h, key, code, ndim, ffi.new(_U64_ARRAY, arr.shape),
+            status = _append(h, key, code, ndim, _newp(_U64_ARRAY, arr.shape),
                              _from_buffer(_CHARS, arr) if nbytes else _NULL, nbytes)
             if status:
                 e = error_for(status)
