@@ -2,9 +2,15 @@
 the storage table in ANCHORS.md: 1,000,000 x 10 float32, files in the page cache, best
 of N repeats with timeit, file open excluded. Prints a markdown table in milliseconds.
 
-    python benches/python/bench_storage.py [--rows 1000000] [--repeat 5]
+    python benches/python/bench_storage.py [--rows 1000000] [--repeat 5] [--png chart.png]
 
-Peers that are not installed (h5py, zarr, npy-append-array) are left out.
+Peers that are not installed (h5py, zarr, npy-append-array) are left out. ``--png``
+also draws the table as a chart (needs matplotlib, which is not a dependency of the
+package: install it into the benchmark's environment).
+
+"delete 100 scattered rows" is measured as in the Rust benchmark (benches/storage.rs):
+repeated deletes from an array that already has deleted rows. The first delete after
+a save also creates the array's deletion bitmap file; that case has its own row.
 """
 
 import argparse
@@ -35,7 +41,8 @@ OPS = [
     "random rows, 100", "random rows, 1,000", "random rows, 10,000",
     "slice of 10,000 rows (copy)", "stream all rows in batches of 10,000",
     "replace 100 contiguous rows", "replace 100 scattered rows", "append 100 rows",
-    "delete 100 scattered rows", "100 x (load, edit 10 rows, save)", "same, in batch mode",
+    "delete 100 scattered rows", "delete 100 scattered rows, first after a save",
+    "100 x (load, edit 10 rows, save)", "same, in batch mode",
     "same, in writable batch mode",
 ]
 
@@ -70,7 +77,13 @@ def bench_numpack(d, a, idx, r):
     out[OPS[8]] = best(lambda: npk.replace({"a": rows}, slice(1000, 1100)), r, number=20)
     out[OPS[9]] = best(lambda: npk.replace({"a": rows}, idx[100]), r, number=20)
     out[OPS[10]] = best(lambda: npk.append({"a": rows}), r, number=20)
-    out[OPS[11]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
+
+    def fresh_with_bitmap():
+        npk.save({"a": a})
+        npk.drop("a", [0])
+
+    out[OPS[11]] = best(lambda: npk.drop("a", idx[100]), r, number=20, setup=fresh_with_bitmap)
+    out[OPS[12]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
     npk.save({"a": a})
 
     def edit_loop():
@@ -79,13 +92,13 @@ def bench_numpack(d, a, idx, r):
             x[i * 10:(i + 1) * 10] = i
             npk.save({"a": x})
 
-    out[OPS[12]] = best(edit_loop, min(r, 2))
+    out[OPS[13]] = best(edit_loop, min(r, 2))
 
     def batch_loop():
         with npk.batch_mode():
             edit_loop()
 
-    out[OPS[13]] = best(batch_loop, r)
+    out[OPS[14]] = best(batch_loop, r)
 
     def writable_loop():
         with npk.writable_batch_mode() as wb:
@@ -93,7 +106,7 @@ def bench_numpack(d, a, idx, r):
                 x = wb.load("a")
                 x[i * 10:(i + 1) * 10] = i
 
-    out[OPS[14]] = best(writable_loop, r)
+    out[OPS[15]] = best(writable_loop, r)
     npk.close()
     return out
 
@@ -133,6 +146,7 @@ def bench_npy(d, a, idx, r):
     out[OPS[9]] = best(lambda: rewrite(rep_scat), r)
     out[OPS[10]] = best(lambda: rewrite(lambda x: np.concatenate([x, rows])), r, setup=lambda: np.save(f, a))
     out[OPS[11]] = best(lambda: rewrite(lambda x: np.delete(x, idx[100], axis=0)), r, setup=lambda: np.save(f, a))
+    out[OPS[12]] = out[OPS[11]]  # the same whole-file rewrite
     return out
 
 
@@ -240,10 +254,53 @@ def bench_zarr(d, a, idx, r):
     return out
 
 
+def chart(results, path, title):
+    """Horizontal bars per operation: each library's time over the fastest peer's
+    (numpack excluded from "peer"), log scale. Operations without a peer are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    peers = [n for n in names if n != "numpack"]
+    ops = [op for op in OPS if any(results[p].get(op) is not None for p in peers)]
+    fig, ax = plt.subplots(figsize=(10, 0.13 * len(ops) * len(names) + 1.5))
+    height = 0.8 / len(names)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, name in enumerate(names):
+        ys, xs = [], []
+        for i, op in enumerate(ops):
+            best_peer = min(results[p][op] for p in peers if results[p].get(op) is not None)
+            v = results[name].get(op)
+            if v is not None:
+                ys.append(i + (j - (len(names) - 1) / 2) * height)
+                xs.append(v / best_peer)
+        ax.barh(ys, xs, height=height, label=name, color=colors[j % len(colors)],
+                edgecolor="black" if name == "numpack" else "none", linewidth=0.6)
+        if name == "numpack":
+            for y, x in zip(ys, xs):
+                ax.annotate(f"{x:.2g}x", (x, y), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="gray", linewidth=0.8, linestyle="--")
+    ax.set_yticks(range(len(ops)))
+    ax.set_yticklabels(ops, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("time / fastest peer's time (log scale; < 1: faster than every peer)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--png", help="also write a chart of the results (needs matplotlib)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     a = rng.standard_normal((args.rows, 10)).astype(np.float32)
@@ -261,7 +318,8 @@ def main():
         finally:
             shutil.rmtree(d, ignore_errors=True)
     mb = a.nbytes / 1e6
-    print(f"{args.rows:,} x 10 float32 ({mb:.1f} MB), best of {args.repeat}, ms; numpy {np.version.version}\n")
+    header = f"{args.rows:,} x 10 float32 ({mb:.1f} MB), best of {args.repeat}, ms; numpy {np.version.version}"
+    print(header + "\n")
     print("| operation | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
 
@@ -272,6 +330,8 @@ def main():
 
     for op in OPS:
         print(f"| {op} | " + " | ".join(fmt(results[n].get(op)) for n in results) + " |")
+    if args.png:
+        chart(results, args.png, "numpack (Python) vs peers: " + header)
 
 
 if __name__ == "__main__":
