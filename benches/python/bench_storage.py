@@ -86,10 +86,13 @@ def bench_numpack(d, a, idx, r):
     out[OPS[12]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
     npk.save({"a": a})
 
+    run = [0]  # new values on every run: batch mode writes only rows that changed
+
     def edit_loop():
+        run[0] += 1
         for i in range(100):
             x = npk.load("a")
-            x[i * 10:(i + 1) * 10] = i
+            x[i * 10:(i + 1) * 10] = i + 1000 * run[0]
             npk.save({"a": x})
 
     out[OPS[13]] = best(edit_loop, min(r, 2))
@@ -101,10 +104,11 @@ def bench_numpack(d, a, idx, r):
     out[OPS[14]] = best(batch_loop, r)
 
     def writable_loop():
+        run[0] += 1
         with npk.writable_batch_mode() as wb:
             for i in range(100):
                 x = wb.load("a")
-                x[i * 10:(i + 1) * 10] = i
+                x[i * 10:(i + 1) * 10] = i + 1000 * run[0]
 
     out[OPS[15]] = best(writable_loop, r)
     npk.close()

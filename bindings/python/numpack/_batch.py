@@ -22,6 +22,7 @@ class BatchModeContext:
         self._outer = npk._batch_context if npk._cache_enabled else None
         if self._outer is None:
             npk._memory_cache.clear()
+            npk._memory_stamps.clear()
         npk._cache_enabled = True
         npk._batch_context = self._outer or self
         return self
@@ -33,6 +34,7 @@ class BatchModeContext:
         npk._batch_context = self
         if exc_type is not None:
             npk._memory_cache.clear()
+            npk._memory_stamps.clear()
             npk._cache_enabled = False
             self._dirty_arrays.clear()
             npk._batch_context = None

@@ -161,6 +161,8 @@ class NumPack:
         self._context_entered = False
         self._handle = None
         self._memory_cache = {}
+        # batch mode: npk_store_info words of each array when it was loaded into the cache
+        self._memory_stamps = {}
         self._cache_enabled = False
         self._batch_context = None
         self._writable_batch = None
@@ -277,19 +279,22 @@ class NumPack:
         if self._cache_enabled:
             self._h()
             if array_name not in self._memory_cache:
-                self._memory_cache[array_name] = self._load_eager(array_name)
+                arr, words = self._load_eager(array_name, True)
+                self._memory_cache[array_name] = arr
+                self._memory_stamps[array_name] = words
             return self._memory_cache[array_name]
         return self._load_eager(array_name)
 
-    def _load_eager(self, name):
+    def _load_eager(self, name, with_info=False):
         h = self._h()
         key = _name(name)
         for attempt in range(8):
-            info = self._info(name)
+            words = _info_words(h, key)
+            info = _Info(words)
             out = np.empty(info.shape, dtype=info.dtype)
             try:
                 check(lib.npk_store_load(h, key, wbuf(out), out.nbytes))
-                return out
+                return (out, words) if with_info else out
             except _BufferSize:  # changed by another handle in between: read again
                 if attempt == 7:
                     raise
@@ -458,6 +463,7 @@ class NumPack:
     def reset(self):
         check(lib.npk_store_reset(self._h()))
         self._memory_cache.clear()
+        self._memory_stamps.clear()
 
     def update(self, array_name):
         check(lib.npk_store_compact(self._h(), _name(array_name)))
@@ -507,18 +513,85 @@ class NumPack:
     def _evict(self, name):
         if self._memory_cache:
             self._memory_cache.pop(name, None)
+            self._memory_stamps.pop(name, None)
             if self._batch_context is not None:
                 self._batch_context._dirty_arrays.discard(name)
 
     def _flush_cache(self):
         ctx = self._batch_context
         pending = dict(self._memory_cache)
+        stamps = dict(self._memory_stamps)
         self._memory_cache.clear()
+        self._memory_stamps.clear()
         self._cache_enabled = False
         if ctx is not None:
             ctx._dirty_arrays.clear()
-        if pending:
-            self.save(pending)
+        whole = {}
+        for name, arr in pending.items():
+            stamp = stamps.get(name)
+            if stamp is None or not self._write_changed_rows(name, arr, stamp):
+                whole[name] = arr
+        if whole:
+            self.save(whole)
+
+    def _write_changed_rows(self, name, arr, stamp):
+        """End of a batch: write only the rows of ``arr`` that differ from the stored
+        array (one ``replace``), when the stored array is exactly the one ``arr`` was
+        loaded from (same ``npk_store_info``: modify time, shape, dtype, no deleted row)
+        and ``arr`` still has its shape and dtype. The result is the same as saving
+        ``arr`` whole. Returns False when that does not hold (the caller saves whole)."""
+        if type(arr) is not np.ndarray or not arr.flags.c_contiguous or arr.ndim == 0:
+            return False
+        code = _FAST_CODES.get(arr.dtype)
+        w0 = stamp[0]
+        ndim = (w0 >> _NDIM_SHIFT) & _LOW32
+        if (code is None or code != (w0 >> _DTYPE_SHIFT) & _LOW32 or arr.shape != tuple(stamp[1:1 + ndim])
+                or stamp[1] != stamp[_PHYS_WORD] or arr.nbytes == 0):
+            return False
+        h = self._h()
+        key = _name(name)
+        try:
+            if _info_words(h, key) != stamp:
+                return False
+            from ._lazy import _View
+
+            stored = _View(h, name).array()
+            if _info_words(h, key) != stamp:  # changed while the view was made
+                return False
+        except _NotFound:
+            return False
+        if stored.shape != arr.shape or stored.dtype != arr.dtype:
+            return False
+        changed = _changed_rows(arr, stored)
+        k = changed.shape[0]
+        if k:
+            rows = np.ascontiguousarray(arr[changed])
+            check(_replace_rows(h, key, code, _from_buffer(_I64_ARRAY, changed), k,
+                                _from_buffer(_CHARS, rows), rows.nbytes))
+        return True
+
+
+_CMP_CHUNK_BYTES = 1 << 20
+
+
+def _changed_rows(new, old):
+    """Indexes (int64, ascending) of the rows whose bytes differ between two C-contiguous
+    arrays of one shape and dtype. Compares 1 MiB chunks, rows only in differing ones."""
+    n = new.shape[0]
+    row_bytes = new.nbytes // n
+    word = np.uint64 if row_bytes % 8 == 0 else np.uint32 if row_bytes % 4 == 0 else np.uint8
+    a = new.reshape(n, -1).view(np.uint8).view(word)
+    b = old.reshape(n, -1).view(np.uint8).view(word)
+    step = max(1, _CMP_CHUNK_BYTES // row_bytes)
+    found = []
+    for s in range(0, n, step):
+        x = a[s:s + step]
+        y = b[s:s + step]
+        if not np.array_equal(x, y):
+            found.append(s + np.flatnonzero((x != y).any(axis=1)))
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(found).astype(np.int64)
 
 
 def _batches(stream, batch, trailing, dtype):

@@ -168,3 +168,70 @@ def test_close_releases_writable_arrays(path):
         a[0] = 1
     with NumPack(path) as n:
         np.testing.assert_array_equal(n.load("a"), [0, 3, 0, 0])
+
+
+def test_batch_mode_writes_changed_rows_like_a_whole_save(path, monkeypatch):
+    """Arrays loaded in the block are written as their changed rows when the stored
+    array did not change meanwhile; the result must be what a whole save gives."""
+    whole = []
+    save = NumPack.save
+
+    def spy(self, arrays):
+        if not self._cache_enabled:
+            whole.extend(arrays)
+        return save(self, arrays)
+
+    monkeypatch.setattr(NumPack, "save", spy)
+    rng = np.random.default_rng(5)
+    base = {"f": rng.standard_normal((3000, 3)).astype(np.float32),  # 12-byte rows
+            "b": rng.integers(0, 2, (500, 5)).astype(bool),  # 5-byte rows
+            "c": (rng.standard_normal((700, 2)) + 1j).astype(np.complex128),
+            "i": np.arange(1000, dtype=np.int64)}
+    with NumPack(path) as npk:
+        npk.save(base)
+        with npk.batch_mode():
+            f = npk.load("f")
+            f[[0, 1500, 2999]] = np.nan
+            f[7, 2] = -0.0  # same value as 0.0 for ==, other bytes
+            b = npk.load("b")
+            b[499] = ~b[499]
+            c = npk.load("c")
+            c[10:20] += 1
+            npk.save({"c": c})
+            i = npk.load("i")  # loaded, not changed
+        assert whole == list(base)  # the first save only: the rest went by rows
+        want = {k: v.copy() for k, v in base.items()}
+        want["f"][[0, 1500, 2999]] = np.nan
+        want["f"][7, 2] = -0.0
+        want["b"][499] = ~want["b"][499]
+        want["c"][10:20] += 1
+        assert i is not None
+    with NumPack(path) as npk:
+        for k, v in want.items():
+            got = npk.load(k)
+            assert got.dtype == v.dtype and got.shape == v.shape
+            assert got.tobytes() == v.tobytes(), k
+
+
+def test_batch_mode_saves_whole_when_shape_or_store_changed(path):
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros((10, 2)), "b": np.zeros((10, 2)), "c": np.zeros((10, 2))})
+        with npk.batch_mode():
+            a = npk.load("a")
+            a[0] = 1
+            with NumPack(path) as other:  # the stored array changes under the cache
+                other.replace({"a": np.full((1, 2), 7.0)}, [5])
+                other.drop("c", [0])
+            npk.save({"b": np.ones((4, 3))})  # loaded? no: saved with another shape
+            npk.load("c")[1] = 3  # rows deleted by the other handle meanwhile
+        np.testing.assert_array_equal(npk.load("a"), np.vstack([np.ones((1, 2)), np.zeros((9, 2))]))
+        np.testing.assert_array_equal(npk.load("b"), np.ones((4, 3)))
+        c = np.zeros((9, 2))
+        c[1] = 3
+        np.testing.assert_array_equal(npk.load("c"), c)
+
+        npk.save({"d": np.zeros((6, 2))})
+        with npk.batch_mode():
+            d = npk.load("d")
+            npk.save({"d": np.arange(12.0).reshape(4, 3)})  # same name, other shape
+        np.testing.assert_array_equal(npk.load("d"), np.arange(12.0).reshape(4, 3))
