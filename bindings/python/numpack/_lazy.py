@@ -147,8 +147,18 @@ class LazyArray:
         h = store._handle
         if h is None or store._strict_context_mode:
             h = store._h()
+        try:
+            out = _tls.out
+        except AttributeError:
+            out = _tls.out = ffi.new(_VIEW_PP)
+        status = _store_view(h, name.encode("utf-8") if type(name) is str else _name(name), 0, out)
+        if status:
+            raise error_for(status)
+        view = _new(_View)  # what _View(h, name) makes, inlined
+        view._ptr = out[0]
+        view.writable = False
         self = _new(cls)
-        self._view = _View(h, name)
+        self._view = view
         self._name = name
         return self
 

@@ -333,9 +333,21 @@ class NumPack:
             ndim = (w[0] >> _NDIM_SHIFT) & _LOW32
             if not ndim:
                 raise ValueError(f"{name!r} is 0-d: it has no rows to replace")
-            sel = _index.rows(indexes, w[1])
+            if type(indexes) is slice and indexes.step is None:  # fast path
+                start, stop, _ = indexes.indices(w[1])
+                sel = (start, stop if stop > start else start)
+            elif (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
+                    and indexes.flags.c_contiguous):
+                sel = indexes
+            else:
+                sel = _index.rows(indexes, w[1])
             k = sel[1] - sel[0] if type(sel) is tuple else sel.shape[0]
-            arr, code = prepare(arr)
+            if type(arr) is np.ndarray and arr.flags.c_contiguous:  # prepare()'s fast path
+                code = _FAST_CODES.get(arr.dtype)
+                if code is None:
+                    arr, code = prepare(arr)
+            else:
+                arr, code = prepare(arr)
             trailing = tuple(w[2:1 + ndim])
             if arr.shape == trailing and k == 1:
                 arr = arr.reshape((1,) + trailing)
