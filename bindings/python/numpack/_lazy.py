@@ -25,7 +25,10 @@ class _View:
     Only ``npk_store_view`` runs when it is made (the snapshot); the layout
     (``npk_view_info``: dtype, shape, addresses) is read on first use of an attribute."""
 
+    __slots__ = ("_ptr", "writable", "dtype", "shape", "rows", "nbytes", "_addr", "_map_addr")
+
     def __init__(self, handle, name, writable=False):
+        self._ptr = None
         try:
             out = _tls.out
         except AttributeError:
@@ -40,11 +43,11 @@ class _View:
         # dtype, shape, rows, nbytes, _addr, _map_addr: read the layout once.
         if attr in ("dtype", "shape", "rows", "nbytes", "_addr", "_map_addr"):
             self._layout()
-            return self.__dict__[attr]
+            return object.__getattribute__(self, attr)
         raise AttributeError(attr)
 
     def _layout(self):
-        if self.__dict__.get("_ptr") is None:
+        if self._ptr is None:
             raise ValueError("the view has been released")
         writable = self.writable
         layout = ffi.new(_LAYOUT_P)
@@ -76,7 +79,10 @@ class _View:
             check(lib.npk_view_flush(self._ptr))
 
     def __del__(self):
-        ptr = self.__dict__.get("_ptr")
+        try:
+            ptr = self._ptr
+        except AttributeError:  # made by _new and never given a pointer
+            return
         if ptr is not None:
             self._ptr = None
             _view_free(ptr)
