@@ -576,6 +576,8 @@ class NumPack:
             return False
         changed = _changed_rows(arr, stored)
         k = changed.shape[0]
+        if k > arr.shape[0] // 4:  # most rows changed: a whole save writes less
+            return False
         if k:
             rows = np.ascontiguousarray(arr[changed])
             check(_replace_rows(h, key, code, _from_buffer(_I64_ARRAY, changed), k,

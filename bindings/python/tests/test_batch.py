@@ -235,3 +235,23 @@ def test_batch_mode_saves_whole_when_shape_or_store_changed(path):
             d = npk.load("d")
             npk.save({"d": np.arange(12.0).reshape(4, 3)})  # same name, other shape
         np.testing.assert_array_equal(npk.load("d"), np.arange(12.0).reshape(4, 3))
+
+
+def test_batch_mode_most_rows_changed_saved_whole(path, monkeypatch):
+    whole = []
+    save = NumPack.save
+
+    def spy(self, arrays):
+        if not self._cache_enabled:
+            whole.extend(arrays)
+        return save(self, arrays)
+
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros((100, 3)), "b": np.zeros((100, 3))})
+        monkeypatch.setattr(NumPack, "save", spy)
+        with npk.batch_mode():
+            npk.load("a")[:60] = 1  # most rows: saved whole
+            npk.load("b")[:10] = 2  # a few: written as rows
+        assert whole == ["a"]
+        np.testing.assert_array_equal(npk.load("a"), np.vstack([np.ones((60, 3)), np.zeros((40, 3))]))
+        np.testing.assert_array_equal(npk.load("b"), np.vstack([np.full((10, 3), 2.0), np.zeros((90, 3))]))
