@@ -350,6 +350,31 @@ impl Store {
         })
     }
 
+    /// Reads up to `batch` logical rows from `start` into `out`, which must hold `batch`
+    /// rows; returns the rows read (0 past the end). Size and rows come from one version.
+    pub(crate) fn read_batch(&self, name: &str, start: u64, batch: u64, out: &mut [u8]) -> Result<u64> {
+        self.read(|st| {
+            let a = array(st, name)?;
+            a.require_rows()?;
+            // A full batch must fit `out`, whatever is left, so callers size buffers once.
+            let need = batch.checked_mul(a.row_bytes()).filter(|&b| b <= usize::MAX as u64);
+            match need {
+                Some(need) if out.len() as u64 >= need => {}
+                _ => bail!(
+                    BufferSize,
+                    "the batch buffer is {} bytes but one batch of {batch} rows needs {}",
+                    out.len(),
+                    need.map_or("more than addressable".to_string(), |b| b.to_string())
+                ),
+            }
+            let n = batch.min(a.rows().saturating_sub(start));
+            let runs = a.range_runs(start, start + n)?;
+            let df = self.inner.files.get(name, a.entry.nbytes())?;
+            files::read_runs(&df, &runs, &mut out[..(n * a.row_bytes()) as usize])?;
+            Ok(n)
+        })
+    }
+
     /// Overwrites the rows at logical indices `idx` with the rows of `data`, in order;
     /// when an index repeats, the last row given for it wins.
     pub fn replace_rows(&self, name: &str, dtype: DType, idx: &[i64], data: &[u8]) -> Result<()> {
@@ -472,7 +497,7 @@ impl Store {
             }
             let created = a.bitmap.is_none();
             let total = a.entry.physical_rows();
-            let rewrite = created || st.legacy.contains(name);
+            let rewrite = st.legacy.contains(name);
             let slot = st.bitmaps.entry(name.to_string()).or_insert_with(|| Ok(Arc::new(Bitmap::all_live(total))));
             let Ok(bm) = slot else { unreachable!("array() returns a damaged bitmap's error") };
             let bm = Arc::make_mut(bm);
@@ -481,7 +506,12 @@ impl Store {
             let op = Op::Delete { name: name.into(), modified_us: now_us(), bitmap: BitmapPatch { total, created, words } };
             inner.commit(st, &op)?;
             let Some(Ok(bm)) = st.bitmaps.get(name) else { unreachable!() };
-            if rewrite {
+            if created {
+                // Written in place: recovery rebuilds a created bitmap from the record
+                // alone, never from this file, so a half-written file is harmless.
+                let path = inner.dir.join(bitmap_file(name));
+                fs::write(&path, bm.encode()).map_err(|e| Error::io("cannot write", &path, e))?;
+            } else if rewrite {
                 inner.write_bitmap_file(name, bm)?;
                 st.legacy.remove(name);
             } else {
