@@ -8,9 +8,16 @@ class BatchModeContext:
     """Inside the block, ``load`` returns one cached ndarray per name (the same object
     every time) and ``save`` only updates the cache. When the block ends normally every
     cached array, saved or only loaded and edited in place, is written, and a failure
-    raises. When the block raises, the cache is discarded and nothing is written."""
+    raises. When the block raises, the cache is discarded and nothing more is written.
+
+    ``memory_limit`` (MB, optional): when the cached arrays pass it, they are written to
+    the store at once and the cache keeps only weak references, so memory is freed as
+    soon as the caller drops them; arrays the caller still holds stay the objects
+    ``load`` returns and their later edits are written at the end (nothing is lost)."""
 
     def __init__(self, npk, memory_limit=None):
+        if memory_limit is not None and not (isinstance(memory_limit, (int, float)) and memory_limit > 0):
+            raise ValueError(f"memory_limit must be a positive number of MB or None, not {memory_limit!r}")
         self.npk = npk
         self.memory_limit = memory_limit
         self._dirty_arrays = set()
@@ -23,6 +30,7 @@ class BatchModeContext:
         if self._outer is None:
             npk._memory_cache.clear()
             npk._memory_stamps.clear()
+            npk._memory_spilled.clear()
         npk._cache_enabled = True
         npk._batch_context = self._outer or self
         return self
@@ -35,6 +43,7 @@ class BatchModeContext:
         if exc_type is not None:
             npk._memory_cache.clear()
             npk._memory_stamps.clear()
+            npk._memory_spilled.clear()
             npk._cache_enabled = False
             self._dirty_arrays.clear()
             npk._batch_context = None
@@ -46,6 +55,15 @@ class BatchModeContext:
         finally:
             npk._batch_context = None
         return False
+
+
+    def _check_memory(self):
+        """Spills the cache to the store when it holds more than ``memory_limit`` MB."""
+        if self.memory_limit is None:
+            return
+        total = sum(getattr(a, "nbytes", 0) for a in self.npk._memory_cache.values())
+        if total > self.memory_limit * (1 << 20):
+            self.npk._spill()
 
 
 class WritableBatchMode:

@@ -5,6 +5,7 @@ import os
 import sys
 import threading
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,9 @@ class NumPack:
         self._memory_cache = {}
         # batch mode: npk_store_info words of each array when it was loaded into the cache
         self._memory_stamps = {}
+        # batch mode past memory_limit: name -> (weak reference to the array already
+        # written, its npk_store_info words then)
+        self._memory_spilled = {}
         self._cache_enabled = False
         self._batch_context = None
         self._writable_batch = None
@@ -263,7 +267,9 @@ class NumPack:
             for name, arr in arrays.items():
                 _name(name)
                 self._memory_cache[name] = arr
+                self._memory_spilled.pop(name, None)
                 self._batch_context._dirty_arrays.add(name)
+            self._batch_context._check_memory()
             return
         h = self._h()
         for name, arr in arrays.items():
@@ -278,11 +284,18 @@ class NumPack:
             return (_open_lazy or _lazy_open)(self, array_name)
         if self._cache_enabled:
             self._h()
-            if array_name not in self._memory_cache:
-                arr, words = self._load_eager(array_name, True)
+            arr = self._memory_cache.get(array_name)
+            if arr is None:
+                spilled = self._memory_spilled.pop(array_name, None)
+                arr = spilled[0]() if spilled else None
+                if arr is not None:  # written when the cache was spilled, still in use
+                    words = spilled[1]
+                else:
+                    arr, words = self._load_eager(array_name, True)
                 self._memory_cache[array_name] = arr
                 self._memory_stamps[array_name] = words
-            return self._memory_cache[array_name]
+                self._batch_context._check_memory()  # may spill it again at once
+            return arr
         return self._load_eager(array_name)
 
     def _load_eager(self, name, with_info=False):
@@ -523,6 +536,7 @@ class NumPack:
         return WritableBatchMode(self)
 
     def _evict(self, name):
+        self._memory_spilled.pop(name, None)
         if self._memory_cache:
             self._memory_cache.pop(name, None)
             self._memory_stamps.pop(name, None)
@@ -533,11 +547,22 @@ class NumPack:
         ctx = self._batch_context
         pending = dict(self._memory_cache)
         stamps = dict(self._memory_stamps)
+        # Arrays written when the cache was spilled but still held by the caller may have
+        # been edited in place since: write their changed rows too.
+        for name, (ref, stamp) in self._memory_spilled.items():
+            arr = ref()
+            if arr is not None and name not in pending:
+                pending[name], stamps[name] = arr, stamp
         self._memory_cache.clear()
         self._memory_stamps.clear()
+        self._memory_spilled.clear()
         self._cache_enabled = False
         if ctx is not None:
             ctx._dirty_arrays.clear()
+        self._write_cached(pending, stamps)
+
+    def _write_cached(self, pending, stamps):
+        """Writes cached arrays: only their changed rows where that is exact, else whole."""
         whole = {}
         for name, arr in pending.items():
             stamp = stamps.get(name)
@@ -545,6 +570,32 @@ class NumPack:
                 whole[name] = arr
         if whole:
             self.save(whole)
+
+    def _spill(self):
+        """The batch cache passed its memory_limit: write every cached array now and keep
+        only weak references to them, so the memory goes as soon as the caller lets go.
+        An array the caller still holds stays the one ``load`` returns, and its later
+        in-place edits are written at the end of the block (nothing is lost)."""
+        pending, stamps = {}, {}
+        for name, arr in self._memory_cache.items():
+            try:
+                weakref.ref(arr)
+            except TypeError:  # cannot be tracked weakly: keep it cached
+                continue
+            pending[name], stamps[name] = arr, self._memory_stamps.get(name)
+        if not pending:
+            return
+        self._cache_enabled = False
+        try:
+            self._write_cached(pending, stamps)
+        finally:
+            self._cache_enabled = True
+        h = self._h()
+        for name, arr in pending.items():
+            del self._memory_cache[name]
+            self._memory_stamps.pop(name, None)
+            self._batch_context._dirty_arrays.discard(name)
+            self._memory_spilled[name] = (weakref.ref(arr), _info_words(h, _name(name)))
 
     def _write_changed_rows(self, name, arr, stamp):
         """End of a batch: write only the rows of ``arr`` that differ from the stored

@@ -255,3 +255,58 @@ def test_batch_mode_most_rows_changed_saved_whole(path, monkeypatch):
         assert whole == ["a"]
         np.testing.assert_array_equal(npk.load("a"), np.vstack([np.ones((60, 3)), np.zeros((40, 3))]))
         np.testing.assert_array_equal(npk.load("b"), np.vstack([np.full((10, 3), 2.0), np.zeros((90, 3))]))
+
+
+MB = 1 << 20
+
+
+def test_batch_mode_memory_limit_spills_to_the_store(npk):
+    """Past memory_limit the cache is written at once and keeps only weak references:
+    memory goes as soon as the caller drops an array, nothing is lost."""
+    import weakref
+
+    with npk.batch_mode(memory_limit=1) as ctx:
+        held = np.zeros((MB // 8 // 4, 4))  # 0.25 MB, kept by the caller
+        npk.save({"held": held})
+        dropped = np.ones((MB // 8, 2))  # 2 MB: passes the limit
+        npk.save({"dropped": dropped})
+        # Spilled: both are in the store already and no longer cached.
+        assert npk._memory_cache == {} and ctx._dirty_arrays == set()
+        assert npk.has_array("held") and npk.has_array("dropped")
+        gone = weakref.ref(dropped)
+        del dropped
+        gc.collect()
+        assert gone() is None, "the cache must not keep a spilled array alive"
+        # The caller's array is still the one load returns; edits after the spill count.
+        assert npk.load("held") is held
+        held[3] = 7.0
+        again = npk.load("dropped")  # reloaded from the store
+        np.testing.assert_array_equal(again, np.ones((MB // 8, 2)))
+        again[0, 0] = -1.0
+    np.testing.assert_array_equal(npk.load("held")[3], [7.0] * 4)
+    assert npk.load("dropped")[0, 0] == -1.0
+    assert npk._memory_spilled == {}
+
+
+def test_batch_mode_memory_limit_edit_of_a_spilled_array_is_written(npk):
+    npk.save({"a": np.zeros((10, 3))})
+    with npk.batch_mode(memory_limit=0.5):
+        a = npk.load("a")
+        npk.save({"big": np.zeros((MB // 8, 1))})  # 1 MB: spills "a" too
+        assert "a" not in npk._memory_cache
+        a[2] = 5.0  # never loaded or saved again in the block
+    np.testing.assert_array_equal(npk.load("a")[2], [5.0] * 3)
+
+
+def test_batch_mode_memory_limit_validation_and_raise(npk):
+    for bad in (0, -1, "10"):
+        with pytest.raises(ValueError, match="memory_limit"):
+            npk.batch_mode(memory_limit=bad)
+    npk.save({"a": np.zeros(4)})
+    with pytest.raises(RuntimeError, match="boom"):
+        with npk.batch_mode(memory_limit=0.001):
+            a = npk.load("a")
+            npk.save({"b": np.ones(4000)})  # spilled: written before the error
+            a[0] = 9.0  # after the spill, and the block raises: not written
+            raise RuntimeError("boom")
+    assert npk.has_array("b") and npk.load("a")[0] == 0.0
