@@ -190,9 +190,15 @@ impl Bitmap {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.words.len() * 8);
-        out.extend_from_slice(&self.header());
-        out.extend_from_slice(&words_le_bytes(&self.words));
+        self.write_to(&mut out).expect("writing to a Vec cannot fail");
         out
+    }
+
+    /// Writes the file's bytes without building them in memory first (a fresh buffer the
+    /// size of the bitmap costs a page fault per 4 KB).
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(&self.header())?;
+        w.write_all(&words_le_bytes(&self.words))
     }
 
     /// Parses a bitmap file for an array of `total` physical rows. Accepts NumPack's

@@ -421,7 +421,8 @@ impl Inner {
 
     /// Writes a whole bitmap file atomically (temporary file, then rename).
     pub(super) fn write_bitmap_file(&self, name: &str, bm: &Bitmap) -> Result<()> {
-        let tmp = write_tmp(&self.dir, &bm.encode())?;
+        let (mut f, tmp) = files::create_tmp(&self.dir)?;
+        bm.write_to(&mut f).map_err(|e| Error::io("cannot write", &self.dir.join(&tmp), e))?;
         files::rename(&self.dir, &tmp, &bitmap_file(name))
     }
 }

@@ -510,7 +510,7 @@ impl Store {
                 // Written in place: recovery rebuilds a created bitmap from the record
                 // alone, never from this file, so a half-written file is harmless.
                 let path = inner.dir.join(bitmap_file(name));
-                fs::write(&path, bm.encode()).map_err(|e| Error::io("cannot write", &path, e))?;
+                fs::File::create(&path).and_then(|mut f| bm.write_to(&mut f)).map_err(|e| Error::io("cannot write", &path, e))?;
             } else if rewrite {
                 inner.write_bitmap_file(name, bm)?;
                 st.legacy.remove(name);
