@@ -353,6 +353,11 @@ impl Inner {
         match op {
             Op::Save { name, tmp, .. } | Op::Compact { name, tmp, .. } => {
                 if files::exists(dir, tmp) {
+                    // Unlink first: renaming over an existing file makes ext4 (auto_da_alloc)
+                    // start writing the new file back before rename returns, tripling the
+                    // cost of a save. The record is committed, so a crash in between is
+                    // finished by this same redo.
+                    remove_if_exists(dir, &data_file(name))?;
                     files::rename(dir, tmp, &data_file(name))?;
                 }
                 remove_if_exists(dir, &bitmap_file(name))
