@@ -50,7 +50,9 @@
 /**
  * `npk_store_view` flag: map the file writable. Writes through
  * `npk_view_layout.writable_data` go straight to the data file, outside the store's log:
- * durable after `npk_view_flush` or `npk_store_sync`, not atomic after a crash.
+ * visible to readers at once and kept if the process dies; durable against power loss
+ * after `npk_view_flush`, or `npk_store_sync` on the store handle that made the view;
+ * not atomic.
  */
 #define NPK_VIEW_WRITABLE 1
 

@@ -41,7 +41,9 @@ impl Handle for npk_view {
 
 /// `npk_store_view` flag: map the file writable. Writes through
 /// `npk_view_layout.writable_data` go straight to the data file, outside the store's log:
-/// durable after `npk_view_flush` or `npk_store_sync`, not atomic after a crash.
+/// visible to readers at once and kept if the process dies; durable against power loss
+/// after `npk_view_flush`, or `npk_store_sync` on the store handle that made the view;
+/// not atomic.
 pub const NPK_VIEW_WRITABLE: u32 = 1;
 
 /// What `npk_view_info` reports about a view: where its bytes are and how they are laid

@@ -314,6 +314,9 @@ impl Inner {
             for name in std::mem::take(&mut st.dirty) {
                 sync_file(&self.dir.join(&name))?;
             }
+            for name in self.writable_views.lock().unwrap().iter() {
+                sync_file(&self.dir.join(name))?;
+            }
         }
         let bytes = metadata::encode(&st.cat);
         let fp = wal::fingerprint(&bytes);

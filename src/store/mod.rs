@@ -10,7 +10,8 @@ mod log;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use crate::bitmap::Bitmap;
 use crate::dtype::DType;
@@ -86,6 +87,9 @@ pub(crate) struct Inner {
     files: FileCache,
     state: RwLock<State>,
     closed: AtomicBool,
+    /// Data files this handle mapped writable: `sync` flushes them too, since writes
+    /// through such views bypass the log and its list of written files.
+    writable_views: Mutex<HashSet<String>>,
 }
 
 /// One array as seen under the state lock.
@@ -233,6 +237,7 @@ impl Store {
             wal,
             state: RwLock::new(State::default()),
             closed: AtomicBool::new(false),
+            writable_views: Mutex::default(),
         };
         {
             let mut st = inner.state.write().unwrap();
@@ -585,12 +590,13 @@ impl Store {
     }
 
     /// Maps the array's data file: read-only, or writable (changes go straight to the file,
-    /// outside the log: durable after [`View::flush`] or [`Store::sync`], not crash-atomic).
+    /// outside the log: visible at once and kept if the process dies, durable against power
+    /// loss after [`View::flush`] or [`Store::sync`] on this handle, not atomic).
     pub fn view(&self, name: &str, writable: bool) -> Result<View> {
         if writable {
             self.inner.writable()?;
         }
-        self.read(|st| {
+        let view = self.read(|st| {
             let a = array(st, name)?;
             let row_map = a.bitmap.map(|b| b.live_rows());
             let map = if writable {
@@ -599,7 +605,11 @@ impl Store {
                 crate::view::ViewMap::Shared(self.inner.files.get(name, a.entry.nbytes())?.mapping())
             };
             Ok(View::new(map, a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map))
-        })
+        })?;
+        if writable {
+            self.inner.writable_views.lock().unwrap().insert(data_file(name));
+        }
+        Ok(view)
     }
 
     /// Iterates over the array's live rows in batches of `batch_rows`.

@@ -70,8 +70,13 @@ class WritableBatchMode:
     """``load(name)`` returns an ndarray over a writable mapping of the array's data
     file: assignments go straight to the file. Arrays with deleted rows are compacted
     first (``update``), so the ndarray is exactly the logical rows. At the end of the
-    block the mappings are flushed and the ndarrays made read-only: writing to one
-    afterwards raises ``ValueError``; reading stays safe (it keeps its mapping)."""
+    block the ndarrays are made read-only: writing to one afterwards raises
+    ``ValueError``; reading stays safe (it keeps its mapping).
+
+    Like every other change, the writes are visible to readers at once and survive the
+    process being killed (they are in the operating system's page cache); they are
+    durable against power loss after ``sync()`` (or ``flush()`` on this object), which
+    the end of the block does not wait for."""
 
     def __init__(self, npk):
         self.npk = npk
@@ -102,21 +107,18 @@ class WritableBatchMode:
     def save(self, arrays=None):
         """Nothing to do: changes are already in the mapped files."""
 
+    def flush(self):
+        """Writes the changes made so far to disk and waits (``msync``)."""
+        for view in self._views.values():
+            view.flush()
+
     def _release(self):
-        errors = []
         for arr in self._arrays.values():
             arr.flags.writeable = False
-        for view in self._views.values():
-            try:
-                view.flush()
-            except Exception as e:  # keep flushing the others, then raise
-                errors.append(e)
         self._arrays.clear()
         self._views.clear()
         if self.npk._writable_batch is self:
             self.npk._writable_batch = None
-        if errors:
-            raise errors[0]
 
     def __exit__(self, exc_type, exc, tb):
         self._release()

@@ -1,6 +1,8 @@
 """batch_mode and writable_batch_mode."""
 
 import gc
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -128,6 +130,25 @@ def test_writable_batch_mode_writes_through(path):
     assert a[2, 1] == 7
     with NumPack(path) as npk:
         np.testing.assert_array_equal(npk.load("a"), ref)
+
+
+def test_writable_batch_mode_flush_and_sync(path):
+    """The block's end does not wait for the disk; flush() and sync() do, and another
+    process sees the writes as soon as they are made."""
+    with NumPack(path) as npk:
+        npk.save({"a": np.zeros((4, 2), np.int64)})
+        with npk.writable_batch_mode() as wb:
+            a = wb.load("a")
+            a[1] = 5
+            wb.flush()
+            a[2] = 6
+        npk.sync()
+        code = (
+            "import sys, numpy as np; from numpack import NumPack\n"
+            "with NumPack(sys.argv[1]) as n: print(n.load('a').sum())"
+        )
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == str(2 * 5 + 2 * 6)
 
 
 def test_writable_batch_mode_respects_deletions(npk):
