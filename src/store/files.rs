@@ -267,6 +267,27 @@ pub fn reserve(f: &File, len: u64) {
     let _ = (f, len);
 }
 
+/// Closes `file` on a background thread. Closing the last descriptor of an unlinked file
+/// frees its page cache (about 2 ms for 40 MB), which the caller need not wait for.
+pub fn close_in_background(file: Option<File>) {
+    type Closer = (u32, std::sync::Mutex<std::sync::mpsc::Sender<File>>);
+    static CLOSER: std::sync::OnceLock<Option<Closer>> = std::sync::OnceLock::new();
+    let Some(file) = file else { return };
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<File>();
+        let spawned = std::thread::Builder::new().name("numpack-closer".into()).spawn(move || rx.into_iter().for_each(drop));
+        spawned.ok().map(|_| (std::process::id(), std::sync::Mutex::new(tx)))
+    });
+    match closer {
+        // A forked child inherits the channel but not the thread: close here.
+        Some((pid, tx)) if *pid == std::process::id() => {
+            // If the thread is gone, the send hands the file back and it is closed here.
+            let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(file);
+        }
+        _ => drop(file),
+    }
+}
+
 /// Removes temporary files left by processes that no longer exist.
 pub fn remove_orphan_tmps(dir: &Path) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
@@ -316,6 +337,25 @@ mod tests {
                 copy_runs(&src, &runs, skip, &mut out);
                 assert_eq!(out, all[skip..skip + len], "skip {skip} len {len}");
             }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_handed_to_the_closer_get_closed() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old");
+        std::fs::write(&path, b"x").unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let link = format!("/proc/self/fd/{}", f.as_raw_fd());
+        std::fs::remove_file(&path).unwrap();
+        super::close_in_background(Some(f));
+        // The descriptor number may be reused, but not for the unlinked file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_link(&link).is_ok_and(|t| t.to_string_lossy().contains("old (deleted)")) {
+            assert!(std::time::Instant::now() < deadline, "the file was never closed");
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

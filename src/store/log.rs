@@ -359,9 +359,12 @@ impl Inner {
                     // Unlink first: renaming over an existing file makes ext4 (auto_da_alloc)
                     // start writing the new file back before rename returns, tripling the
                     // cost of a save. The record is committed, so a crash in between is
-                    // finished by this same redo.
+                    // finished by this same redo. The old file is held open and closed on
+                    // another thread, where freeing its pages does not delay the caller.
+                    let old = fs::File::open(dir.join(data_file(name))).ok();
                     remove_if_exists(dir, &data_file(name))?;
                     files::rename(dir, tmp, &data_file(name))?;
+                    files::close_in_background(old);
                 }
                 remove_if_exists(dir, &bitmap_file(name))
             }

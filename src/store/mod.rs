@@ -797,6 +797,7 @@ impl Inner {
         let df = self.files.get(a.name, a.entry.nbytes())?;
         let (mut f, tmp) = files::create_tmp(&self.dir)?;
         let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+        files::reserve(&f, runs.iter().map(|r| r.1).sum());
         let src = df.bytes();
         for (off, len) in runs {
             f.write_all(&src[off as usize..(off + len) as usize]).map_err(|e| Error::io("cannot write", &self.dir.join(&tmp), e))?;
