@@ -513,9 +513,14 @@ fn check_catalogue(path: &Path, m: &Model) -> Result<bool, String> {
             return Err(format!("{name:?}: catalogue + bitmap give {live} live rows of {}, the store {}", a.phys, a.rows()));
         }
     }
-    let wal_len = fs::metadata(path.join(numpack::wal::FILE_NAME)).map_err(|e| e.to_string())?.len();
-    if wal_len != numpack::wal::HEADER_LEN {
-        return Err(format!("the log holds {wal_len} bytes after a clean close"));
+    let wal = numpack::wal::Wal::open(path, false).map_err(|e| e.to_string())?;
+    let hdr = wal.read_header().map_err(|e| e.to_string())?;
+    if hdr.end != numpack::wal::HEADER_LEN || hdr.applied_end != hdr.end {
+        return Err(format!("the log still has records after a clean close (end {}, applied {})", hdr.end, hdr.applied_end));
+    }
+    let wal_len = wal.file_len().map_err(|e| e.to_string())?;
+    if wal_len > numpack::wal::KEEP_LEN {
+        return Err(format!("the log file is {wal_len} bytes after a clean close"));
     }
     Ok(longer)
 }

@@ -300,7 +300,7 @@ impl Inner {
             end: HEADER_LEN,
         };
         self.wal.write_header(&hdr)?;
-        self.wal.truncate(HEADER_LEN)?;
+        self.wal.recycle()?;
         st.generation = hdr.generation;
         st.wal_end = HEADER_LEN;
         st.seen_counter = self.wal.change_counter();
@@ -322,10 +322,7 @@ impl Inner {
         let fp = wal::fingerprint(&bytes);
         let hdr = self.wal.read_header()?;
         if st.wal_end == HEADER_LEN && hdr.base == fp {
-            // Bytes past the committed end are a record a killed writer never committed.
-            if self.wal.file_len()? > HEADER_LEN {
-                self.wal.truncate(HEADER_LEN)?;
-            }
+            self.wal.recycle()?;
             if durable {
                 sync_file(&self.dir.join(metadata::FILE_NAME))?;
                 self.wal.sync()?;
