@@ -129,6 +129,10 @@ enum npk_status
      */
     NPK_STATUS_NEEDS_RECOVERY = 43,
     /**
+     * A progress callback asked to stop; the operation left nothing half-done.
+     */
+    NPK_STATUS_CANCELLED = 60,
+    /**
      * A bug: a panic was caught at the C boundary.
      */
     NPK_STATUS_PANIC = 90,

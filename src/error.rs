@@ -44,6 +44,9 @@ pub enum ErrorCode {
     Unsupported = 42,
     /// A writer died mid-operation and this handle cannot repair the store.
     NeedsRecovery = 43,
+    // 60..: the caller's own decisions.
+    /// A progress callback asked to stop; the operation left nothing half-done.
+    Cancelled = 60,
     // 90..: the library itself.
     /// A bug: a panic was caught at the C boundary.
     Panic = 90,
@@ -51,7 +54,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables in the header, bindings and docs.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Ok,
         ErrorCode::NullArgument,
         ErrorCode::InvalidArgument,
@@ -68,6 +71,7 @@ impl ErrorCode {
         ErrorCode::Corrupt,
         ErrorCode::Unsupported,
         ErrorCode::NeedsRecovery,
+        ErrorCode::Cancelled,
         ErrorCode::Panic,
     ];
 
@@ -91,6 +95,7 @@ impl ErrorCode {
             Corrupt => "CORRUPT",
             Unsupported => "UNSUPPORTED",
             NeedsRecovery => "NEEDS_RECOVERY",
+            Cancelled => "CANCELLED",
             Panic => "PANIC",
         }
     }

@@ -442,3 +442,28 @@ fn interrupted_bitmap_patch_of_an_append_is_redone() {
         }
     }
 }
+
+#[test]
+fn frozen_files_are_the_folded_format_files() {
+    let (_t, p, s) = rows_store(5);
+    s.save("b", DType::Int8, &[3], &[1, 2, 3]).unwrap();
+    s.delete_rows("a", &[1]).unwrap();
+    // A read-only handle cannot fold the log's records into the catalogue.
+    let ro = Store::open(&p, OpenOptions { read_only: true, ..Default::default() }).unwrap();
+    let e = ro.with_frozen_files(|_, _| Ok(())).unwrap_err();
+    assert_eq!(e.code, ErrorCode::ReadOnly);
+    assert!(e.message.contains("writable handle"), "{}", e.message);
+    let names = s
+        .with_frozen_files(|dir, names| {
+            assert_eq!(dir, p.as_path());
+            // Folded: the catalogue file alone describes both arrays.
+            let cat = numpack::metadata::decode(&std::fs::read(dir.join("metadata.npkm")).unwrap()).unwrap();
+            assert_eq!(cat.keys().cloned().collect::<Vec<_>>(), vec!["a", "b"]);
+            Ok(names.to_vec())
+        })
+        .unwrap();
+    assert_eq!(names, vec!["data_a.npkd", "data_b.npkd", "deleted_a.npkb", "metadata.npkm"]);
+    // Now the log is empty, read-only handles can freeze too.
+    assert_eq!(ro.with_frozen_files(|_, n| Ok(n.len())).unwrap(), 4);
+    assert_eq!(firsts(&s), vec![0, 2, 3, 4]);
+}

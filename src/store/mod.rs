@@ -612,6 +612,34 @@ impl Store {
         Ok(view)
     }
 
+    /// Runs `f` on the store's files as NumPack's format defines them, frozen: the log is
+    /// folded into `metadata.npkm` first, and every writer (in any process) waits until
+    /// `f` returns. `f` gets the store's directory and the names of its format files
+    /// (`metadata.npkm`, then each array's `data_*.npkd` and `deleted_*.npkb` if it has
+    /// one), sorted. For packing and
+    /// checking a store. A read-only handle works only when the log has no records (else
+    /// `READ_ONLY`: the changes since the last checkpoint need a writable handle to fold).
+    pub fn with_frozen_files<T>(&self, f: impl FnOnce(&Path, &[String]) -> Result<T>) -> Result<T> {
+        let mut st = self.inner.state.write().unwrap();
+        let _lock = self.inner.lock()?;
+        self.inner.catch_up(&mut st)?;
+        if st.wal_end > crate::wal::HEADER_LEN {
+            self.inner.writable().map_err(|e| {
+                Error::new(e.code, format!("{}; the changes since its last checkpoint must be folded by a writable handle first", e.message))
+            })?;
+            self.inner.checkpoint(&mut st, false)?;
+        }
+        let mut names = vec![metadata::FILE_NAME.to_string()];
+        for name in st.cat.keys() {
+            names.push(data_file(name));
+            if files::exists(&self.inner.dir, &bitmap_file(name)) {
+                names.push(bitmap_file(name));
+            }
+        }
+        names.sort();
+        f(&self.inner.dir, &names)
+    }
+
     /// Iterates over the array's live rows in batches of `batch_rows`.
     pub fn stream(&self, name: &str, batch_rows: u64) -> Result<Stream> {
         if batch_rows == 0 {

@@ -125,6 +125,7 @@ static void test_status_names(void) {
         {NPK_STATUS_CORRUPT, "CORRUPT"},
         {NPK_STATUS_UNSUPPORTED, "UNSUPPORTED"},
         {NPK_STATUS_NEEDS_RECOVERY, "NEEDS_RECOVERY"},
+        {NPK_STATUS_CANCELLED, "CANCELLED"},
         {NPK_STATUS_PANIC, "PANIC"},
     };
     size_t i;
