@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod name;
 pub mod store;
 pub mod stream;
+pub mod vector;
 pub mod view;
 pub mod wal;
 
