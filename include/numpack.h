@@ -178,6 +178,60 @@ typedef uint32_t npk_dtype;
 #endif // __cplusplus
 
 /**
+ * A similarity (higher is better) or distance (lower is better) between two vectors.
+ * The discriminant is the metric's stable code in the C ABI.
+ */
+enum npk_metric
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Σ aᵢbᵢ (similarity).
+     */
+    NPK_METRIC_DOT = 0,
+    /**
+     * Σ aᵢbᵢ, the same value as [`Metric::Dot`] (similarity).
+     */
+    NPK_METRIC_INNER = 1,
+    /**
+     * a·b / (|a||b|), 0.0 when either vector is all zeros (similarity).
+     */
+    NPK_METRIC_COSINE = 2,
+    /**
+     * √Σ (aᵢ−bᵢ)² (distance).
+     */
+    NPK_METRIC_L2 = 3,
+    /**
+     * Σ (aᵢ−bᵢ)² (distance).
+     */
+    NPK_METRIC_L2SQ = 4,
+    /**
+     * Number of differing bits of packed-bit `uint8` vectors (distance).
+     */
+    NPK_METRIC_HAMMING = 5,
+    /**
+     * 1 − |a∧b| / |a∨b| over packed-bit `uint8` vectors, 0.0 when both are zero (distance).
+     */
+    NPK_METRIC_JACCARD = 6,
+    /**
+     * Kullback–Leibler divergence Σ pᵢ ln(pᵢ/qᵢ) (distance).
+     */
+    NPK_METRIC_KL = 7,
+    /**
+     * Jensen–Shannon divergence ½ KL(p‖m) + ½ KL(q‖m), m = (p+q)/2 (distance).
+     */
+    NPK_METRIC_JS = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum npk_metric npk_metric;
+#else
+typedef uint32_t npk_metric;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A list of array names. Create with `npk_store_list`, release with `npk_names_free`.
  */
 typedef struct npk_names npk_names;
@@ -233,6 +287,19 @@ typedef struct {
      */
     uint64_t modified_us;
 } npk_array_info;
+
+/**
+ * A row-major matrix of `rows` vectors of `dim` elements of type `dtype` (an
+ * `npk_dtype` value: `NPK_DTYPE_FLOAT32`, `FLOAT64`, `FLOAT16`, `INT8` or `UINT8`) at
+ * `data`, which must be aligned to the element size. `data` may be NULL when `rows` is 0.
+ * The library only reads it, during the call.
+ */
+typedef struct {
+    const void *data;
+    uint32_t dtype;
+    uint64_t rows;
+    uint64_t dim;
+} npk_vectors;
 
 /**
  * What `npk_view_info` reports about a view: where its bytes are and how they are laid
@@ -723,6 +790,122 @@ npk_status npk_stream_next(npk_stream *stream, void *buf, size_t buf_len, uint64
  * `stream` must be NULL or a pointer returned by `npk_store_stream`.
  */
 void npk_stream_free(npk_stream *stream);
+
+/**
+ * The canonical name of metric `metric` (an `npk_metric` value, e.g. "cosine"), or NULL
+ * when `metric` is not a metric code.
+ *
+ * Ownership: a static string. Thread safety: safe from any thread. Does not change the
+ * last-error message.
+ */
+const char *npk_metric_name(uint32_t metric);
+
+/**
+ * Writes to `*out` the metric named `name`: a canonical name or an alias ("dot_product",
+ * "cos", "euclidean", "l2_squared", "kl_divergence", ...), in any letter case.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not UTF-8, or no such metric: the
+ * message lists the valid names). Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `name` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_metric_parse(const char *name, uint32_t *out);
+
+/**
+ * Whether metric `metric` is a similarity (higher is better: dot, inner, cosine) rather
+ * than a distance (lower is better); false for a code that is not a metric.
+ *
+ * Thread safety: safe from any thread. Does not change the last-error message.
+ */
+bool npk_metric_is_similarity(uint32_t metric);
+
+/**
+ * Which instruction sets the search kernels use on this machine, e.g.
+ * "x86_64: AVX2, FMA, F16C (kernels: avx2)".
+ *
+ * Ownership: a static string; never NULL. Thread safety: safe from any thread. Does not
+ * change the last-error message.
+ */
+const char *npk_vector_capabilities(void);
+
+/**
+ * Writes to `*out` the metric between vectors `a` and `b` (one row each, equal `dim`).
+ *
+ * Element types: float32, float64, float16, int8, uint8; hamming and jaccard take
+ * uint8 (packed bits) only. When the types differ, `a` is converted to `b`'s float type;
+ * an int8/uint8 `b` needs `a` of the same type. Cosine with a zero vector is 0.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (unknown metric or dtype code, misaligned
+ * data, not one row each), `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (dims differ).
+ * Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `a` and `b` must be NULL or valid descriptors; `out` NULL or writable.
+ */
+npk_status npk_vector_distance(uint32_t metric, const npk_vectors *a, const npk_vectors *b, double *out);
+
+/**
+ * Fills `out` (`out_len` doubles, exactly `queries->rows * candidates->rows`) with the
+ * metric between every query and every candidate, row-major (`out[q * N + c]`).
+ *
+ * Type rules as `npk_vector_distance`. Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT`,
+ * `DTYPE_MISMATCH`, `SHAPE_MISMATCH`, `BUFFER_SIZE` (`out_len` is not Q × N).
+ * Thread safety: safe from any thread; runs on several cores.
+ *
+ * # Safety
+ * Descriptors NULL or valid; `out` NULL or `out_len` writable doubles.
+ */
+npk_status npk_vector_scores(uint32_t metric, const npk_vectors *queries, const npk_vectors *candidates, double *out, size_t out_len);
+
+/**
+ * Top-k search: for each query row, the `k` best candidates (similarities descending,
+ * distances ascending; equal scores by lower index; NaN scores last), best first.
+ *
+ * `kk = min(k, candidates->rows)` results per query are written compactly: query `q`'s
+ * are `out_indices[q * kk .. q * kk + kk]` (candidate row numbers) and the same range of
+ * `out_scores`; `*kk_out` receives `kk`. Both arrays must hold at least `Q * kk` values
+ * (`out_len`; sizing them `Q * k` is always enough). `k` = 0 or no candidates: nothing
+ * written, `*kk_out` = 0. Type rules as `npk_vector_distance`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `DTYPE_MISMATCH`, `SHAPE_MISMATCH`,
+ * `BUFFER_SIZE`. Thread safety: safe from any thread; runs on several cores.
+ *
+ * # Safety
+ * Descriptors NULL or valid; outputs NULL or `out_len` writable values; `kk_out` NULL or
+ * writable.
+ */
+npk_status npk_vector_top_k(uint32_t metric, const npk_vectors *queries, const npk_vectors *candidates, uint64_t k, uint64_t *out_indices, double *out_scores, size_t out_len, uint64_t *kk_out);
+
+/**
+ * `npk_vector_top_k` over array `name` of a store, read through its memory mapping in
+ * blocks (never loaded whole), on several cores. Candidates are the array's live rows;
+ * returned indices are logical row numbers (deleted rows are skipped, as every read
+ * does). A 1-D array is a set of 1-element vectors; an N-D array's vectors are its rows.
+ * The stored element type plays the candidates' part in the type rules.
+ *
+ * Errors: as `npk_vector_top_k`, plus `INVALID_NAME`, `NOT_FOUND`, `IO`, `CORRUPT`.
+ * Thread safety: safe from many threads; sees one version of the array.
+ *
+ * # Safety
+ * `store` NULL or from `npk_store_open`; `name` NULL or NUL-terminated; others as
+ * `npk_vector_top_k`.
+ */
+npk_status npk_store_top_k(const npk_store *store, const char *name, uint32_t metric, const npk_vectors *queries, uint64_t k, uint64_t *out_indices, double *out_scores, size_t out_len, uint64_t *kk_out);
+
+/**
+ * `npk_vector_scores` against the live rows of array `name` of a store: fills
+ * `out[q * N + c]` for the array's `N` live rows and writes `N` to `*n_out`. `out_len`
+ * must be at least `Q * N` (`npk_store_info` gives `N`; if rows were appended since,
+ * `BUFFER_SIZE` says so).
+ *
+ * Errors: as `npk_vector_scores`, plus `INVALID_NAME`, `NOT_FOUND`, `IO`, `CORRUPT`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * As `npk_store_top_k`; `n_out` NULL or writable.
+ */
+npk_status npk_store_scores(const npk_store *store, const char *name, uint32_t metric, const npk_vectors *queries, double *out, size_t out_len, uint64_t *n_out);
 
 /**
  * Maps the data file of array `name` and writes a new view to `*out`. `flags` is 0 or

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use numpack::vector::Metric;
 use numpack::{DType, ErrorCode};
 
 /// The header as the current sources and `cbindgen.toml` produce it.
@@ -22,10 +23,11 @@ fn generate() -> String {
     cbindgen::Builder::new()
         .with_config(config)
         .with_after_include(version)
-        // Only the modules the ABI is made of: the status and dtype enums come from
-        // the core itself, everything else from src/ffi.
+        // Only the modules the ABI is made of: the status, dtype and metric enums come
+        // from the core itself, everything else from src/ffi.
         .with_src(root.join("src/error.rs"))
         .with_src(root.join("src/dtype.rs"))
+        .with_src(root.join("src/vector/metric.rs"))
         .with_src(root.join("src/ffi/mod.rs"))
         .generate()
         .expect("cbindgen generates the header")
@@ -66,6 +68,10 @@ fn header_constants_are_the_core_tables() {
     }
     for d in DType::ALL {
         let line = format!("NPK_DTYPE_{} = {},", d.numpy_name().to_uppercase(), d.code());
+        assert!(header.contains(&line), "header lacks `{line}`");
+    }
+    for m in Metric::ALL {
+        let line = format!("NPK_METRIC_{} = {},", m.name().to_uppercase(), m.code());
         assert!(header.contains(&line), "header lacks `{line}`");
     }
     let variants = header.lines().filter(|l| l.trim_start().starts_with("NPK_STATUS_")).count();

@@ -59,6 +59,7 @@ pub mod error;
 mod handle;
 pub mod store;
 pub mod stream;
+pub mod vector;
 pub mod view;
 
 use std::ffi::{c_char, CStr};
