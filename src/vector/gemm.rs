@@ -160,16 +160,16 @@ pub(crate) fn top_k<T: GemmScored>(t: &Table, m: Metric, qs: &Queries<'_, T::C>,
                     T::C::gemm(q1 - q0, dim, len, qs.data(q0..q1), rows, products);
                     for (qi, dots) in (q0..q1).zip(products.chunks_exact(len)) {
                         let sel = &mut part.sels[qi];
-                        let first = range.start;
+                        let first = range.start as u64;
                         match m {
-                            Metric::Dot | Metric::Inner => keep(sel, first, dots.iter().map(|&d| d.into()), true),
+                            Metric::Dot | Metric::Inner => sel.push_run(first, dots.iter().map(|&d| d.into())),
                             Metric::Cosine => {
                                 let iq = q_inv[qi];
-                                keep(sel, first, dots.iter().zip(inv_norms.iter()).map(|(&d, &ic)| d.into() * iq * ic), true)
+                                sel.push_run(first, dots.iter().zip(inv_norms.iter()).map(|(&d, &ic)| d.into() * iq * ic))
                             }
                             _ => {
                                 let qq = qs.get(qi).qq;
-                                keep(sel, first, dots.iter().zip(norms2.iter()).map(|(&d, &cc)| qq + cc - 2.0 * d.into()), false)
+                                sel.push_run(first, dots.iter().zip(norms2.iter()).map(|(&d, &cc)| qq + cc - 2.0 * d.into()))
                             }
                         }
                     }
@@ -226,19 +226,6 @@ pub(crate) fn top_k<T: GemmScored>(t: &Table, m: Metric, qs: &Queries<'_, T::C>,
         }
     }
     results.into_iter().map(|(r, _)| r).collect()
-}
-
-/// Offers approximate scores of consecutive candidates from `first` on, skipping
-/// those worse than the selector's bound with one compare.
-#[inline(always)]
-fn keep(sel: &mut Selector, first: usize, scores: impl Iterator<Item = f64>, similarity: bool) {
-    let mut bound = sel.bound();
-    for (j, s) in scores.enumerate() {
-        if if similarity { s >= bound } else { s <= bound } {
-            sel.push((first + j) as u64, s);
-            bound = sel.bound();
-        }
-    }
 }
 
 fn inv_norm(norm2: f64) -> f64 {

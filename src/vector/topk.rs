@@ -55,7 +55,8 @@ pub(crate) struct Selector {
     entries: Vec<Entry>,
     /// Key of the k-th best once `k` entries were kept; `u128::MAX` before.
     threshold: u128,
-    /// Score of the k-th best, or ±inf (the worst number) while there is none or it is NaN.
+    /// Score of the k-th best, or the worst number (±inf) while there is none or it is NaN:
+    /// a score worse than this cannot make the top k.
     bound: f64,
 }
 
@@ -64,11 +65,18 @@ impl Selector {
         Selector { k, similarity, entries: Vec::new(), threshold: u128::MAX, bound: worst(similarity) }
     }
 
-    /// A pre-filter for loops whose scores are never NaN: a candidate scoring worse than
-    /// this (lower for similarities, higher for distances) would be rejected by `push`.
+    /// Offers candidates `first`, `first + 1`, ... with these scores. Most are rejected
+    /// by one compare with the k-th best score; NaN and ties go on to the exact check.
     #[inline(always)]
-    pub(crate) fn bound(&self) -> f64 {
-        self.bound
+    pub(crate) fn push_run(&mut self, first: u64, scores: impl IntoIterator<Item = f64>) {
+        let mut bound = self.bound;
+        for (i, s) in (first..).zip(scores) {
+            let worse = if self.similarity { s < bound } else { s > bound };
+            if !worse {
+                self.push(i, s);
+                bound = self.bound;
+            }
+        }
     }
 
     /// Offers a candidate.
