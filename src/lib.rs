@@ -10,6 +10,7 @@ pub mod ffi;
 mod lock;
 pub mod metadata;
 pub mod name;
+pub mod package;
 pub mod store;
 pub mod stream;
 pub mod vector;
