@@ -315,9 +315,36 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("cannot sync directory", dir, e))
 }
 
-fn create_parent(path: &Path) -> Result<()> {
+/// Directories made for a target, removed again (when still empty) unless kept.
+struct MadeDirs {
+    /// Outermost first.
+    dirs: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl Drop for MadeDirs {
+    fn drop(&mut self) {
+        if !self.keep {
+            for d in self.dirs.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// Creates the missing parent directories of `path`.
+fn create_parent(path: &Path) -> Result<MadeDirs> {
     let parent = parent_of(path);
-    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create directory", parent, e))
+    let mut missing = Vec::new();
+    let mut p = Some(parent);
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err()) {
+        missing.push(d.to_path_buf());
+        p = d.parent();
+    }
+    missing.reverse();
+    let made = MadeDirs { dirs: missing, keep: false };
+    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create directory", parent, e))?;
+    Ok(made)
 }
 
 /// Renames `from` to `to` unless `to` exists (then `ALREADY_EXISTS`), atomically where
@@ -431,7 +458,7 @@ pub fn pack(store: &Store, target: &Path, opts: &PackOptions, progress: Option<P
     let Some(target_name) = target.file_name() else {
         bail!(InvalidArgument, "the package target {} names no file", target.display());
     };
-    create_parent(target)?;
+    let mut made = create_parent(target)?;
     let parent = parent_of(target);
     if let (Ok(a), Ok(b)) = (fs::canonicalize(parent), fs::canonicalize(store.path())) {
         let n = target_name.to_string_lossy();
@@ -456,6 +483,7 @@ pub fn pack(store: &Store, target: &Path, opts: &PackOptions, progress: Option<P
         rename_no_replace(&tmp_path, target)?;
     }
     tmp.keep = true;
+    made.keep = true;
     sync_dir(parent)?;
     Ok(info)
 }
@@ -640,62 +668,82 @@ fn read_index(pkg: &Path, file: &File) -> Result<Index> {
     let count = u32::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| "the file count".into())?);
     let room = len.saturating_sub(HEADER_LEN + FOOTER_LEN) / (ENTRY_FIXED + 1);
     if count as u64 > room {
-        return Err(Error::corrupt(pkg, format!("it claims {count} files but its {len} bytes hold at most {room}")));
+        return Err(Error::corrupt(pkg, format!("it claims {count} files but its {len} bytes hold at most {room} (truncated, or a damaged file count)")));
     }
 
     let mut entries = Vec::with_capacity(count as usize);
     let mut offsets = Vec::with_capacity(count as usize);
     let mut seen = HashSet::with_capacity(count as usize);
-    for i in 0..count {
-        let name_len = u32::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the name length of entry {i}"))?);
-        if name_len == 0 || name_len > MAX_ENTRY_NAME {
-            return Err(Error::corrupt(pkg, format!("entry {i} has a name of {name_len} bytes (1 to {MAX_ENTRY_NAME} allowed)")));
+    let mut total_original_size = 0u64;
+    for i in 0..=count {
+        let start = pos;
+        let parsed = (|| -> Result<()> {
+            if i == count {
+                if len - pos != FOOTER_LEN {
+                    return Err(Error::corrupt(
+                        pkg,
+                        if len - pos < FOOTER_LEN {
+                            format!("truncated: the 4-byte footer at offset {pos} is cut off at {len}")
+                        } else {
+                            format!("{} bytes follow the last file where only the 4-byte footer belongs", len - pos)
+                        },
+                    ));
+                }
+                return Ok(());
+            }
+            let name_len = u32::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the name length of entry {i}"))?);
+            if name_len == 0 || name_len > MAX_ENTRY_NAME {
+                return Err(Error::corrupt(pkg, format!("entry {i} has a name of {name_len} bytes (1 to {MAX_ENTRY_NAME} allowed)")));
+            }
+            if len - pos < name_len as u64 {
+                return Err(Error::corrupt(pkg, format!("truncated: the name of entry {i} needs {name_len} bytes at offset {pos} but the package ends at {len}")));
+            }
+            let mut nb = vec![0u8; name_len as usize];
+            r.read_exact(&mut nb).map_err(|e| Error::io("cannot read", pkg, e))?;
+            pos += name_len as u64;
+            let name = String::from_utf8(nb).map_err(|e| Error::corrupt(pkg, format!("the name of entry {i} is not UTF-8: {:?}", String::from_utf8_lossy(e.as_bytes()))))?;
+            check_entry_name(pkg, i, &name)?;
+            let original_size = u64::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the original size of entry {i} ({name:?})"))?);
+            let stored_size = u64::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the compressed size of entry {i} ({name:?})"))?);
+            if stored_size > 0 && flag == COMPRESSION_NONE {
+                return Err(Error::corrupt(pkg, format!("entry {i} ({name:?}) is compressed but the package says it uses no compression")));
+            }
+            let entry = PackageEntry { name, original_size, stored_size, crc32: None };
+            let payload = entry.payload_size();
+            let room = len.saturating_sub(pos + FOOTER_LEN);
+            if payload > room {
+                return Err(Error::corrupt(
+                    pkg,
+                    format!("truncated: entry {i} ({:?}) has a payload of {payload} bytes at offset {pos} but only {room} bytes precede the footer", entry.name),
+                ));
+            }
+            total_original_size = total_original_size.checked_add(original_size).ok_or_else(|| {
+                Error::corrupt(pkg, format!("entry {i} ({:?}) claims {original_size} bytes, beyond any file", entry.name))
+            })?;
+            if !seen.insert(entry.name.clone()) {
+                return Err(Error::corrupt(pkg, format!("entry {i} ({:?}) appears twice", entry.name)));
+            }
+            offsets.push(pos);
+            r.seek_relative(payload as i64).map_err(|e| Error::io("cannot seek in", pkg, e))?;
+            pos += payload;
+            entries.push(entry);
+            Ok(())
+        })();
+        // A wrong size in one entry shows at the next: name the entry before it.
+        if let (Err(e), Some(prev)) = (&parsed, entries.last()) {
+            if e.code == ErrorCode::Corrupt {
+                let at = if i == count { "the footer".to_string() } else { format!("entry {i}") };
+                return Err(Error::new(e.code, format!("{} ({at} is at offset {start}, after the payload of {:?})", e.message, prev.name)));
+            }
         }
-        if len - pos < name_len as u64 {
-            return Err(Error::corrupt(pkg, format!("truncated: the name of entry {i} needs {name_len} bytes at offset {pos} but the package ends at {len}")));
-        }
-        let mut nb = vec![0u8; name_len as usize];
-        r.read_exact(&mut nb).map_err(|e| Error::io("cannot read", pkg, e))?;
-        pos += name_len as u64;
-        let name = String::from_utf8(nb).map_err(|e| Error::corrupt(pkg, format!("the name of entry {i} is not UTF-8: {:?}", String::from_utf8_lossy(e.as_bytes()))))?;
-        check_entry_name(pkg, i, &name)?;
-        let original_size = u64::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the original size of entry {i} ({name:?})"))?);
-        let stored_size = u64::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| format!("the compressed size of entry {i} ({name:?})"))?);
-        if stored_size > 0 && flag == COMPRESSION_NONE {
-            return Err(Error::corrupt(pkg, format!("entry {i} ({name:?}) is compressed but the package says it uses no compression")));
-        }
-        let entry = PackageEntry { name, original_size, stored_size, crc32: None };
-        let payload = entry.payload_size();
-        let room = len.saturating_sub(pos + FOOTER_LEN);
-        if payload > room {
-            return Err(Error::corrupt(
-                pkg,
-                format!("truncated: entry {i} ({:?}) has a payload of {payload} bytes at offset {pos} but only {room} bytes precede the footer", entry.name),
-            ));
-        }
-        if !seen.insert(entry.name.clone()) {
-            return Err(Error::corrupt(pkg, format!("entry {i} ({:?}) appears twice", entry.name)));
-        }
-        offsets.push(pos);
-        r.seek_relative(payload as i64).map_err(|e| Error::io("cannot seek in", pkg, e))?;
-        pos += payload;
-        entries.push(entry);
-    }
-    if len - pos != FOOTER_LEN {
-        return Err(Error::corrupt(
-            pkg,
-            if len - pos < FOOTER_LEN {
-                format!("truncated: the 4-byte footer at offset {pos} is cut off at {len}")
-            } else {
-                format!("{} bytes follow the last file where only the 4-byte footer belongs", len - pos)
-            },
-        ));
+        parsed?;
     }
     let info = PackageInfo {
         version,
         compression: flag,
         compression_name: compression_name(flag),
-        total_original_size: entries.iter().map(|e| e.original_size).sum(),
+        total_original_size,
+        // Payloads lie within the file, so their sum cannot overflow.
         total_stored_size: entries.iter().map(PackageEntry::payload_size).sum(),
         entries,
     };
@@ -839,6 +887,16 @@ fn decode_entry(src: &mut PkgReader, pkg: &Path, e: &PackageEntry, buf: &mut [u8
 fn check_catalogue(pkg: &Path, meta: &[u8], entries: &[PackageEntry]) -> Result<Vec<(String, u64)>> {
     let cat = metadata::decode(meta).map_err(|m| Error::corrupt(pkg, format!("its {}: {m}", metadata::FILE_NAME)))?;
     let by_name: HashMap<&str, &PackageEntry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    // Names are not covered by the footer: a damaged bitmap name would silently bring
+    // deleted rows back. (A data file of no array is harmless and unpacked as it is:
+    // NumPack leaves such files after a crash.)
+    for e in entries {
+        if let Some(Kind::Bitmap(array)) = kind(&e.name) {
+            if !cat.contains_key(array) {
+                return Err(Error::corrupt(pkg, format!("file {:?} is the bitmap of array {array:?}, which its catalogue does not list", e.name)));
+            }
+        }
+    }
     let mut headers = Vec::new();
     for (array, entry) in &cat {
         let df = name::data_file(array);
@@ -921,9 +979,11 @@ fn check_unpack_target(target: &Path, overwrite: bool) -> Result<bool> {
 /// stream (by its magic; NumPack writes zlib under the zstd flag without `zstandard`)
 /// that decodes to exactly its recorded size, its own checksum intact; `metadata.npkm` is
 /// present and decodes; every array it lists has its data file, at least as long as the
-/// catalogue says (the store tolerates longer ones); a bitmap file fits its array. Files
-/// of arrays the catalogue does not list are unpacked as they are (the store ignores
-/// them). Entry names are plain file names of the store's format: never paths.
+/// catalogue says (the store tolerates longer ones); every bitmap file belongs to a listed
+/// array and fits it (names are not covered by the footer, and a damaged bitmap name
+/// would silently undelete rows). Data files of arrays the catalogue does not list
+/// (NumPack leaves them after a crash) are unpacked as they are; the store ignores them.
+/// Entry names are plain file names of the store's format: never paths.
 ///
 /// Returns what was unpacked, with every entry's CRC32. Parent directories of `target`
 /// are created.
@@ -961,7 +1021,7 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
     let bitmap_headers = check_catalogue(package, &meta, &info.entries)?;
     drop(meta);
 
-    create_parent(target)?;
+    let mut made = create_parent(target)?;
     let parent = parent_of(target);
     let mut prefix = OsString::from(".");
     prefix.push(target_name);
@@ -982,7 +1042,6 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
             meter.advance(chunk.len() as u64)
         };
         let crc = decode_entry(&mut src, package, e, &mut buf, &mut sink)?;
-        f.sync_all().map_err(|err| Error::io("cannot sync", &path, err))?;
         e.crc32 = Some(crc);
         v2.update(&crc.to_le_bytes());
         // Version 1's footer is the CRC of all files' bytes in a row.
@@ -1005,6 +1064,12 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
         }
     }
     check_bitmap_headers(package, &tmp_path, &bitmap_headers)?;
+    // Synced once all is checked, so a damaged package costs no waiting for the disk, and
+    // earlier files are already on their way there while later ones are decoded.
+    for e in &info.entries {
+        let path = tmp_path.join(&e.name);
+        File::open(&path).and_then(|f| f.sync_all()).map_err(|err| Error::io("cannot sync", &path, err))?;
+    }
     sync_dir(&tmp_path)?;
 
     if replace {
@@ -1024,6 +1089,7 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
             return Err(Error::io(&format!("cannot rename {} to", tmp_path.display()), target, e));
         }
         tmp.keep = true;
+        made.keep = true;
         sync_dir(parent)?;
         if moved {
             // Best effort: the new store is in place, so this call has succeeded. (A
@@ -1033,6 +1099,7 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
     } else {
         rename_no_replace(&tmp_path, target)?;
         tmp.keep = true;
+        made.keep = true;
         sync_dir(parent)?;
     }
     Ok(info)
