@@ -2,7 +2,8 @@
 # Builds the library and runs the C checks:
 #   1. include/numpack.h compiles on its own and from two linked translation units,
 #      as C99 and as C++17, with -Wall -Wextra -Wpedantic -Werror;
-#   2. every function the header declares is called by tests/c/test_numpack.c;
+#   2. every function the header declares is called by the C tests (tests/c/test_*.c:
+#      test_numpack.c owns main() and the harness, one file per further area of the API);
 #   3. the C tests pass against the shared library,
 #   4. ... built with -fsanitize=address,undefined against the static library,
 #   5. ... and under valgrind (leak check on).
@@ -17,6 +18,7 @@ target="$(cd "$target" && pwd)"
 libdir="$target/debug"
 src="$root/tests/c"
 header="$root/include/numpack.h"
+tests=("$src"/test_*.c)
 
 CC="${CC:-gcc}"
 CXX="${CXX:-g++}"
@@ -54,8 +56,8 @@ mapfile -t functions < <(grep -E '^[a-z].*\bnpk_[a-z_0-9]+\(' "$header" | grep -
 ((${#functions[@]} > 0)) || { echo "found no declarations in $header" >&2; exit 1; }
 missing=0
 for f in "${functions[@]}"; do
-    if ! grep -qE "\\b$f\\(" "$src/test_numpack.c"; then
-        echo "not exercised by test_numpack.c: $f" >&2
+    if ! grep -qE "\\b$f\\(" "${tests[@]}"; then
+        echo "not exercised by tests/c/test_*.c: $f" >&2
         missing=1
     fi
 done
@@ -80,7 +82,7 @@ run_tests() {
 }
 
 step "C tests against the shared library"
-"$CC" -std=c99 "${WARN[@]}" -g -pthread -I"$root/include" "$src/test_numpack.c" \
+"$CC" -std=c99 "${WARN[@]}" -g -pthread -I"$root/include" "${tests[@]}" \
     "${LINK_SHARED[@]}" -o "$work/test_shared"
 run_tests shared "$work/test_shared"
 
@@ -107,7 +109,7 @@ if ! echo 'int main(void) { return 0; }' |
         "normally pulled in by gcc) and rerun." >&2
     exit 1
 fi
-"$CC" -std=c99 "${WARN[@]}" -g "${SAN[@]}" -pthread -I"$root/include" "$src/test_numpack.c" \
+"$CC" -std=c99 "${WARN[@]}" -g "${SAN[@]}" -pthread -I"$root/include" "${tests[@]}" \
     "$libdir/libnumpack.a" "${NATIVE_LIBS[@]}" -o "$work/test_asan"
 run_tests asan env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$work/test_asan"

@@ -6,93 +6,14 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "numpack.h"
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-static int passed;
-static int failed;
-static const char *base_dir;
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (cond) {                                                                       \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
-
-/* Checks the status of a call, and that the last-error message matches it: empty after
- * a success, non-empty after a failure. */
-#define CHECK_STATUS(expr, want)                                                          \
-    do {                                                                                  \
-        npk_status st_ = (expr);                                                          \
-        uint32_t want_ = (uint32_t)(want);                                                \
-        const char *msg_ = npk_last_error_message();                                      \
-        if ((uint32_t)st_ == want_ && ((want_ == NPK_STATUS_OK) == (msg_[0] == '\0'))) {  \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s returned %s, want %s (message: \"%s\")\n",        \
-                    __FILE__, __LINE__, #expr, npk_status_name((uint32_t)st_),           \
-                    npk_status_name(want_), msg_);                                        \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_STATUS(expr, NPK_STATUS_OK)
-
-/* A fresh directory for one test's stores; `buf` receives its path. */
-static void fresh_dir(char *buf, size_t len) {
-    snprintf(buf, len, "%s/t-XXXXXX", base_dir);
-    if (mkdtemp(buf) == NULL) {
-        perror("mkdtemp");
-        exit(2);
-    }
-}
-
-/* A new store at DIR/name, created. */
-static npk_store *new_store(const char *dir, const char *name) {
-    char path[4096];
-    npk_store *s = NULL;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    CHECK_OK(npk_store_open(path, NPK_OPEN_CREATE, &s));
-    if (s == NULL) {
-        fprintf(stderr, "cannot create a store at %s: %s\n", path, npk_last_error_message());
-        exit(2);
-    }
-    return s;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Saves an int32 array of shape [rows, cols] whose element (r, c) is r * 100 + c. */
-static void save_grid(const npk_store *s, const char *name, uint64_t rows, uint64_t cols) {
-    uint64_t shape[2];
-    size_t n = (size_t)(rows * cols);
-    int32_t *data = (int32_t *)malloc(n * sizeof(int32_t) + 1);
-    size_t i;
-    shape[0] = rows;
-    shape[1] = cols;
-    for (i = 0; i < n; i++) {
-        data[i] = (int32_t)((i / cols) * 100 + i % cols);
-    }
-    CHECK_OK(npk_store_save(s, name, NPK_DTYPE_INT32, 2, shape, data, n * sizeof(int32_t)));
-    free(data);
-}
+int passed;
+int failed;
+const char *base_dir;
 
 /* ------------------------------------------------------------------------------------ */
 
