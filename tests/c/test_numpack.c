@@ -1003,6 +1003,7 @@ int main(int argc, char **argv) {
     test_last_error();
     test_threads();
     test_two_handles();
+    vector_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }
