@@ -8,8 +8,8 @@ the Julia sources' ccall expressions, and checks that:
     match the C types (return type included);
   - every export is called by exactly one ccall, and listed in LibNumPack.EXPORTS;
   - each wrapper function has the name of the symbol it calls and as many parameters;
-  - the Julia mirrors of npk_array_info / npk_view_layout have the header's fields;
-  - the status, dtype and other constants in Julia equal the header's;
+  - the Julia mirrors of the header's structs (npk_array_info, npk_vectors, ...) have its fields;
+  - the status, dtype, metric and other constants in Julia equal the header's;
   - NumPack.JULIA_TYPES maps every dtype code to the right Julia type.
 Prints one line per failure and "N passed, M failed" last; exits 1 on any failure.
 
@@ -90,7 +90,7 @@ def parse_header(path):
         v = m.group(2)
         defines[m.group(1)] = v[1:-1] if v.startswith('"') else int(v)
     enums = {}
-    for m in re.finditer(r"\b(NPK_(?:STATUS|DTYPE)_\w+)\s*=\s*(\d+)", text):
+    for m in re.finditer(r"\b(NPK_(?:STATUS|DTYPE|METRIC)_\w+)\s*=\s*(\d+)", text):
         enums[m.group(1)] = int(m.group(2))
     body = re.sub(r"^\s*#.*$", " ", text, flags=re.M)
     functions = {}
@@ -281,6 +281,7 @@ def check(header, package, quiet=False):
     c.ok(len(functions) > 0, f"no function prototypes found in {header}")
     c.ok(any(k.startswith("NPK_STATUS_") for k in enums), "no NPK_STATUS_* values in the header")
     c.ok(any(k.startswith("NPK_DTYPE_") for k in enums), "no NPK_DTYPE_* values in the header")
+    c.ok(any(k.startswith("NPK_METRIC_") for k in enums), "no NPK_METRIC_* values in the header")
     ccalls, consts, jstructs, exports, julia_types, texts = parse_julia(package)
     c.ok(len(ccalls) > 0, f"no ccall found under {package}/src")
 
@@ -359,7 +360,7 @@ def check(header, package, quiet=False):
             continue
         c.ok(consts[name] == value, f"constant {name} is {value!r} in the header, {consts[name]!r} in Julia")
     for name in sorted(consts):
-        if name.startswith(("NPK_STATUS_", "NPK_DTYPE_")):
+        if name.startswith(("NPK_STATUS_", "NPK_DTYPE_", "NPK_METRIC_")):
             c.ok(name in enums, f"Julia constant {name} is not in the header")
     if c.ok(julia_types is not None, "NumPack.JULIA_TYPES not found"):
         dtypes = sorted((v, k[len("NPK_DTYPE_"):]) for k, v in enums.items() if k.startswith("NPK_DTYPE_"))
@@ -404,6 +405,11 @@ MUTATIONS = [
     ("a wrong status value", "NPK_STATUS_NOT_FOUND = UInt32(20)", "NPK_STATUS_NOT_FOUND = UInt32(19)"),
     ("a wrong dtype value", "NPK_DTYPE_FLOAT32 = UInt32(10)", "NPK_DTYPE_FLOAT32 = UInt32(11)"),
     ("a wrong struct field type", "    nbytes::Csize_t", "    nbytes::UInt32"),
+    ("a wrong metric value", "NPK_METRIC_L2SQ = UInt32(4)", "NPK_METRIC_L2SQ = UInt32(3)"),
+    ("a metric constant missing", "const NPK_METRIC_JS = UInt32(8)\n", ""),
+    ("a wrong npk_vectors field type", "    dim::UInt64", "    dim::UInt32"),
+    ("a Bool return read as UInt32",
+     "ccall(fptr(:npk_metric_is_similarity), Bool", "ccall(fptr(:npk_metric_is_similarity), UInt32"),
     ("an export left unwrapped",
      "npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)", ""),
 ]

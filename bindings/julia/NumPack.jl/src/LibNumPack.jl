@@ -66,6 +66,17 @@ const NPK_DTYPE_FLOAT64 = UInt32(11)
 const NPK_DTYPE_COMPLEX64 = UInt32(12)
 const NPK_DTYPE_COMPLEX128 = UInt32(13)
 
+# npk_metric
+const NPK_METRIC_DOT = UInt32(0)
+const NPK_METRIC_INNER = UInt32(1)
+const NPK_METRIC_COSINE = UInt32(2)
+const NPK_METRIC_L2 = UInt32(3)
+const NPK_METRIC_L2SQ = UInt32(4)
+const NPK_METRIC_HAMMING = UInt32(5)
+const NPK_METRIC_JACCARD = UInt32(6)
+const NPK_METRIC_KL = UInt32(7)
+const NPK_METRIC_JS = UInt32(8)
+
 # -- types -----------------------------------------------------------------------------
 
 # Opaque handles: only ever behind a Ptr.
@@ -97,6 +108,17 @@ struct npk_view_layout
 end
 npk_view_layout() = npk_view_layout(C_NULL, C_NULL, 0, 0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, C_NULL)
 
+"""
+`npk_vectors` (field for field, same layout): `rows` vectors of `dim` elements of dtype
+`dtype`, row-major, at `data`. The memory must stay alive (`GC.@preserve`) during the call.
+"""
+struct npk_vectors
+    data::Ptr{Cvoid}
+    dtype::UInt32
+    rows::UInt64
+    dim::UInt64
+end
+
 # -- the library ---------------------------------------------------------------------------
 
 const EXPORTS = (
@@ -108,7 +130,10 @@ const EXPORTS = (
     :npk_store_replace_rows, :npk_store_replace_range, :npk_store_append,
     :npk_store_delete_rows, :npk_store_drop, :npk_store_compact, :npk_store_clone,
     :npk_store_rename, :npk_store_reset, :npk_store_stream, :npk_stream_next,
-    :npk_stream_free, :npk_store_view, :npk_view_info, :npk_view_flush, :npk_view_free,
+    :npk_stream_free, :npk_metric_name, :npk_metric_parse, :npk_metric_is_similarity,
+    :npk_vector_capabilities, :npk_vector_distance, :npk_vector_scores, :npk_vector_top_k,
+    :npk_store_top_k, :npk_store_scores, :npk_store_view, :npk_view_info, :npk_view_flush,
+    :npk_view_free,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -216,6 +241,33 @@ npk_stream_next(stream, buf, buf_len, rows_out) =
     ccall(fptr(:npk_stream_next), UInt32, (Ptr{npk_stream}, Ptr{Cvoid}, Csize_t, Ptr{UInt64}),
           stream, buf, buf_len, rows_out)
 npk_stream_free(stream) = ccall(fptr(:npk_stream_free), Cvoid, (Ptr{npk_stream},), stream)
+
+npk_metric_name(metric) = ccall(fptr(:npk_metric_name), Ptr{UInt8}, (UInt32,), metric)
+npk_metric_parse(name, out) =
+    ccall(fptr(:npk_metric_parse), UInt32, (Cstring, Ptr{UInt32}), name, out)
+npk_metric_is_similarity(metric) = ccall(fptr(:npk_metric_is_similarity), Bool, (UInt32,), metric)
+npk_vector_capabilities() = ccall(fptr(:npk_vector_capabilities), Ptr{UInt8}, ())
+npk_vector_distance(metric, a, b, out) =
+    ccall(fptr(:npk_vector_distance), UInt32,
+          (UInt32, Ptr{npk_vectors}, Ptr{npk_vectors}, Ptr{Float64}), metric, a, b, out)
+npk_vector_scores(metric, queries, candidates, out, out_len) =
+    ccall(fptr(:npk_vector_scores), UInt32,
+          (UInt32, Ptr{npk_vectors}, Ptr{npk_vectors}, Ptr{Float64}, Csize_t),
+          metric, queries, candidates, out, out_len)
+npk_vector_top_k(metric, queries, candidates, k, out_indices, out_scores, out_len, kk_out) =
+    ccall(fptr(:npk_vector_top_k), UInt32,
+          (UInt32, Ptr{npk_vectors}, Ptr{npk_vectors}, UInt64, Ptr{UInt64}, Ptr{Float64}, Csize_t,
+           Ptr{UInt64}),
+          metric, queries, candidates, k, out_indices, out_scores, out_len, kk_out)
+npk_store_top_k(store, name, metric, queries, k, out_indices, out_scores, out_len, kk_out) =
+    ccall(fptr(:npk_store_top_k), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Ptr{npk_vectors}, UInt64, Ptr{UInt64}, Ptr{Float64},
+           Csize_t, Ptr{UInt64}),
+          store, name, metric, queries, k, out_indices, out_scores, out_len, kk_out)
+npk_store_scores(store, name, metric, queries, out, out_len, n_out) =
+    ccall(fptr(:npk_store_scores), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Ptr{npk_vectors}, Ptr{Float64}, Csize_t, Ptr{UInt64}),
+          store, name, metric, queries, out, out_len, n_out)
 
 npk_store_view(store, name, flags, out) =
     ccall(fptr(:npk_store_view), UInt32, (Ptr{npk_store}, Cstring, UInt32, Ptr{Ptr{npk_view}}),

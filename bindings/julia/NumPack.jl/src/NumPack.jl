@@ -36,6 +36,41 @@ Every failing call throws `NumPackError(code, name, message)`; `code` is the raw
 The shared library is found from `ENV["NUMPACK_LIB"]` (a path to `libnumpack.so`), else
 the `libnumpack` preference (`NumPack.set_library!(path)`, stored by Preferences.jl).
 Its version is checked in `__init__`.
+
+# Vector search
+
+Exact (brute-force) similarity search, in memory or over a stored array read in place:
+`topk` (exported), `NumPack.scores`, `NumPack.distance`, with `NumPack.metric_code`,
+`metric_name`, `metrics`, `is_similarity` and `vector_capabilities`.
+
+**Layout.** Vectors are the *columns* of a Julia matrix: a `d × n` matrix is `n` vectors
+of `d` elements (the same memory as the C API's row-major `n × d`, so nothing is copied
+or permuted), and an `AbstractVector` is one vector. A stored array of shape `(n, d)`,
+which `read` gives as `d × n`, is `n` vectors of `d`; a 1-d array is `n` vectors of one
+element; an `(n, d₁, d₂)` array is `n` vectors of `d₁·d₂`, the column-major flattening of
+its `d₂ × d₁` slices.
+
+**Results.** `topk` returns `(indices, scores)`: for one query vector, two vectors of
+`kk = min(k, n)` entries, best first; for a `d × q` matrix of queries, two `kk × q`
+matrices whose column `j` is query `j`'s result. Indices are 1-based column numbers (for a
+stored array: logical row numbers, deleted rows skipped, as `store[name, i]` counts).
+`scores` returns the `n × q` matrix `S[i, j]` = metric(query `j`, candidate `i`) (a
+length-`n` vector for one query).
+
+**Metrics.** Names or `Symbol`s, case-insensitive, with aliases (`:cosine`, `"cos"`,
+`:euclidean` = `:l2`, `"L2_squared"` = `:l2sq`, ...; see [`metric_code`](@ref)):
+similarities `dot`, `inner`, `cosine` rank the highest first, distances `l2`, `l2sq`,
+`hamming`, `jaccard`, `kl`, `js` the lowest. Equal scores rank the lower index first and
+NaN scores last. `hamming` and `jaccard` read `UInt8` vectors as packed bits.
+
+**Element types.** `Float32`, `Float64`, `Float16`, `Int8` and `UInt8` are passed as they
+are; other integer and float types are converted to `Float64` (a copy). When the query's
+type differs from the candidates', the library converts the query to the candidates'
+float type; `Int8`/`UInt8` candidates need a query of the same type.
+
+Errors are `NumPackError`s with the library's code (e.g. `SHAPE_MISMATCH` when the
+lengths of the vectors differ, `DTYPE_MISMATCH`), or `ArgumentError` for what never
+reaches the library (a negative `k`, complex elements).
 """
 module NumPack
 
@@ -46,7 +81,7 @@ include("LibNumPack.jl")
 using .LibNumPack
 const L = LibNumPack
 
-export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape
+export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape, topk
 
 # -- library path and version ----------------------------------------------------------
 
@@ -534,5 +569,7 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
     batch = n == it.batch_rows ? buf : buf[ntuple(_ -> Colon(), ndims(buf) - 1)..., 1:n]
     return batch, st
 end
+
+include("vectors.jl")
 
 end # module

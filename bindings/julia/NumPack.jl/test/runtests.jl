@@ -3,6 +3,78 @@ using Test
 using NumPack
 const L = NumPack.LibNumPack
 
+# -- vector search: a brute-force reference in Float64 and deterministic test data ------
+
+const SIMILARITIES = ("dot", "inner", "cosine")
+ref_kl(p, q) = sum(p[i] > 0 ? p[i] * log(p[i] / q[i]) : 0.0 for i in eachindex(p))
+
+"The metric between two vectors, in Float64, as the documentation defines it."
+function ref_metric(m::String, a, b)
+    if m in ("hamming", "jaccard")
+        x, y = UInt8.(a), UInt8.(b)
+        m == "hamming" && return Float64(sum(count_ones.(x .⊻ y)))
+        union = sum(count_ones.(x .| y))
+        return union == 0 ? 0.0 : 1.0 - sum(count_ones.(x .& y)) / union
+    end
+    x, y = Float64.(a), Float64.(b)
+    m in ("dot", "inner") && return sum(x .* y)
+    if m == "cosine"
+        na, nb = sqrt(sum(abs2, x)), sqrt(sum(abs2, y))
+        return na == 0 || nb == 0 ? 0.0 : sum(x .* y) / (na * nb)
+    end
+    m == "l2sq" && return sum(abs2, x .- y)
+    m == "l2" && return sqrt(sum(abs2, x .- y))
+    m == "kl" && return ref_kl(x, y)
+    mid = (x .+ y) ./ 2
+    return 0.5 * ref_kl(x, mid) + 0.5 * ref_kl(y, mid)
+end
+
+"Candidate numbers (1-based) best first: NaN last, -0.0 tied with 0.0, ties by index."
+function ref_order(m::String, s::Vector{Float64})
+    sim = m in SIMILARITIES
+    key(i) = isnan(s[i]) ? (true, 0.0, i) : (false, (sim ? -s[i] : s[i]) + 0.0, i)
+    return sort(collect(1:length(s)); by=key)
+end
+
+"""
+Does one query's top-k (`idx`, `sc`) match the reference scores `want` of all candidates?
+`exact`: the indices must be the reference's (whole-number scores, exact ties); otherwise
+an index may differ only where the scores agree within `tol`.
+"""
+function topk_ok(m, want, idx, sc, k; tol, exact=false)
+    order = ref_order(m, want)
+    kk = min(k, length(want))
+    (length(idx) == kk && length(sc) == kk && allunique(idx)) || return false
+    for j in 1:kk
+        i, r = idx[j], order[j]
+        isapprox(sc[j], want[i]; rtol=tol, atol=tol, nans=true) || return false
+        isapprox(want[i], want[r]; rtol=tol, atol=tol, nans=true) || return false
+        exact && i != r && return false
+    end
+    return true
+end
+
+const RNG_STATE = Ref(0x9E3779B97F4A7C15)
+function next_u64()
+    x = RNG_STATE[]
+    x ⊻= x << 13
+    x ⊻= x >> 7
+    x ⊻= x << 17
+    RNG_STATE[] = x
+    return x
+end
+uniform(lo, hi) = lo + (hi - lo) * ((next_u64() >> 11) / 2.0^53)
+
+"A `d × n` matrix of `T`: in [-1, 1) (the full range for integers), or positive for kl/js."
+function testdata(::Type{T}, d, n; positive=false) where {T}
+    if T <: Integer
+        lo, hi = positive ? (1, Int(typemax(T))) : (Int(typemin(T)), Int(typemax(T)))
+        return T[T(lo + Int(next_u64() % UInt64(hi - lo + 1))) for i in 1:d, j in 1:n]
+    end
+    return T[T(positive ? uniform(0.05, 1.0) : uniform(-1.0, 1.0)) for i in 1:d, j in 1:n]
+end
+
+
 @testset "NumPack.jl" begin
     @test L.is_loaded()
     @test NumPack.library_version() == VersionNumber(L.NPK_VERSION_STRING)
@@ -112,6 +184,160 @@ const L = NumPack.LibNumPack
         open(NumPackStore, joinpath(dir, "s")) do s
             empty!(s)
             @test isempty(keys(s))
+        end
+    end
+
+    @testset "vector search: metrics" begin
+        @test occursin("kernels", NumPack.vector_capabilities())
+        @test NumPack.metrics() == ["dot", "inner", "cosine", "l2", "l2sq", "hamming", "jaccard", "kl", "js"]
+        for (i, name) in enumerate(NumPack.metrics())
+            @test NumPack.metric_code(name) == i - 1
+            @test NumPack.metric_code(Symbol(uppercase(name))) == i - 1
+            @test NumPack.metric_name(i - 1) == name
+            @test NumPack.is_similarity(name) == (name in SIMILARITIES)
+        end
+        @test NumPack.metric_code(:Euclidean) == L.NPK_METRIC_L2
+        @test NumPack.metric_code("KL_Divergence") == L.NPK_METRIC_KL
+        @test NumPack.metric_name("COS") == "cosine"
+        @test NumPack.metric_name(:l2_squared) == "l2sq"
+        @test NumPack.metric_name(L.NPK_METRIC_JS) == "js"
+        e = try NumPack.metric_code("manhattan") catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_INVALID_ARGUMENT
+        @test occursin("manhattan", e.message) && occursin("cosine", e.message)
+        @test_throws NumPackError NumPack.metric_code(9)
+        @test_throws NumPackError NumPack.metric_code(-1)
+        @test_throws NumPackError NumPack.metric_code("")
+    end
+
+    @testset "vector search: every metric and element type against the reference" begin
+        for T in (Float32, Float64, Float16, Int8, UInt8)
+            tol = T === Float32 ? 1e-4 : T === Float16 ? 1e-3 : 1e-9
+            for m in ("dot", "inner", "cosine", "l2", "l2sq", "kl", "js")
+                pos = m in ("kl", "js")
+                C = testdata(T, 19, 257; positive=pos)  # 257 candidates of 19 elements
+                Q = testdata(T, 19, 9; positive=pos)    # 9 queries: the blocked path for floats
+                want = [ref_metric(m, Q[:, j], C[:, i]) for i in 1:257, j in 1:9]
+                S = NumPack.scores(m, Q, C)
+                @test size(S) == (257, 9) && eltype(S) == Float64
+                @test all(isapprox.(S, want; rtol=tol, atol=tol))
+                @test NumPack.scores(m, Q[:, 2], C) == S[:, 2]
+                @test isapprox(NumPack.distance(m, Q[:, 3], C[:, 5]), want[5, 3]; rtol=tol, atol=tol)
+                # Whole-number scores (integer dot and l2sq) tie exactly: indices must match.
+                exact = T <: Integer && m in ("dot", "inner", "l2sq")
+                for k in (0, 1, 7, 257, 300)
+                    idx, sc = topk(m, Q, C, k)
+                    kk = min(k, 257)
+                    @test size(idx) == (kk, 9) && size(sc) == (kk, 9)
+                    @test eltype(idx) == Int && eltype(sc) == Float64
+                    @test all(j -> topk_ok(m, want[:, j], idx[:, j], sc[:, j], k; tol=tol, exact=exact), 1:9)
+                    # One query alone gives exactly its column of the many-query result.
+                    single = topk(m, Q[:, 4], C, k)
+                    @test single.indices == idx[:, 4] && single.scores == sc[:, 4]
+                end
+            end
+        end
+    end
+
+    @testset "vector search: bits, ties, NaN, edges, errors" begin
+        C = testdata(UInt8, 16, 200)  # 128 packed bits per vector
+        q = testdata(UInt8, 16, 1)[:, 1]
+        for m in ("hamming", "jaccard")
+            want = [ref_metric(m, q, C[:, i]) for i in 1:200]
+            idx, sc = topk(m, q, C, 12)
+            @test topk_ok(m, want, idx, sc, 12; tol=1e-12, exact=(m == "hamming"))
+            e = try topk(m, Float32.(q), Float32.(C), 3) catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH
+        end
+        @test NumPack.distance(:hamming, UInt8[0xF0, 0x01], UInt8[0xFF, 0x00]) == 5
+        @test NumPack.distance(:jaccard, UInt8[0xF0, 0x01], UInt8[0xFF, 0x00]) ≈ 1 - 4 / 9
+        @test NumPack.distance(:jaccard, UInt8[0, 0], UInt8[0, 0]) == 0
+
+        # Columns [1,0] [0,1] [1,0] [NaN,0] [1,0]: equal scores by index, NaN last.
+        C = Float32[1 0 1 NaN 1; 0 1 0 0 0]
+        q = Float32[1, 0]
+        idx, sc = topk(:dot, q, C, 5)
+        @test idx == [1, 3, 5, 2, 4]
+        @test sc[1:4] == [1, 1, 1, 0] && isnan(sc[5])
+        @test topk("L2SQ", q, C, 5).indices == [1, 3, 5, 2, 4]
+        @test NumPack.distance(:cosine, zeros(Float32, 2), q) == 0
+        @test NumPack.distance(:kl, [0.5, 0.5], [1.0, 0.0]) == Inf
+        @test NumPack.distance(:js, [1.0, 0.0], [0.0, 1.0]) ≈ log(2)
+
+        C = testdata(Float32, 4, 10)
+        q = testdata(Float32, 4, 1)[:, 1]
+        idx, sc = topk(:dot, q, C, 0)
+        @test idx == Int[] && sc == Float64[]
+        @test sort(topk(:dot, q, C, 50).indices) == 1:10
+        @test size(topk(:l2, hcat(q, q), C, 50).indices) == (10, 2)
+        @test size(topk(:l2, hcat(q, q), C, 0).indices) == (0, 2)
+        @test isempty(topk(:cosine, q, zeros(Float32, 4, 0), 5).indices)
+        @test NumPack.scores(:l2, q, zeros(Float32, 4, 0)) == Float64[]
+
+        e = try topk(:dot, ones(Float32, 5), C, 3) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_SHAPE_MISMATCH
+        e = try NumPack.distance(:dot, ones(5), ones(4)) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_SHAPE_MISMATCH
+        e = try topk(:dot, ones(Float32, 4), testdata(Int8, 4, 5), 2) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH  # Int8 needs an Int8 query
+        @test_throws NumPackError topk(:manhattan, q, C, 1)
+        @test_throws ArgumentError topk(:dot, q, C, -1)
+        @test_throws ArgumentError topk(:dot, ComplexF32.(q), C, 1)
+        @test_throws ArgumentError NumPack.distance(:dot, [true, false], [true, true])
+
+        # A Float64 query is rounded to Float32 candidates; other integers search as Float64;
+        # views and other non-Array inputs are copied.
+        C = testdata(Float32, 8, 50)
+        q64 = testdata(Float64, 8, 1)[:, 1]
+        want = [ref_metric("cosine", Float32.(q64), C[:, i]) for i in 1:50]
+        r = topk("COSINE_similarity", q64, C, 5)
+        @test topk_ok("cosine", want, r.indices, r.scores, 5; tol=1e-4)
+        ints = Int32.(testdata(Int8, 8, 50))
+        @test topk(:euclidean, ints[:, 1], ints, 3).indices[1] == 1
+        @test topk(:l2, C[:, 7], view(C, :, 1:2:50), 1).indices == [4]
+        @test topk(:dot, view(C, :, 3), C, 2) == topk(:dot, C[:, 3], C, 2)
+    end
+
+    @testset "vector search over a store: logical rows" begin
+        open(NumPackStore, joinpath(dir, "vec"); drop=true) do s
+            full = testdata(Float32, 16, 400)
+            s["emb"] = full
+            deleteat!(s, "emb", [4, 51, 400])
+            append!(s, "emb", full[:, 1:20] .* 2)
+            live = read(s, "emb")
+            @test size(live) == (16, 417)
+            Q = testdata(Float32, 16, 3)
+            for m in (:dot, :cosine, :l2sq, :l2)
+                r = topk(s, "emb", m, Q[:, 1], 10)
+                @test r == topk(m, Q[:, 1], live, 10)
+                @test s["emb", r.indices[1]] == live[:, r.indices[1]]
+                R = topk(s, "emb", m, Q, 10)
+                @test size(R.indices) == (10, 3) && R == topk(m, Q, live, 10)
+                S = NumPack.scores(s, "emb", m, Q)
+                @test size(S) == (417, 3) && S == NumPack.scores(m, Q, live)
+                @test NumPack.scores(s, "emb", m, Q[:, 2]) == S[:, 2]
+            end
+            # Stored column 52 is logical row 50 (4 and 51 were deleted before it); the
+            # deleted column 51 is not found; appended rows follow the 397 kept ones.
+            r = topk(s, "emb", :l2sq, full[:, 52], 1)
+            @test r.indices == [50] && r.scores == [0.0]
+            @test topk(s, "emb", :l2sq, full[:, 51], 1).scores[1] > 0
+            @test topk(s, "emb", :l2sq, full[:, 3] .* 2, 1).indices == [400]
+            @test size(topk(s, "emb", :dot, Q, 0).indices) == (0, 3)
+            @test length(topk(s, "emb", :dot, Q[:, 1], 1000).indices) == 417
+            # A 1-d array is vectors of one element.
+            flat = Float64.(full[1, :])
+            s["flat"] = flat
+            @test topk(s, "flat", :l2, [0.25], 4) == topk(:l2, [0.25], reshape(flat, 1, :), 4)
+            # Errors.
+            e = try topk(s, "missing", :dot, Q, 3) catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_NOT_FOUND
+            e = try topk(s, "emb", :dot, ones(Float32, 15), 3) catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_SHAPE_MISMATCH
+            e = try NumPack.scores(s, "emb", :nope, Q) catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_INVALID_ARGUMENT
+            s["ints"] = Int32[1 2; 3 4]
+            e = try topk(s, "ints", :dot, Int32[1, 2], 1) catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH
         end
     end
 end
