@@ -12,6 +12,10 @@
 //   or View::data<bool>() (std::vector<bool> cannot hold them).
 // - Rows: Array<T>::rows() and View::rows<T>() are ranges of numpack::Span<T> (one span
 //   per logical row); a View's rows skip deleted rows through its row map, zero-copy.
+// - Vector search: numpack::top_k, scores and distance over numpack::VectorsRef (a
+//   borrowed row-major matrix of vectors, npk_vectors), and Store::top_k / Store::scores
+//   over a stored array's live rows. Metrics are the C enum npk_metric (NPK_METRIC_COSINE,
+//   ...); parse_metric("cos") reads a name. Results: numpack::TopK and numpack::Scores.
 //
 // Thread safety is that of the C API (see numpack.h): a Store may be shared between
 // threads; a Stream may not.
@@ -20,6 +24,7 @@
 
 #include "numpack.h"
 
+#include <algorithm>
 #include <complex>
 #include <cstddef>
 #include <cstdint>
@@ -492,6 +497,180 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------
+// Vector search (exact top-k; the rules are npk_vector_top_k's in numpack.h)
+
+/// The canonical name of metric `m` ("cosine"), or "" for a value that is not a metric.
+inline std::string metric_name(npk_metric m) {
+    const char* n = npk_metric_name(static_cast<uint32_t>(m));
+    return n ? n : "";
+}
+/// The metric named `name`: a canonical name or an alias ("cos", "euclidean",
+/// "l2_squared", ...), in any letter case. Throws Error(NPK_STATUS_INVALID_ARGUMENT) for
+/// an unknown name (the message lists the valid ones).
+inline npk_metric parse_metric(const std::string& name) {
+    uint32_t out = 0;
+    detail::check(npk_metric_parse(name.c_str(), &out));
+    return static_cast<npk_metric>(out);
+}
+/// True for the similarities (dot, inner, cosine: higher ranks first); false for the
+/// distances and for a value that is not a metric.
+inline bool is_similarity(npk_metric m) noexcept {
+    return npk_metric_is_similarity(static_cast<uint32_t>(m));
+}
+/// The instruction sets the kernels use, e.g. "x86_64: AVX2, FMA, F16C (kernels: avx2)".
+inline std::string vector_capabilities() { return npk_vector_capabilities(); }
+
+/// is_vector_element<T>: the element types VectorsRef takes typed (float16 has no C++17
+/// type: use VectorsRef's untyped constructor with NPK_DTYPE_FLOAT16).
+template <class T>
+struct is_vector_element : std::false_type {};
+template <>
+struct is_vector_element<float> : std::true_type {};
+template <>
+struct is_vector_element<double> : std::true_type {};
+template <>
+struct is_vector_element<int8_t> : std::true_type {};
+template <>
+struct is_vector_element<uint8_t> : std::true_type {};
+
+/// A borrowed row-major matrix of `rows()` vectors of `dim()` elements (npk_vectors). It
+/// points into the caller's memory, which must stay alive and unchanged while a call
+/// that was given it runs; the library only reads it.
+class VectorsRef {
+public:
+    /// `rows` vectors of `dim` elements of T at `data` (T: float, double, int8_t, uint8_t).
+    template <class T>
+    VectorsRef(const T* data, uint64_t rows, uint64_t dim) noexcept
+        : v_{data, dtype_v<T>, rows, dim} {
+        static_assert(is_vector_element<T>::value,
+                      "vector search takes float, double, int8_t or uint8_t elements");
+    }
+    /// The elements of `data` as vectors of `dim` elements. Throws
+    /// Error(NPK_STATUS_INVALID_ARGUMENT) when dim is 0, Error(NPK_STATUS_BUFFER_SIZE) when
+    /// data.size() is not a multiple of dim.
+    template <class T>
+    VectorsRef(const std::vector<T>& data, uint64_t dim)
+        : VectorsRef(data.data(), rows_of(data.size(), dim), dim) {}
+    /// One vector: all of `one`.
+    template <class T>
+    explicit VectorsRef(const std::vector<T>& one) : VectorsRef(one.data(), 1, one.size()) {}
+    /// The rows of a loaded array: Array::row_count() vectors of Array::row_size().
+    template <class T>
+    explicit VectorsRef(const Array<T>& a) : VectorsRef(a.data.data(), a.row_count(), a.row_size()) {}
+    /// Untyped: `rows` vectors of `dim` elements of dtype code `dtype` at `data`, e.g.
+    /// NPK_DTYPE_FLOAT16 with 2-byte IEEE half elements.
+    VectorsRef(const void* data, uint32_t dtype, uint64_t rows, uint64_t dim) noexcept
+        : v_{data, dtype, rows, dim} {}
+
+    uint64_t rows() const noexcept { return v_.rows; }
+    uint64_t dim() const noexcept { return v_.dim; }
+    uint32_t dtype() const noexcept { return v_.dtype; }
+    /// Vector `i` alone; throws Error(NPK_STATUS_INDEX_OUT_OF_RANGE) past the last.
+    VectorsRef row(uint64_t i) const {
+        if (i >= v_.rows) {
+            throw Error(NPK_STATUS_INDEX_OUT_OF_RANGE,
+                        "vector " + std::to_string(i) + " of " + std::to_string(v_.rows));
+        }
+        const char* base = static_cast<const char*>(v_.data);
+        return VectorsRef(base + i * v_.dim * dtype_size(v_.dtype), v_.dtype, 1, v_.dim);
+    }
+    const npk_vectors* capi() const noexcept { return &v_; }
+
+private:
+    static uint64_t rows_of(std::size_t size, uint64_t dim) {
+        if (dim == 0) {
+            throw Error(NPK_STATUS_INVALID_ARGUMENT, "vectors need at least one element (dim is 0)");
+        }
+        if (size % dim != 0) {
+            throw Error(NPK_STATUS_BUFFER_SIZE, std::to_string(size) + " elements are not a whole number of " +
+                                                    std::to_string(dim) + "-element vectors");
+        }
+        return size / dim;
+    }
+    npk_vectors v_;
+};
+
+/// Top-k results: `queries` rows of `k` entries each (k = min(requested k, candidates)),
+/// best first (similarities descending, distances ascending, equal scores by lower
+/// index, NaN last). Entry j of query q is at q * k + j.
+struct TopK {
+    std::size_t queries = 0;
+    std::size_t k = 0;
+    std::vector<uint64_t> indices;  ///< candidate rows (logical rows of a stored array)
+    std::vector<double> scores;
+
+    /// Query q's candidate rows, best first; throws Error(INDEX_OUT_OF_RANGE) past the last.
+    Span<const uint64_t> indices_of(std::size_t q) const {
+        check_query(q);
+        return Span<const uint64_t>(indices.data() + q * k, k);
+    }
+    /// Query q's scores, best first.
+    Span<const double> scores_of(std::size_t q) const {
+        check_query(q);
+        return Span<const double>(scores.data() + q * k, k);
+    }
+
+private:
+    void check_query(std::size_t q) const {
+        if (q >= queries) {
+            throw Error(NPK_STATUS_INDEX_OUT_OF_RANGE,
+                        "query " + std::to_string(q) + " of " + std::to_string(queries));
+        }
+    }
+};
+
+/// The metric between every query and every candidate: values[q * candidates + c].
+struct Scores {
+    std::size_t queries = 0;
+    std::size_t candidates = 0;  ///< for a stored array: its live rows
+    std::vector<double> values;
+
+    double operator()(std::size_t q, std::size_t c) const { return values[q * candidates + c]; }
+    /// Query q's scores against every candidate; throws Error(INDEX_OUT_OF_RANGE) past the last.
+    Span<const double> row(std::size_t q) const {
+        if (q >= queries) {
+            throw Error(NPK_STATUS_INDEX_OUT_OF_RANGE,
+                        "query " + std::to_string(q) + " of " + std::to_string(queries));
+        }
+        return Span<const double>(values.data() + q * candidates, candidates);
+    }
+};
+
+/// The metric between vectors `a` and `b` (one row each, equal dim). Throws Error:
+/// SHAPE_MISMATCH (dims differ, not one row each), DTYPE_MISMATCH, INVALID_ARGUMENT.
+inline double distance(npk_metric m, const VectorsRef& a, const VectorsRef& b) {
+    double out = 0;
+    detail::check(npk_vector_distance(static_cast<uint32_t>(m), a.capi(), b.capi(), &out));
+    return out;
+}
+
+/// The metric between every query and every candidate (npk_vector_scores).
+inline Scores scores(npk_metric m, const VectorsRef& queries, const VectorsRef& candidates) {
+    Scores s;
+    s.queries = static_cast<std::size_t>(queries.rows());
+    s.candidates = static_cast<std::size_t>(candidates.rows());
+    s.values.resize(s.queries * s.candidates);
+    detail::check(npk_vector_scores(static_cast<uint32_t>(m), queries.capi(), candidates.capi(),
+                                    s.values.data(), s.values.size()));
+    return s;
+}
+
+/// The k best candidates of each query (npk_vector_top_k); k larger than the candidates
+/// gives them all, k = 0 none.
+inline TopK top_k(npk_metric m, const VectorsRef& queries, const VectorsRef& candidates, uint64_t k) {
+    TopK r;
+    r.queries = static_cast<std::size_t>(queries.rows());
+    std::size_t len = r.queries * static_cast<std::size_t>(std::min(k, candidates.rows()));
+    r.indices.resize(len);
+    r.scores.resize(len);
+    uint64_t kk = 0;
+    detail::check(npk_vector_top_k(static_cast<uint32_t>(m), queries.capi(), candidates.capi(), k,
+                                   r.indices.data(), r.scores.data(), len, &kk));
+    r.k = static_cast<std::size_t>(kk);
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------
 // Store
 
 /// An open store (npk_store). Move-only; may be used from many threads at once.
@@ -691,7 +870,49 @@ public:
         return Stream(out, batch_rows, in.dtype, in.row_bytes());
     }
 
+    // -- vector search ---------------------------------------------------------------
+
+    /// top_k over the live rows of array `name`, read in place through its memory map
+    /// (npk_store_top_k): indices are logical rows, deleted rows skipped. A 1-d array is
+    /// vectors of one element; an N-d array's vectors are its rows.
+    TopK top_k(const std::string& name, npk_metric m, const VectorsRef& queries, uint64_t k) const {
+        uint64_t n = live_rows(name);
+        TopK r;
+        r.queries = static_cast<std::size_t>(queries.rows());
+        std::size_t len = r.queries * static_cast<std::size_t>(std::min(k, n));
+        r.indices.resize(len);
+        r.scores.resize(len);
+        uint64_t kk = 0;
+        detail::check(npk_store_top_k(h_, name.c_str(), static_cast<uint32_t>(m), queries.capi(), k,
+                                      r.indices.data(), r.scores.data(), len, &kk));
+        r.k = static_cast<std::size_t>(kk);
+        // Fewer rows than sized for if some were deleted meanwhile (the layout is compact).
+        r.indices.resize(r.queries * r.k);
+        r.scores.resize(r.queries * r.k);
+        return r;
+    }
+    /// scores against the live rows of array `name` (npk_store_scores):
+    /// Scores::candidates is the number of live rows.
+    Scores scores(const std::string& name, npk_metric m, const VectorsRef& queries) const {
+        uint64_t n = live_rows(name);
+        Scores s;
+        s.queries = static_cast<std::size_t>(queries.rows());
+        s.values.resize(s.queries * static_cast<std::size_t>(n));
+        uint64_t n_out = 0;
+        detail::check(npk_store_scores(h_, name.c_str(), static_cast<uint32_t>(m), queries.capi(),
+                                       s.values.data(), s.values.size(), &n_out));
+        s.candidates = static_cast<std::size_t>(n_out);
+        s.values.resize(s.queries * s.candidates);
+        return s;
+    }
+
 private:
+    // Live rows now, to size the outputs (0 for a 0-d array, which the search rejects).
+    uint64_t live_rows(const std::string& name) const {
+        ArrayInfo in = info(name);
+        return in.shape.empty() ? 0 : in.shape[0];
+    }
+
     npk_store* h_ = nullptr;
 };
 

@@ -1,9 +1,13 @@
-// Tests of numpack.hpp: errors, move semantics, typed access, views, streams, names.
+// Tests of numpack.hpp: errors, move semantics, typed access, views, streams, names,
+// vector search.
 // Usage: test_wrapper <scratch-dir>. Prints "N passed, M failed" last; exits 1 on failure.
+#include <algorithm>
+#include <cmath>
 #include <complex>
 #include <cstdint>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -299,6 +303,354 @@ void test_typed(const std::string& dir) {
     s.close();
 }
 
+// -- vector search: a brute-force reference in double precision ----------------------------
+
+uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+uint64_t next_u64() {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+double uniform(double lo, double hi) {
+    return lo + (hi - lo) * static_cast<double>(next_u64() >> 11) / 9007199254740992.0;
+}
+
+// n random elements of T: in [-1, 1) (every value for integers), or positive for kl/js.
+template <class T>
+std::vector<T> random_vectors(std::size_t n, bool positive) {
+    std::vector<T> v(n);
+    for (T& x : v) {
+        if (std::is_integral<T>::value) {
+            int lo = positive ? 1 : static_cast<int>(std::numeric_limits<T>::min());
+            int hi = static_cast<int>(std::numeric_limits<T>::max());
+            x = static_cast<T>(lo + static_cast<int>(next_u64() % static_cast<uint64_t>(hi - lo + 1)));
+        } else {
+            x = static_cast<T>(positive ? uniform(0.05, 1.0) : uniform(-1.0, 1.0));
+        }
+    }
+    return v;
+}
+
+// A random normal IEEE half in +-[0.25, 4), as its bits, and its value.
+uint16_t random_half() {
+    return static_cast<uint16_t>((next_u64() & 1) << 15 | (13 + next_u64() % 4) << 10 | (next_u64() & 1023));
+}
+double half_value(uint16_t h) {
+    double v = std::ldexp(1024.0 + (h & 1023), ((h >> 10) & 31) - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+double ref_kl(const std::vector<double>& p, const std::vector<double>& q) {
+    double s = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        if (p[i] > 0) s += p[i] * std::log(p[i] / q[i]);
+    }
+    return s;
+}
+
+int popcount8(unsigned x) {
+    int n = 0;
+    for (; x; x &= x - 1) ++n;
+    return n;
+}
+
+// The metric between two vectors, as numpack.h defines it.
+double ref_metric(npk_metric m, const std::vector<double>& a, const std::vector<double>& b) {
+    double dot = 0, na = 0, nb = 0, l2sq = 0;
+    int diff = 0, both = 0, either = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        dot += a[i] * b[i];
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+        l2sq += (a[i] - b[i]) * (a[i] - b[i]);
+        unsigned x = static_cast<unsigned>(a[i]), y = static_cast<unsigned>(b[i]);
+        diff += popcount8(x ^ y);
+        both += popcount8(x & y);
+        either += popcount8(x | y);
+    }
+    switch (m) {
+        case NPK_METRIC_DOT:
+        case NPK_METRIC_INNER: return dot;
+        case NPK_METRIC_COSINE: return na == 0 || nb == 0 ? 0.0 : dot / (std::sqrt(na) * std::sqrt(nb));
+        case NPK_METRIC_L2: return std::sqrt(l2sq);
+        case NPK_METRIC_L2SQ: return l2sq;
+        case NPK_METRIC_HAMMING: return diff;
+        case NPK_METRIC_JACCARD: return either == 0 ? 0.0 : 1.0 - static_cast<double>(both) / either;
+        case NPK_METRIC_KL: return ref_kl(a, b);
+        case NPK_METRIC_JS: {
+            std::vector<double> mid(a.size());
+            for (std::size_t i = 0; i < a.size(); ++i) mid[i] = (a[i] + b[i]) / 2;
+            return 0.5 * ref_kl(a, mid) + 0.5 * ref_kl(b, mid);
+        }
+    }
+    return NAN;
+}
+
+// Row r of a row-major matrix, as doubles (value(i) reads element i).
+template <class F>
+std::vector<double> row_values(F value, std::size_t r, std::size_t dim) {
+    std::vector<double> v(dim);
+    for (std::size_t i = 0; i < dim; ++i) v[i] = value(r * dim + i);
+    return v;
+}
+
+// The reference scores, values[q * N + c].
+template <class FQ, class FC>
+std::vector<double> ref_scores(npk_metric m, FQ q, std::size_t nq, FC c, std::size_t nc, std::size_t dim) {
+    std::vector<double> out(nq * nc);
+    for (std::size_t i = 0; i < nq; ++i) {
+        std::vector<double> a = row_values(q, i, dim);
+        for (std::size_t j = 0; j < nc; ++j) out[i * nc + j] = ref_metric(m, a, row_values(c, j, dim));
+    }
+    return out;
+}
+
+// All candidates best first: NaN last, ties by index.
+std::vector<uint64_t> ref_order(npk_metric m, const double* s, std::size_t n) {
+    std::vector<uint64_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    bool sim = numpack::is_similarity(m);
+    std::sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
+        double x = s[a], y = s[b];
+        if (std::isnan(x) != std::isnan(y)) return std::isnan(y);
+        if (!std::isnan(x) && x != y) return sim ? x > y : x < y;
+        return a < b;
+    });
+    return order;
+}
+
+bool close_to(double got, double want, double tol) {
+    if (std::isnan(want)) return std::isnan(got);
+    if (std::isinf(want)) return got == want;
+    return std::fabs(got - want) <= tol * std::max(1.0, std::fabs(want));
+}
+
+// Does one query's result match the reference scores `want` of its n candidates?
+// `exact`: indices must be the reference's; else they may differ only between equal scores.
+bool top_k_ok(npk_metric m, const double* want, std::size_t n, numpack::Span<const uint64_t> idx,
+              numpack::Span<const double> sc, double tol, bool exact) {
+    std::vector<uint64_t> order = ref_order(m, want, n);
+    std::vector<bool> seen(n);
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+        uint64_t i = idx[j], r = order[j];
+        if (i >= n || seen[i]) return false;
+        seen[i] = true;
+        if (!close_to(sc[j], want[i], tol) || !close_to(want[i], want[r], tol) || (exact && i != r)) {
+            std::cerr << "  entry " << j << ": index " << i << " score " << sc[j] << ", want index " << r
+                      << " score " << want[r] << "\n";
+            return false;
+        }
+    }
+    return true;
+}
+
+// Scores and top-k of nq queries against nc candidates (dim elements) against the reference.
+template <class FQ, class FC>
+void check_search(const char* what, npk_metric m, const numpack::VectorsRef& q, FQ qv,
+                  const numpack::VectorsRef& c, FC cv, double tol, bool exact) {
+    std::size_t nq = q.rows(), nc = c.rows(), dim = c.dim();
+    std::vector<double> want = ref_scores(m, qv, nq, cv, nc, dim);
+    numpack::Scores s = numpack::scores(m, q, c);
+    bool ok = s.queries == nq && s.candidates == nc && s.values.size() == nq * nc;
+    for (std::size_t i = 0; ok && i < want.size(); ++i) ok = close_to(s.values[i], want[i], tol);
+    if (!ok) std::cerr << "  " << what << " " << numpack::metric_name(m) << ": scores\n";
+    CHECK(ok);
+    CHECK(close_to(numpack::distance(m, q.row(1), c.row(2)), s(1, 2), 0));
+    for (uint64_t k : {uint64_t(0), uint64_t(1), uint64_t(5), uint64_t(nc), uint64_t(nc + 7)}) {
+        numpack::TopK r = numpack::top_k(m, q, c, k);
+        std::size_t kk = std::min<std::size_t>(k, nc);
+        CHECK(r.queries == nq && r.k == kk && r.indices.size() == nq * kk && r.scores.size() == nq * kk);
+        for (std::size_t i = 0; i < nq; ++i) {
+            bool good = top_k_ok(m, want.data() + i * nc, nc, r.indices_of(i), r.scores_of(i), tol, exact);
+            if (!good) std::cerr << "  " << what << " " << numpack::metric_name(m) << ": query " << i << " k " << k << "\n";
+            CHECK(good);
+        }
+        // One query alone gives exactly its row of the many-query result.
+        numpack::TopK one = numpack::top_k(m, q.row(nq - 1), c, k);
+        CHECK(one.queries == 1 && one.k == kk && one.indices_of(0).to_vector() == r.indices_of(nq - 1).to_vector() &&
+              one.scores_of(0).to_vector() == r.scores_of(nq - 1).to_vector());
+    }
+}
+
+template <class T>
+void check_type(const char* what, double tol) {
+    const std::size_t nq = 9, nc = 131, dim = 17;  // 9 queries: the blocked path for floats
+    for (npk_metric m : {NPK_METRIC_DOT, NPK_METRIC_INNER, NPK_METRIC_COSINE, NPK_METRIC_L2, NPK_METRIC_L2SQ,
+                         NPK_METRIC_KL, NPK_METRIC_JS}) {
+        bool positive = m == NPK_METRIC_KL || m == NPK_METRIC_JS;
+        std::vector<T> q = random_vectors<T>(nq * dim, positive), c = random_vectors<T>(nc * dim, positive);
+        auto qv = [&](std::size_t i) { return static_cast<double>(q[i]); };
+        auto cv = [&](std::size_t i) { return static_cast<double>(c[i]); };
+        // Integer dot and l2sq are whole numbers: ties are exact and so must the indices be.
+        bool exact = std::is_integral<T>::value && (m == NPK_METRIC_DOT || m == NPK_METRIC_INNER || m == NPK_METRIC_L2SQ);
+        check_search(what, m, numpack::VectorsRef(q, dim), qv, numpack::VectorsRef(c, dim), cv, tol, exact);
+    }
+}
+
+void test_vector_metrics() {
+    for (uint32_t code = 0; code < 9; ++code) {
+        npk_metric m = static_cast<npk_metric>(code);
+        std::string name = numpack::metric_name(m), upper = name;
+        std::transform(upper.begin(), upper.end(), upper.begin(), [](char ch) { return static_cast<char>(std::toupper(ch)); });
+        CHECK(!name.empty() && numpack::parse_metric(name) == m && numpack::parse_metric(upper) == m);
+        CHECK(numpack::is_similarity(m) == (code <= NPK_METRIC_COSINE));
+    }
+    CHECK(numpack::metric_name(NPK_METRIC_L2SQ) == "l2sq");
+    CHECK(numpack::parse_metric("Euclidean") == NPK_METRIC_L2);
+    CHECK(numpack::parse_metric("cos") == NPK_METRIC_COSINE);
+    CHECK(numpack::parse_metric("L2_Squared") == NPK_METRIC_L2SQ);
+    CHECK(numpack::parse_metric("dot_product") == NPK_METRIC_DOT);
+    CHECK(numpack::parse_metric("kl_divergence") == NPK_METRIC_KL);
+    CHECK(numpack::metric_name(static_cast<npk_metric>(9)).empty());
+    CHECK(!numpack::is_similarity(static_cast<npk_metric>(9)));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::parse_metric("manhattan"));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::parse_metric(""));
+    try {
+        numpack::parse_metric("manhattan");
+    } catch (const numpack::Error& e) {
+        CHECK(e.message().find("manhattan") != std::string::npos && e.message().find("cosine") != std::string::npos);
+    }
+    CHECK(numpack::vector_capabilities().find("kernels") != std::string::npos);
+}
+
+void test_vector_search() {
+    check_type<float>("float32", 1e-4);
+    check_type<double>("float64", 1e-10);
+    check_type<int8_t>("int8", 1e-10);
+    check_type<uint8_t>("uint8", 1e-10);
+
+    // float16 through the untyped descriptor.
+    {
+        const std::size_t nq = 9, nc = 64, dim = 10;
+        std::vector<uint16_t> q(nq * dim), c(nc * dim);
+        for (uint16_t& h : q) h = random_half();
+        for (uint16_t& h : c) h = random_half();
+        numpack::VectorsRef qr(q.data(), NPK_DTYPE_FLOAT16, nq, dim), cr(c.data(), NPK_DTYPE_FLOAT16, nc, dim);
+        auto qv = [&](std::size_t i) { return half_value(q[i]); };
+        auto cv = [&](std::size_t i) { return half_value(c[i]); };
+        for (npk_metric m : {NPK_METRIC_DOT, NPK_METRIC_COSINE, NPK_METRIC_L2SQ}) check_search("float16", m, qr, qv, cr, cv, 1e-4, false);
+    }
+
+    // Packed bits.
+    {
+        const std::size_t nq = 3, nc = 150, dim = 16;
+        std::vector<uint8_t> q = random_vectors<uint8_t>(nq * dim, false), c = random_vectors<uint8_t>(nc * dim, false);
+        auto qv = [&](std::size_t i) { return static_cast<double>(q[i]); };
+        auto cv = [&](std::size_t i) { return static_cast<double>(c[i]); };
+        check_search("bits", NPK_METRIC_HAMMING, numpack::VectorsRef(q, dim), qv, numpack::VectorsRef(c, dim), cv, 0, true);
+        check_search("bits", NPK_METRIC_JACCARD, numpack::VectorsRef(q, dim), qv, numpack::VectorsRef(c, dim), cv, 1e-12, false);
+        std::vector<uint8_t> a = {0xF0, 0x01}, b = {0xFF, 0x00};
+        CHECK(numpack::distance(NPK_METRIC_HAMMING, numpack::VectorsRef(a), numpack::VectorsRef(b)) == 5);
+        std::vector<float> f = {1, 2};
+        EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH,
+                     numpack::distance(NPK_METRIC_HAMMING, numpack::VectorsRef(f), numpack::VectorsRef(f)));
+    }
+
+    // Mixed types: a double query is rounded to float candidates; int8 candidates need int8.
+    {
+        std::vector<double> q = random_vectors<double>(2 * 8, false);
+        std::vector<float> c = random_vectors<float>(40 * 8, false);
+        auto qv = [&](std::size_t i) { return static_cast<double>(static_cast<float>(q[i])); };
+        auto cv = [&](std::size_t i) { return static_cast<double>(c[i]); };
+        check_search("double query, float candidates", NPK_METRIC_COSINE, numpack::VectorsRef(q, 8), qv,
+                     numpack::VectorsRef(c, 8), cv, 1e-4, false);
+        std::vector<int8_t> c8 = random_vectors<int8_t>(5 * 8, false);
+        std::vector<float> one(8, 1.0f);
+        EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH,
+                     numpack::top_k(NPK_METRIC_DOT, numpack::VectorsRef(one), numpack::VectorsRef(c8, 8), 2));
+    }
+
+    // Equal scores by lower index, NaN last; cosine with a zero vector is 0.
+    {
+        std::vector<float> c = {1, 0, 0, 1, 1, 0, NAN, 0, 1, 0}, q = {1, 0}, zero = {0, 0};
+        for (npk_metric m : {NPK_METRIC_DOT, NPK_METRIC_L2SQ}) {
+            numpack::TopK r = numpack::top_k(m, numpack::VectorsRef(q), numpack::VectorsRef(c, 2), 5);
+            CHECK((r.indices == std::vector<uint64_t>{0, 2, 4, 1, 3}) && std::isnan(r.scores[4]));
+        }
+        CHECK(numpack::distance(NPK_METRIC_COSINE, numpack::VectorsRef(zero), numpack::VectorsRef(q)) == 0);
+    }
+
+    // Shapes, k and errors.
+    {
+        std::vector<float> c = random_vectors<float>(10 * 4, false), q5(5, 1.0f), q4(4, 1.0f);
+        numpack::VectorsRef cr(c, 4);
+        CHECK(cr.rows() == 10 && cr.dim() == 4 && cr.dtype() == NPK_DTYPE_FLOAT32);
+        numpack::TopK r = numpack::top_k(NPK_METRIC_L2, numpack::VectorsRef(q4), cr, 0);
+        CHECK(r.queries == 1 && r.k == 0 && r.indices.empty());
+        r = numpack::top_k(NPK_METRIC_L2, numpack::VectorsRef(c, 4), cr, 1000);
+        CHECK(r.queries == 10 && r.k == 10);
+        for (std::size_t i = 0; i < 10; ++i) CHECK(r.indices_of(i)[0] == i);  // each finds itself
+        std::vector<float> none;
+        r = numpack::top_k(NPK_METRIC_DOT, numpack::VectorsRef(q4), numpack::VectorsRef(none, 4), 3);
+        CHECK(r.k == 0 && r.indices.empty());
+        CHECK(numpack::scores(NPK_METRIC_DOT, numpack::VectorsRef(q4), numpack::VectorsRef(none, 4)).values.empty());
+        EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, numpack::top_k(NPK_METRIC_DOT, numpack::VectorsRef(q5), cr, 3));
+        EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, numpack::scores(NPK_METRIC_DOT, numpack::VectorsRef(q5), cr));
+        EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH,
+                     numpack::distance(NPK_METRIC_DOT, numpack::VectorsRef(q5), numpack::VectorsRef(q4)));
+        EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, numpack::distance(NPK_METRIC_DOT, cr, cr));  // not one row each
+        EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT,
+                     numpack::top_k(static_cast<npk_metric>(42), numpack::VectorsRef(q4), cr, 3));
+        EXPECT_ERROR(NPK_STATUS_BUFFER_SIZE, numpack::VectorsRef(c, 3));
+        EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::VectorsRef(c, 0));
+        EXPECT_ERROR(NPK_STATUS_INDEX_OUT_OF_RANGE, cr.row(10));
+        EXPECT_ERROR(NPK_STATUS_INDEX_OUT_OF_RANGE, r.indices_of(1));
+        std::vector<float> f(4);
+        EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH,  // int32 is not a vector element type
+                     numpack::distance(NPK_METRIC_DOT, numpack::VectorsRef(f.data(), NPK_DTYPE_INT32, 1, 4),
+                                       numpack::VectorsRef(q4)));
+    }
+}
+
+void test_store_vector_search(const std::string& dir) {
+    const std::size_t rows = 60, dim = 8;
+    numpack::Store s(dir + "/vectors", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    std::vector<float> full = random_vectors<float>(rows * dim, false);
+    std::vector<float> extra = random_vectors<float>(4 * dim, false);
+    s.save("emb", full, {rows, dim});
+    s.delete_rows("emb", {5, 20, 59});
+    s.append("emb", extra, {4, dim});
+    numpack::Array<float> live = s.load<float>("emb");
+    CHECK(live.row_count() == rows - 3 + 4);
+    std::vector<float> q = random_vectors<float>(9 * dim, false);
+    numpack::VectorsRef qr(q, dim), lr(live);
+    for (npk_metric m : {NPK_METRIC_DOT, NPK_METRIC_COSINE, NPK_METRIC_L2SQ, NPK_METRIC_L2}) {
+        for (uint64_t k : {uint64_t(0), uint64_t(6), uint64_t(1000)}) {
+            numpack::TopK a = s.top_k("emb", m, qr, k), b = numpack::top_k(m, qr, lr, k);
+            CHECK(a.queries == 9 && a.k == b.k && a.indices == b.indices && a.scores == b.scores);
+        }
+        numpack::Scores a = s.scores("emb", m, qr), b = numpack::scores(m, qr, lr);
+        CHECK(a.queries == 9 && a.candidates == live.row_count() && a.values == b.values);
+    }
+    // Logical rows: stored row 21 is logical 19 (5 and 20 deleted before it); the deleted
+    // row 20 is not found; the appended rows come after the 57 kept ones.
+    numpack::TopK r = s.top_k("emb", NPK_METRIC_L2SQ, numpack::VectorsRef(full.data() + 21 * dim, 1, dim), 1);
+    CHECK(r.indices == std::vector<uint64_t>{19} && r.scores[0] == 0);
+    r = s.top_k("emb", NPK_METRIC_L2SQ, numpack::VectorsRef(full.data() + 20 * dim, 1, dim), 1);
+    CHECK(r.k == 1 && r.scores[0] > 0);
+    r = s.top_k("emb", NPK_METRIC_L2SQ, numpack::VectorsRef(extra.data() + 2 * dim, 1, dim), 1);
+    CHECK(r.indices == std::vector<uint64_t>{57 + 2});
+
+    // An array with every row deleted.
+    s.save("gone", std::vector<float>(2 * dim), {2, dim});
+    s.delete_rows("gone", {0, 1});
+    CHECK(s.top_k("gone", NPK_METRIC_DOT, qr, 5).k == 0);
+    numpack::Scores none = s.scores("gone", NPK_METRIC_DOT, qr);
+    CHECK(none.candidates == 0 && none.values.empty());
+
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, s.top_k("missing", NPK_METRIC_DOT, qr, 3));
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, s.scores("missing", NPK_METRIC_DOT, qr));
+    EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, s.top_k("emb", NPK_METRIC_DOT, numpack::VectorsRef(q, 3), 3));
+    s.save("ints", std::vector<int32_t>{1, 2, 3, 4}, {2, 2});
+    std::vector<float> q2(2, 1.0f);
+    EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH, s.top_k("ints", NPK_METRIC_DOT, numpack::VectorsRef(q2), 1));
+    numpack::Store empty;
+    EXPECT_ERROR(NPK_STATUS_NULL_ARGUMENT, empty.top_k("emb", NPK_METRIC_DOT, qr, 3));
+    EXPECT_ERROR(NPK_STATUS_NULL_ARGUMENT, empty.scores("emb", NPK_METRIC_DOT, qr));
+    s.close();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -312,6 +664,9 @@ int main(int argc, char** argv) {
         test_errors(dir);
         test_moves(dir);
         test_typed(dir);
+        test_vector_metrics();
+        test_vector_search();
+        test_store_vector_search(dir);
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";
