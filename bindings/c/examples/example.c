@@ -1,5 +1,6 @@
 /* numpack from C: create a store, save and append rows, read rows back (by index, by
- * range, through a zero-copy view), delete rows and compact. Every result is checked.
+ * range, through a zero-copy view), delete rows and compact, search the rows as vectors.
+ * Every result is checked.
  * Usage: example_c <store-dir> */
 #include <stdint.h>
 #include <stdio.h>
@@ -106,6 +107,21 @@ int main(int argc, char **argv) {
     } while (rows > 0);
     npk_stream_free(stream);
     EXPECT(total == 115);
+
+    /* Exact vector search over the stored rows: the 2 nearest to a copy of row 42. Indices
+     * are logical rows (row 42 is logical 37 after the deletions); equal distances rank the
+     * lower index first (rows 41 and 43 are both 20 away). */
+    float query[DIM];
+    fill(query, 42, 1);
+    npk_vectors q = {query, NPK_DTYPE_FLOAT32, 1, DIM};
+    uint32_t l2;
+    CHECK(npk_metric_parse("euclidean", &l2));
+    uint64_t near[2], kk;
+    double dist[2];
+    CHECK(npk_store_top_k(store, "x", l2, &q, 2, near, dist, 2, &kk));
+    EXPECT(kk == 2 && near[0] == 37 && dist[0] == 0 && near[1] == 36 && dist[1] == 20);
+    printf("nearest to row 42 (%s): logical rows %llu and %llu\n", npk_metric_name(l2),
+           (unsigned long long)near[0], (unsigned long long)near[1]);
 
     /* Errors carry a code and a message. */
     float one[DIM];

@@ -85,6 +85,16 @@ int main(int argc, char** argv) {
         while (stream.next(batch)) total += batch.size() / kDim;
         expect(total == 115, "streamed 115 rows");
 
+        // Exact vector search over the stored rows: the 2 nearest to a copy of row 42, as
+        // logical rows (row 42 is logical 37; rows 41 and 43 tie at 20: lower index first).
+        std::vector<float> query = rows_from(42, 1);
+        numpack::TopK near =
+            store.top_k("x", numpack::parse_metric("euclidean"), numpack::VectorsRef(query), 2);
+        expect(near.k == 2 && near.indices == std::vector<uint64_t>{37, 36} && near.scores[1] == 20.0,
+               "the nearest rows");
+        std::cout << "nearest to row 42: logical rows " << near.indices[0] << " and "
+                  << near.indices[1] << "\n";
+
         try {
             (void)store.info("missing");
             expect(false, "NOT_FOUND");
