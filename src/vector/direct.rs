@@ -29,7 +29,7 @@ pub(crate) fn top_k<T: Scored>(t: &Table, m: Metric, queries: &[Query<'_, T::C>]
                 let scores = &mut buf[..range.len()];
                 for (q, sel) in queries.iter().zip(&mut sels) {
                     src.score(t, m, *q, range.clone(), scores);
-                    sel.push_run(range.start as u64, scores.iter().copied());
+                    sel.push_scores(range.start as u64, scores);
                 }
                 (sels, buf)
             },

@@ -122,6 +122,8 @@ struct Scratch<C> {
     products: Vec<C>,
     norms2: Vec<f64>,
     inv_norms: Vec<f64>,
+    /// One query's approximate scores of the block.
+    scores: Vec<f64>,
 }
 
 /// The best `k` candidates for each query, best first: equal to [`direct::top_k`].
@@ -134,7 +136,7 @@ pub(crate) fn top_k<T: GemmScored>(t: &Table, m: Metric, qs: &Queries<'_, T::C>,
     let br = block_rows::<T::C>(dim, BLOCK_BYTES);
     let q_inv: Vec<f64> = (0..nq).map(|i| inv_norm(qs.get(i).qq)).collect();
     let fresh = || Part { sels: vec![Selector::new(kept, m.is_similarity()); nq], max_norm2: 0.0, finite: true };
-    let scratch = || Scratch { rows: Vec::new(), products: vec![T::C::default(); QUERY_TILE.min(nq) * br], norms2: vec![0.0; br], inv_norms: vec![0.0; br] };
+    let scratch = || Scratch { rows: Vec::new(), products: vec![T::C::default(); QUERY_TILE.min(nq) * br], norms2: vec![0.0; br], inv_norms: vec![0.0; br], scores: vec![0.0; br] };
 
     let part = (0..n.div_ceil(br))
         .into_par_iter()
@@ -159,19 +161,19 @@ pub(crate) fn top_k<T: GemmScored>(t: &Table, m: Metric, qs: &Queries<'_, T::C>,
                     let products = &mut s.products[..(q1 - q0) * len];
                     T::C::gemm(q1 - q0, dim, len, qs.data(q0..q1), rows, products);
                     for (qi, dots) in (q0..q1).zip(products.chunks_exact(len)) {
-                        let sel = &mut part.sels[qi];
-                        let first = range.start as u64;
+                        let scores = &mut s.scores[..len];
                         match m {
-                            Metric::Dot | Metric::Inner => sel.push_run(first, dots.iter().map(|&d| d.into())),
+                            Metric::Dot | Metric::Inner => scores.iter_mut().zip(dots).for_each(|(s, &d)| *s = d.into()),
                             Metric::Cosine => {
                                 let iq = q_inv[qi];
-                                sel.push_run(first, dots.iter().zip(inv_norms.iter()).map(|(&d, &ic)| d.into() * iq * ic))
+                                scores.iter_mut().zip(dots.iter().zip(inv_norms.iter())).for_each(|(s, (&d, &ic))| *s = d.into() * iq * ic)
                             }
                             _ => {
                                 let qq = qs.get(qi).qq;
-                                sel.push_run(first, dots.iter().zip(norms2.iter()).map(|(&d, &cc)| qq + cc - 2.0 * d.into()))
+                                scores.iter_mut().zip(dots.iter().zip(norms2.iter())).for_each(|(s, (&d, &cc))| *s = qq + cc - 2.0 * d.into())
                             }
                         }
+                        part.sels[qi].push_scores(range.start as u64, scores);
                     }
                 }
                 (part, s)

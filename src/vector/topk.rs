@@ -65,16 +65,29 @@ impl Selector {
         Selector { k, similarity, entries: Vec::new(), threshold: u128::MAX, bound: worst(similarity) }
     }
 
-    /// Offers candidates `first`, `first + 1`, ... with these scores. Most are rejected
-    /// by one compare with the k-th best score; NaN and ties go on to the exact check.
+    /// Offers candidates `first`, `first + 1`, ... with these scores. Scores are tested
+    /// against the k-th best score a chunk at a time, without branches (so the test
+    /// vectorises): most chunks hold no candidate for the top k and are skipped whole;
+    /// in the others NaN and ties go on to the exact check.
+    #[inline]
+    pub(crate) fn push_scores(&mut self, first: u64, scores: &[f64]) {
+        if self.similarity { self.push_scores_in::<true>(first, scores) } else { self.push_scores_in::<false>(first, scores) }
+    }
+
     #[inline(always)]
-    pub(crate) fn push_run(&mut self, first: u64, scores: impl IntoIterator<Item = f64>) {
-        let mut bound = self.bound;
-        for (i, s) in (first..).zip(scores) {
-            let worse = if self.similarity { s < bound } else { s > bound };
-            if !worse {
-                self.push(i, s);
-                bound = self.bound;
+    fn push_scores_in<const SIMILARITY: bool>(&mut self, first: u64, scores: &[f64]) {
+        const CHUNK: usize = 16;
+        let not_worse = |s: f64, bound: f64| if SIMILARITY { !(s < bound) } else { !(s > bound) };
+        for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+            let bound = self.bound;
+            if !chunk.iter().fold(false, |any, &s| any | not_worse(s, bound)) {
+                continue;
+            }
+            let start = first + (c * CHUNK) as u64;
+            for (i, &s) in (start..).zip(chunk) {
+                if not_worse(s, self.bound) {
+                    self.push(i, s);
+                }
             }
         }
     }
@@ -168,6 +181,27 @@ mod tests {
             want.sort_by(|&a, &b| scores[a as usize].total_cmp(&scores[b as usize]).then(a.cmp(&b)));
             want.truncate(k);
             assert_eq!(got, want, "k {k}");
+        }
+    }
+
+    #[test]
+    fn push_scores_equals_pushing_one_by_one() {
+        // Runs of ties, NaN, ±0.0 and infinities, over several chunks and partial ones.
+        let special = [f64::NAN, -0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY];
+        let scores: Vec<f64> = (0..300u64).map(|i| if i % 37 == 5 { special[(i / 37) as usize % 5] } else { ((i * 7919) % 23) as f64 }).collect();
+        for similarity in [false, true] {
+            for k in [1, 3, 10, 40, 299, 400] {
+                let mut one = Selector::new(k, similarity);
+                for (i, &x) in scores.iter().enumerate() {
+                    one.push(i as u64 + 1000, x);
+                }
+                let mut runs = Selector::new(k, similarity);
+                for (start, run) in [(0, 7), (7, 100), (107, 16), (123, 177)] {
+                    runs.push_scores(start as u64 + 1000, &scores[start..start + run]);
+                }
+                let bits = |s: Selector| s.into_sorted().iter().map(|e| (e.index(), e.score.to_bits())).collect::<Vec<_>>();
+                assert_eq!(bits(runs), bits(one), "k {k}, similarity {similarity}");
+            }
         }
     }
 
