@@ -7,6 +7,7 @@
 //!                                    (memory-bandwidth bound: 512 MB read once)
 //!   100 queries × 200,000 vectors    ≤ 100 ms dot and l2sq, ≤ 110 ms cosine
 //!   store-backed, file in the page cache: within 1.1 × of the in-memory search
+//!   ("store"; "store_deleted" is the same array with every 100th row deleted)
 //!
 //! Baselines: reading the 512 MB once on all cores (summing it) and on one core, and
 //! copying it (memcpy) into a buffer already faulted in.
@@ -67,8 +68,13 @@ impl Fixture {
         let store = Store::open(dir.path().join("vectors.npk"), OpenOptions { create: true, ..Default::default() }).unwrap();
         store.save("big", DType::Float32, &[ROWS as u64, DIM as u64], as_bytes(&data)).unwrap();
         store.save("many", DType::Float32, &[MANY_ROWS as u64, DIM as u64], as_bytes(&data[..MANY_ROWS * DIM])).unwrap();
-        // Pull both data files into the page cache.
-        for name in ["big", "many"] {
+        for (name, rows) in [("big", ROWS), ("many", MANY_ROWS)] {
+            let deleted = format!("{name}_deleted");
+            store.save(&deleted, DType::Float32, &[rows as u64, DIM as u64], as_bytes(&data[..rows * DIM])).unwrap();
+            store.delete_rows(&deleted, &(0..rows as i64).step_by(100).collect::<Vec<_>>()).unwrap();
+        }
+        // Pull the data files into the page cache.
+        for name in ["big", "many", "big_deleted", "many_deleted"] {
             let view = store.view(name, false).unwrap();
             black_box(view.bytes().iter().step_by(4096).map(|&b| b as u64).sum::<u64>());
         }
@@ -109,6 +115,7 @@ fn bench_single_query(c: &mut Criterion, fx: &Fixture) {
     for m in METRICS {
         g.bench_with_input(BenchmarkId::new("memory", m.name()), &m, |b, &m| b.iter(|| vector::top_k(m, q, vectors(&fx.data), K).unwrap()));
         g.bench_with_input(BenchmarkId::new("store", m.name()), &m, |b, &m| b.iter(|| vector::store_top_k(&fx.store, "big", m, q, K).unwrap()));
+        g.bench_with_input(BenchmarkId::new("store_deleted", m.name()), &m, |b, &m| b.iter(|| vector::store_top_k(&fx.store, "big_deleted", m, q, K).unwrap()));
     }
     g.finish();
 }
@@ -121,6 +128,7 @@ fn bench_many_queries(c: &mut Criterion, fx: &Fixture) {
     for m in METRICS {
         g.bench_with_input(BenchmarkId::new("memory", m.name()), &m, |b, &m| b.iter(|| vector::top_k(m, q, cands, K).unwrap()));
         g.bench_with_input(BenchmarkId::new("store", m.name()), &m, |b, &m| b.iter(|| vector::store_top_k(&fx.store, "many", m, q, K).unwrap()));
+        g.bench_with_input(BenchmarkId::new("store_deleted", m.name()), &m, |b, &m| b.iter(|| vector::store_top_k(&fx.store, "many_deleted", m, q, K).unwrap()));
     }
     g.finish();
 }
