@@ -20,8 +20,10 @@ pub(crate) fn top_k<T: Scored>(t: &Table, m: Metric, queries: &[Query<'_, T::C>]
     }
     let br = block_rows::<T>(src.dim(), BLOCK_BYTES);
     let fresh = || vec![Selector::new(k, sim); queries.len()];
-    let selectors = (0..n.div_ceil(br))
+    let blocks = n.div_ceil(br);
+    let selectors = (0..blocks)
         .into_par_iter()
+        .with_min_len(min_blocks_per_task(blocks))
         .fold(
             || (fresh(), vec![0.0; br]),
             |(mut sels, mut buf), b| {
@@ -37,6 +39,13 @@ pub(crate) fn top_k<T: Scored>(t: &Table, m: Metric, queries: &[Query<'_, T::C>]
         .map(|(sels, _)| sels)
         .reduce(fresh, merge_all);
     selectors.into_iter().map(Selector::into_sorted).collect()
+}
+
+/// Fewest blocks per rayon task: each task starts its selectors afresh and lets through
+/// every candidate until its k-th best settles, so splitting finer than a few tasks per
+/// core (rayon splits again whenever work is stolen) costs more than it balances.
+pub(crate) fn min_blocks_per_task(blocks: usize) -> usize {
+    (blocks / (4 * rayon::current_num_threads())).max(1)
 }
 
 /// Merges per-query selectors of one part of the candidates into those of another.

@@ -138,8 +138,10 @@ pub(crate) fn top_k<T: GemmScored>(t: &Table, m: Metric, qs: &Queries<'_, T::C>,
     let fresh = || Part { sels: vec![Selector::new(kept, m.is_similarity()); nq], max_norm2: 0.0, finite: true };
     let scratch = || Scratch { rows: Vec::new(), products: vec![T::C::default(); QUERY_TILE.min(nq) * br], norms2: vec![0.0; br], inv_norms: vec![0.0; br], scores: vec![0.0; br] };
 
-    let part = (0..n.div_ceil(br))
+    let blocks = n.div_ceil(br);
+    let part = (0..blocks)
         .into_par_iter()
+        .with_min_len(direct::min_blocks_per_task(blocks))
         .fold(
             || (fresh(), scratch()),
             |(mut part, mut s), b| {
