@@ -837,7 +837,7 @@ const char *npk_vector_capabilities(void);
  * an int8/uint8 `b` needs `a` of the same type. Cosine with a zero vector is 0.
  *
  * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (unknown metric or dtype code, misaligned
- * data, not one row each), `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (dims differ).
+ * data), `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (not one row each, or dims differ).
  * Thread safety: safe from any thread.
  *
  * # Safety

@@ -533,6 +533,16 @@ fn shapes_k_and_empty_inputs() {
     assert_eq!(got.k, 3);
     assert_eq!(got.indices, [2, 1, 0, 2, 1, 0]);
     assert_eq!(got.scores, [5.0, 3.0, 1.0, 6.0, 4.0, 2.0]);
+    // k near usize::MAX is clamped before any arithmetic on it, with one query (direct
+    // path) and with enough queries for the blocked (gemm) path.
+    for queries in [1, 64] {
+        let many = Data::new(DType::Float32, &(0..queries * 2).map(|i| (i % 5) as f64).collect::<Vec<_>>());
+        for metric in [Metric::Dot, Metric::L2sq, Metric::Cosine] {
+            let huge = vector::top_k(metric, many.vectors(2), c.vectors(2), usize::MAX).unwrap();
+            let exact = vector::top_k(metric, many.vectors(2), c.vectors(2), 3).unwrap();
+            assert_eq!((huge.k, &huge.indices), (3, &exact.indices), "{metric:?} with {queries} queries");
+        }
+    }
     let empty = Data::new(DType::Float32, &[]);
     let got = vector::top_k(Metric::L2, q.vectors(2), empty.vectors(2), 5).unwrap();
     assert_eq!((got.queries, got.k, got.indices.len()), (2, 0, 0));

@@ -111,7 +111,7 @@ pub(crate) fn top_k_over<T: Searched>(m: Metric, queries: &Vectors, src: Source<
         return;
     }
     let qs = Queries::new::<T>(t, queries);
-    let results = T::top_k(t, m, &qs, &src, k);
+    let results = T::top_k(t, m, &qs, &src, kk);
     for (qi, row) in results.iter().enumerate() {
         debug_assert_eq!(row.len(), kk);
         for (j, e) in row.iter().enumerate() {

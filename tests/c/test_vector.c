@@ -430,9 +430,8 @@ static void check_search(const char *label, uint32_t metric, const npk_vectors *
     size_t Q = (size_t)q->rows, N = (size_t)c->rows, i, j, ki;
     double *ref = ref_scores(metric, ref_q, c);
     double *got = (double *)malloc(Q * N * sizeof(double) + 1);
-    /* k far above N is clamped too. (Not UINT64_MAX yet: the core's selection computes
-     * `2 * k` and `k + k / 4` before clamping k to N, which overflows.) */
-    uint64_t ks[] = {0, 1, 5, N, N + 3, (uint64_t)1 << 40};
+    /* k far above N, up to UINT64_MAX, is clamped to N. */
+    uint64_t ks[] = {0, 1, 5, N, N + 3, (uint64_t)1 << 40, UINT64_MAX};
     int bad = 0;
 
     /* The full score matrix. */

@@ -189,7 +189,7 @@ step "test_wrapper: run under ASan/UBSan" run_prog env ASAN_OPTIONS=detect_leaks
 if command -v valgrind >/dev/null; then
     # valgrind.supp: the TLS of threads alive at exit (rayon's pool, the file closer).
     VG=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible
-        --suppressions="$root/tests/cpp/valgrind.supp")
+        --suppressions="$root/tests/valgrind.supp")
     step "test_wrapper: run under valgrind --leak-check=full" run_prog "${VG[@]}" "$work/test_wrapper"
     step "example_cpp: run under valgrind --leak-check=full" run_prog "${VG[@]}" "$work/build-ex/example_cpp"
 else
