@@ -4,6 +4,7 @@
 
 pub mod bitmap;
 mod codec;
+pub mod compress; // compressed arrays
 pub mod dtype;
 pub mod error;
 pub mod ffi;
@@ -17,6 +18,7 @@ pub mod vector;
 pub mod view;
 pub mod wal;
 
+pub use compress::{Compression, CompressionInfo, SaveOptions}; // compressed arrays
 pub use dtype::DType;
 pub use error::{Error, ErrorCode, Result};
 pub use store::{ArrayInfo, OpenOptions, Store};
