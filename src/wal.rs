@@ -121,8 +121,9 @@ pub enum Op {
     Reset,
     Checkpoint { base: (u64, u32) },
     // --- compressed arrays (src/compress.rs) ---
-    /// Install `tmp` as the array's `.npkz` file (its `.npkd` and bitmap go away).
-    ZSave { name: String, entry: Entry, tmp: String },
+    /// Install `tmp` as the array's `.npkz` file (its `.npkd` goes away, and its bitmap
+    /// unless `keep_bitmap`: a rewrite that kept every physical row).
+    ZSave { name: String, entry: Entry, tmp: String, keep_bitmap: bool },
     /// New chunks and index were written past the end of the `.npkz` file before the
     /// record; write `header` (64 bytes) at its start and patch the bitmap.
     ZUpdate { name: String, old_rows: u64, new_rows: u64, modified_us: u64, header: Vec<u8>, bitmap: Option<BitmapPatch> },
@@ -172,7 +173,7 @@ impl Op {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         match self {
-            Op::Save { name, entry, tmp } | Op::ZSave { name, entry, tmp } => {
+            Op::Save { name, entry, tmp } | Op::ZSave { name, entry, tmp, .. } => {
                 w.u8(if matches!(self, Op::Save { .. }) { kind::SAVE } else { kind::ZSAVE });
                 w.str(name);
                 w.u8(entry.dtype.code() as u8);
@@ -182,6 +183,9 @@ impl Op {
                 }
                 w.u64(entry.modified_us);
                 w.str(tmp);
+                if let Op::ZSave { keep_bitmap, .. } = self {
+                    w.u8(*keep_bitmap as u8);
+                }
             }
             Op::Append { name, old_rows, new_rows, modified_us, bitmap } => {
                 w.u8(kind::APPEND);
@@ -268,7 +272,7 @@ impl Op {
                 let shape = (0..ndim).map(|_| r.u64("dimension")).collect::<ReadResult<Vec<_>>>()?;
                 let modified_us = r.u64("modify time")?;
                 let (entry, tmp) = (Entry { dtype, shape, modified_us }, s(&mut r, "temporary file")?);
-                if k == kind::SAVE { Op::Save { name, entry, tmp } } else { Op::ZSave { name, entry, tmp } }
+                if k == kind::SAVE { Op::Save { name, entry, tmp } } else { Op::ZSave { name, entry, tmp, keep_bitmap: r.u8("bitmap flag")? != 0 } }
             }
             kind::APPEND => {
                 let name = s(&mut r, "name")?;
@@ -565,7 +569,7 @@ mod tests {
             Op::Rename { from: "a".into(), to: "b".into(), modified_us: 3, had_bitmap: true },
             Op::Reset,
             Op::Checkpoint { base: (20, 77) },
-            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9 }, tmp: "t".into() },
+            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9 }, tmp: "t".into(), keep_bitmap: true },
             Op::ZUpdate { name: "z".into(), old_rows: 4, new_rows: 6, modified_us: 10, header: vec![7; 64], bitmap: None },
         ];
         for op in ops {

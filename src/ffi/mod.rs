@@ -54,6 +54,7 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+pub mod compress; // compressed arrays
 pub mod dtype;
 pub mod error;
 mod handle;

@@ -49,7 +49,7 @@ impl Store {
         drop(f);
         let result = built.and_then(|_| {
             let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us() };
-            self.inner.mutate(|inner, st| inner.install(st, Op::ZSave { name: name.into(), entry, tmp: tmp.clone() }))
+            self.inner.mutate(|inner, st| inner.install(st, Op::ZSave { name: name.into(), entry, tmp: tmp.clone(), keep_bitmap: false }))
         });
         if result.is_err() {
             let _ = files::remove_if_exists(&self.inner.dir, &tmp);
@@ -154,25 +154,34 @@ impl Inner {
             if let Some(z) = self.zfile(&a)? {
                 let live: u64 = z.chunks.iter().map(|c| c.len).sum();
                 if z.garbage()? > live.max(RECLAIM_MIN) {
-                    return self.z_rewrite(st, name);
+                    return self.z_rewrite(st, name, true);
                 }
             }
         }
         Ok(())
     }
 
-    /// Rewrites a compressed array without its deleted rows and superseded chunks.
-    pub(super) fn z_rewrite(&self, st: &mut State, name: &str) -> Result<()> {
+    /// Rewrites a compressed array without its superseded chunks, and without its
+    /// deleted rows unless `keep_rows` (then every physical row and the bitmap stay).
+    pub(super) fn z_rewrite(&self, st: &mut State, name: &str, keep_rows: bool) -> Result<()> {
         let a = array(st, name)?;
         let Some(z) = self.zfile(&a)? else { return Err(Error::invalid(format!("array {name:?} is not compressed"))) };
-        let info = a.info();
-        let tmp = self.z_copy_live(&a, &z, Compression { level: z.header.level })?;
-        let entry = Entry { dtype: info.dtype, shape: info.shape, modified_us: now_us() };
-        self.install(st, Op::ZSave { name: name.into(), entry, tmp })
+        let mut entry = Entry { dtype: a.entry.dtype, shape: a.entry.shape.clone(), modified_us: now_us() };
+        if !keep_rows {
+            entry.shape = a.info().shape;
+        }
+        let tmp = self.z_copy(&z, if keep_rows { None } else { a.bitmap }, Compression { level: z.header.level })?;
+        self.install(st, Op::ZSave { name: name.into(), entry, tmp, keep_bitmap: keep_rows })
     }
 
     /// Writes the live rows of a compressed array to a new compressed temporary file.
     pub(super) fn z_copy_live(&self, a: &Array, z: &ZFile, c: Compression) -> Result<String> {
+        self.z_copy(z, a.bitmap, c)
+    }
+
+    /// Writes the rows of `z` (those live in `bitmap` when given) to a new compressed
+    /// temporary file.
+    fn z_copy(&self, z: &ZFile, bitmap: Option<&crate::bitmap::Bitmap>, c: Compression) -> Result<String> {
         let (f, tmp) = files::create_tmp(&self.dir)?;
         let path = self.dir.join(&tmp);
         let built = (|| {
@@ -187,7 +196,7 @@ impl Inner {
                 let bufs: Vec<Vec<u8>> = ids.par_iter().map(|&i| z.decompress(i)).collect::<Result<_>>()?;
                 for (&i, buf) in ids.iter().zip(&bufs) {
                     let first = i as u64 * rpc;
-                    match a.bitmap {
+                    match bitmap {
                         None => b.push(buf)?,
                         Some(bm) => {
                             for (r, k) in bm.live_runs(first, first + z.chunks[i].rows as u64) {

@@ -381,13 +381,13 @@ impl Inner {
                 remove_if_exists(dir, &bitmap_file(name))
             }
             // --- compressed arrays ---
-            Op::ZSave { name, tmp, .. } => {
+            Op::ZSave { name, tmp, keep_bitmap, .. } => {
                 if files::exists(dir, tmp) {
                     remove_if_exists(dir, &crate::compress::file_name(name))?;
                     files::rename(dir, tmp, &crate::compress::file_name(name))?;
                 }
                 remove_if_exists(dir, &data_file(name))?;
-                remove_if_exists(dir, &bitmap_file(name))
+                if *keep_bitmap { Ok(()) } else { remove_if_exists(dir, &bitmap_file(name)) }
             }
             Op::ZUpdate { name, old_rows, header, bitmap, .. } => {
                 crate::compress::write_header(&dir.join(crate::compress::file_name(name)), header)?;

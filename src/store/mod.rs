@@ -564,7 +564,7 @@ impl Store {
                 if a.bitmap.is_none() && z.garbage()? == 0 {
                     return Ok(());
                 }
-                return inner.z_rewrite(st, name);
+                return inner.z_rewrite(st, name, false);
             }
             if a.bitmap.is_none() {
                 return Ok(());
@@ -588,7 +588,7 @@ impl Store {
             if let Some(z) = inner.zfile(&a)? {
                 // compressed arrays: the copy is compressed alike
                 let tmp = inner.z_copy_live(&a, &z, crate::compress::Compression { level: z.header.level })?;
-                return inner.install(st, Op::ZSave { name: dst.into(), entry, tmp });
+                return inner.install(st, Op::ZSave { name: dst.into(), entry, tmp, keep_bitmap: false });
             }
             let tmp = inner.copy_live(&a)?;
             inner.install(st, Op::Save { name: dst.into(), entry, tmp })
@@ -796,6 +796,11 @@ impl Inner {
         self.commit(st, &op)?;
         self.redo(&op)?;
         match &op {
+            Op::ZSave { name, keep_bitmap: true, .. } => {
+                // compressed arrays: the same rows rewritten; the bitmap stays
+                self.files.forget(name);
+                st.dirty.insert(crate::compress::file_name(name));
+            }
             Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } | Op::ZSave { name, .. } => {
                 self.files.forget(name);
                 st.bitmaps.remove(name);
