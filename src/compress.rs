@@ -476,23 +476,72 @@ pub fn chunks_decompressed() -> u64 {
 /// Byte-shuffles `src` (elements of `elem` bytes) into `dst`: byte 0 of every element,
 /// then byte 1, ...
 pub fn shuffle(src: &[u8], elem: usize, dst: &mut [u8]) {
-    let n = src.len() / elem;
-    for b in 0..elem {
-        let out = &mut dst[b * n..(b + 1) * n];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = src[i * elem + b];
+    match elem {
+        2 => shuffle_n::<2>(src, dst),
+        4 => shuffle_n::<4>(src, dst),
+        8 => shuffle_n::<8>(src, dst),
+        16 => shuffle_n::<16>(src, dst),
+        _ => {
+            let n = src.len() / elem;
+            for b in 0..elem {
+                for (i, o) in dst[b * n..(b + 1) * n].iter_mut().enumerate() {
+                    *o = src[i * elem + b];
+                }
+            }
         }
     }
 }
 
 /// Inverse of [`shuffle`].
 pub fn unshuffle(src: &[u8], elem: usize, dst: &mut [u8]) {
-    let n = src.len() / elem;
-    for b in 0..elem {
-        let inp = &src[b * n..(b + 1) * n];
-        for (i, &v) in inp.iter().enumerate() {
-            dst[i * elem + b] = v;
+    match elem {
+        2 => unshuffle_n::<2>(src, dst),
+        4 => unshuffle_n::<4>(src, dst),
+        8 => unshuffle_n::<8>(src, dst),
+        16 => unshuffle_n::<16>(src, dst),
+        _ => {
+            let n = src.len() / elem;
+            for b in 0..elem {
+                for (i, &v) in src[b * n..(b + 1) * n].iter().enumerate() {
+                    dst[i * elem + b] = v;
+                }
+            }
         }
+    }
+}
+
+/// Elements per block of the transposes: the block's `E` output streams stay in cache.
+const BLOCK: usize = 256;
+
+fn shuffle_n<const E: usize>(src: &[u8], dst: &mut [u8]) {
+    let n = src.len() / E;
+    let mut i = 0;
+    while i < n {
+        let m = BLOCK.min(n - i);
+        for b in 0..E {
+            let out = &mut dst[b * n + i..b * n + i + m];
+            let inp = &src[i * E..(i + m) * E];
+            for (o, e) in out.iter_mut().zip(inp.chunks_exact(E)) {
+                *o = e[b];
+            }
+        }
+        i += m;
+    }
+}
+
+fn unshuffle_n<const E: usize>(src: &[u8], dst: &mut [u8]) {
+    let n = src.len() / E;
+    let mut i = 0;
+    while i < n {
+        let m = BLOCK.min(n - i);
+        let out = &mut dst[i * E..(i + m) * E];
+        for b in 0..E {
+            let inp = &src[b * n + i..b * n + i + m];
+            for (e, &v) in out.chunks_exact_mut(E).zip(inp) {
+                e[b] = v;
+            }
+        }
+        i += m;
     }
 }
 
@@ -685,11 +734,12 @@ mod tests {
     #[test]
     fn shuffle_round_trips_and_header_checks_itself() {
         let src: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        for elem in [2, 4, 8] {
+        for elem in [2, 3, 4, 8, 16] {
             let whole = src.len() / elem * elem;
             let mut s = vec![0u8; whole];
             shuffle(&src[..whole], elem, &mut s);
             assert_eq!(s[1], src[elem]);
+            assert_eq!(s[whole / elem], src[1]);
             let mut back = vec![0u8; whole];
             unshuffle(&s, elem, &mut back);
             assert_eq!(back, src[..whole]);
