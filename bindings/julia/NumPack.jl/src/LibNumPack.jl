@@ -30,6 +30,10 @@ const NPK_OPEN_DROP_IF_EXISTS = UInt32(2)
 const NPK_OPEN_READ_ONLY = UInt32(4)
 const NPK_VIEW_WRITABLE = UInt32(1)
 
+# compressed arrays: npk_save_options.compression
+const NPK_COMPRESSION_NONE = UInt32(0)
+const NPK_COMPRESSION_ZSTD = UInt32(1)
+
 # npk_status
 const NPK_STATUS_OK = UInt32(0)
 const NPK_STATUS_NULL_ARGUMENT = UInt32(1)
@@ -119,6 +123,24 @@ struct npk_vectors
     dim::UInt64
 end
 
+# compressed arrays
+"`npk_save_options` (field for field, same layout)."
+struct npk_save_options
+    compression::UInt32
+    level::Int32
+end
+
+"`npk_compression_info` (field for field, same layout)."
+struct npk_compression_info
+    compression::UInt32
+    level::Int32
+    chunks::UInt64
+    rows_per_chunk::UInt64
+    stored_bytes::UInt64
+    raw_bytes::UInt64
+end
+npk_compression_info() = npk_compression_info(0, 0, 0, 0, 0, 0)
+
 # -- the library ---------------------------------------------------------------------------
 
 const EXPORTS = (
@@ -134,6 +156,8 @@ const EXPORTS = (
     :npk_vector_capabilities, :npk_vector_distance, :npk_vector_scores, :npk_vector_top_k,
     :npk_store_top_k, :npk_store_scores, :npk_store_view, :npk_view_info, :npk_view_flush,
     :npk_view_free,
+    # compressed arrays
+    :npk_store_save_with, :npk_store_compression,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -276,5 +300,15 @@ npk_view_info(view, out) =
     ccall(fptr(:npk_view_info), UInt32, (Ptr{npk_view}, Ptr{npk_view_layout}), view, out)
 npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)
 npk_view_free(view) = ccall(fptr(:npk_view_free), Cvoid, (Ptr{npk_view},), view)
+
+# -- compressed arrays ---------------------------------------------------------------------
+
+npk_store_save_with(store, name, dtype, ndim, shape, data, data_len, opts) =
+    ccall(fptr(:npk_store_save_with), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Csize_t, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, Ptr{npk_save_options}),
+          store, name, dtype, ndim, shape, data, data_len, opts)
+npk_store_compression(store, name, out) =
+    ccall(fptr(:npk_store_compression), UInt32, (Ptr{npk_store}, Cstring, Ptr{npk_compression_info}),
+          store, name, out)
 
 end # module
