@@ -213,7 +213,15 @@ pub struct ZFile {
     pub array: String,
     pub header: Header,
     pub chunks: Vec<Chunk>,
+    /// The last chunks decompressed for partial reads (streams in small batches, nearby
+    /// rows): chunk blobs never change, so they stay valid as long as this snapshot.
+    recent: std::sync::Mutex<Vec<(usize, std::sync::Arc<Vec<u8>>)>>,
+    /// Chunks decompressed through this handle.
+    decompressed: std::sync::atomic::AtomicU64,
 }
+
+/// Chunks kept in [`ZFile`]'s small cache.
+const RECENT: usize = 2;
 
 /// A problem found by [`verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,7 +279,12 @@ impl ZFile {
             }
             chunks.push(c);
         }
-        Ok(ZFile { file, path: path.to_path_buf(), array: array.to_string(), header, chunks })
+        Ok(ZFile { file, path: path.to_path_buf(), array: array.to_string(), header, chunks, recent: Default::default(), decompressed: Default::default() })
+    }
+
+    /// Chunks decompressed through this handle so far (a debugging and test aid).
+    pub fn decompressions(&self) -> u64 {
+        self.decompressed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn rb(&self) -> usize {
@@ -317,7 +330,7 @@ impl ZFile {
         if crc32fast::hash(&stored) != c.crc {
             return Err(self.damaged(i, "fails its CRC32"));
         }
-        DECOMPRESSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.decompressed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         decode_chunk(&stored, c.flags, self.header.dtype.size(), out).map_err(|m| self.damaged(i, &m))
     }
 
@@ -325,6 +338,20 @@ impl ZFile {
         let mut out = vec![0u8; self.chunks[i].rows as usize * self.rb()];
         self.decompress_into(i, &mut out)?;
         Ok(out)
+    }
+
+    /// Chunk `i` decompressed, from the small cache of recent chunks when it is there.
+    pub fn chunk(&self, i: usize) -> Result<std::sync::Arc<Vec<u8>>> {
+        if let Some((_, c)) = self.recent.lock().unwrap().iter().find(|(k, _)| *k == i) {
+            return Ok(c.clone());
+        }
+        let c = std::sync::Arc::new(self.decompress(i)?);
+        let mut recent = self.recent.lock().unwrap();
+        if recent.len() >= RECENT {
+            recent.remove(0);
+        }
+        recent.push((i, c.clone()));
+        Ok(c)
     }
 
     /// Copies physical rows `phys` (any order, repeats allowed) into `out`, decompressing
@@ -352,7 +379,7 @@ impl ZFile {
                 }
                 end += 1;
             }
-            let bufs: Vec<Vec<u8>> = ids.par_iter().map(|&c| self.decompress(c as usize)).collect::<Result<_>>()?;
+            let bufs: Vec<std::sync::Arc<Vec<u8>>> = ids.par_iter().map(|&c| self.chunk(c as usize)).collect::<Result<_>>()?;
             let mut slot = 0;
             for &(p, k) in &order[at..end] {
                 while ids[slot] != p / rpc {
@@ -406,7 +433,7 @@ impl ZFile {
                 if pieces.len() == 1 && pieces[0] == (0, full) {
                     return self.decompress_into(*c, dst);
                 }
-                let buf = self.decompress(*c)?;
+                let buf = self.chunk(*c)?;
                 let mut at = 0;
                 for &(r, n) in pieces.iter() {
                     dst[at..at + n * rb].copy_from_slice(&buf[r * rb..(r + n) * rb]);
@@ -466,12 +493,6 @@ pub fn write_header(path: &Path, header: &[u8]) -> Result<()> {
     f.write_all_at(header, 0).map_err(|e| Error::io("cannot write", path, e))
 }
 
-static DECOMPRESSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Chunks decompressed by this process so far (a debugging and test aid).
-pub fn chunks_decompressed() -> u64 {
-    DECOMPRESSED.load(std::sync::atomic::Ordering::Relaxed)
-}
 
 /// Byte-shuffles `src` (elements of `elem` bytes) into `dst`: byte 0 of every element,
 /// then byte 1, ...

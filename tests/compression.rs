@@ -135,17 +135,34 @@ fn reads_decompress_only_the_chunks_they_need() {
 }
 
 #[test]
-fn decompression_counter_counts_chunks() {
-    // Single-threaded view of the counter: this test alone decompresses in its window
-    // only if others do not run concurrently, so it checks a lower bound and that a
-    // read of one row costs one chunk when it runs alone.
-    let (_t, _p, s) = z_store(RPC * 6);
-    let before = compress::chunks_decompressed();
-    let mut out = vec![0u8; 32];
-    s.read_rows_into("a", &[RPC * 2 + 1], &mut out).unwrap();
-    let after = compress::chunks_decompressed();
-    assert!(after > before);
-    assert_eq!(firsts(&out), vec![RPC * 2 + 1]);
+fn reads_count_only_the_chunks_they_touch() {
+    let n = RPC * 10;
+    let (_t, p, s) = z_store(n);
+    s.clone().close().unwrap();
+    let z = compress::ZFile::open(&p.join("data_a.npkz"), "a", false, Some((DType::Int64, 32, n as u64))).unwrap();
+    assert_eq!(z.chunks.len(), 10);
+    // Three rows in two chunks: two decompressions.
+    let mut out = vec![0u8; 3 * 32];
+    z.gather(&[(RPC * 2 + 1) as u64, (RPC * 7) as u64, (RPC * 2 + 5) as u64], &mut out).unwrap();
+    assert_eq!(firsts(&out), vec![RPC * 2 + 1, RPC * 7, RPC * 2 + 5]);
+    assert_eq!(z.decompressions(), 2);
+    // A few rows of a recently read chunk come from the cache.
+    let mut out = vec![0u8; 20 * 32];
+    z.read_runs(&[((RPC * 7 + 10) as u64, 20)], &mut out).unwrap();
+    assert_eq!(firsts(&out), (RPC * 7 + 10..RPC * 7 + 30).collect::<Vec<_>>());
+    assert_eq!(z.decompressions(), 2);
+    // A range over the end of chunk 3 and the start of chunk 4.
+    let mut out = vec![0u8; 40 * 32];
+    z.read_runs(&[((RPC * 4 - 20) as u64, 40)], &mut out).unwrap();
+    assert_eq!(firsts(&out), (RPC * 4 - 20..RPC * 4 + 20).collect::<Vec<_>>());
+    assert_eq!(z.decompressions(), 4);
+    // Row by row through chunk 5, as a stream in batches of one: one decompression.
+    for r in RPC * 5..RPC * 5 + 300 {
+        let mut one = vec![0u8; 32];
+        z.read_runs(&[(r as u64, 1)], &mut one).unwrap();
+        assert_eq!(firsts(&one), vec![r]);
+    }
+    assert_eq!(z.decompressions(), 5);
 }
 
 #[test]
