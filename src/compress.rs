@@ -163,8 +163,9 @@ impl Header {
         if hd.row_bytes % dtype.size() as u64 != 0 {
             return Err(format!("row size {} is not a multiple of the {}-byte element", hd.row_bytes, dtype.size()));
         }
-        if hd.rows_per_chunk != rows_per_chunk(hd.row_bytes) {
-            return Err(format!("{} rows per chunk, expected {}", hd.rows_per_chunk, rows_per_chunk(hd.row_bytes)));
+        // Writers pick rows per chunk (`rows_per_chunk()` today); readers take any.
+        if hd.rows_per_chunk == 0 || hd.rows_per_chunk > u32::MAX as u64 {
+            return Err(format!("{} rows per chunk", hd.rows_per_chunk));
         }
         if hd.rows.div_ceil(hd.rows_per_chunk) != hd.chunks as u64 {
             return Err(format!("{} chunks cannot hold {} rows of {} per chunk", hd.chunks, hd.rows, hd.rows_per_chunk));
@@ -325,13 +326,14 @@ impl ZFile {
     pub fn decompress_into(&self, i: usize, out: &mut [u8]) -> Result<()> {
         let c = self.chunks[i];
         debug_assert_eq!(out.len() as u64, c.rows as u64 * self.header.row_bytes);
-        let mut stored = vec![0u8; c.len as usize];
-        self.file.read_exact_at(&mut stored, c.off).map_err(|e| Error::io("cannot read", &self.path, e))?;
-        if crc32fast::hash(&stored) != c.crc {
-            return Err(self.damaged(i, "fails its CRC32"));
-        }
-        self.decompressed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        decode_chunk(&stored, c.flags, self.header.dtype.size(), out).map_err(|m| self.damaged(i, &m))
+        with_scratch(&STORED, c.len as usize, |stored| {
+            self.file.read_exact_at(stored, c.off).map_err(|e| Error::io("cannot read", &self.path, e))?;
+            if crc32fast::hash(stored) != c.crc {
+                return Err(self.damaged(i, "fails its CRC32"));
+            }
+            self.decompressed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            decode_chunk(stored, c.flags, self.header.dtype.size(), out).map_err(|m| self.damaged(i, &m))
+        })
     }
 
     pub fn decompress(&self, i: usize) -> Result<Vec<u8>> {
@@ -567,48 +569,82 @@ fn unshuffle_n<const E: usize>(src: &[u8], dst: &mut [u8]) {
 }
 
 thread_local! {
+    // Scratch buffers reused across chunks: fresh 256 KiB buffers would be zeroed and
+    // page-faulted in for every chunk.
+    static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static UNSHUFFLED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SHUFFLED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static ZOUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
-fn zcompress(src: &[u8], level: i32) -> Vec<u8> {
-    CCTX.with(|c| {
+/// Runs `f` on this thread's buffer `key`, at least `len` bytes long (contents
+/// unspecified). Taken out of the cell meanwhile, so nested use cannot conflict.
+fn with_scratch<R>(key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = key.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let r = f(&mut buf[..len]);
+    // Keep it unless it grew far past a chunk (a huge row).
+    if buf.len() <= 4 * CHUNK_BYTES as usize {
+        key.with(|c| *c.borrow_mut() = buf);
+    }
+    r
+}
+
+/// zstd-compresses `src` at `level` and passes the result (empty on failure) to `f`.
+fn zcompress_with<R>(src: &[u8], level: i32, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut out = ZOUT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    out.clear();
+    out.reserve(zstd::zstd_safe::compress_bound(src.len()));
+    let ok = CCTX.with(|c| {
         let mut c = c.borrow_mut();
         if c.as_ref().is_none_or(|(l, _)| *l != level) {
             *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
         }
         match c.as_mut() {
-            Some((_, z)) => z.compress(src).unwrap_or_default(),
-            None => Vec::new(),
+            Some((_, z)) => z.compress_to_buffer(src, &mut out).is_ok(),
+            None => false,
         }
-    })
+    });
+    if !ok {
+        out.clear();
+    }
+    let r = f(&out);
+    if out.capacity() <= 4 * CHUNK_BYTES as usize {
+        ZOUT.with(|c| *c.borrow_mut() = out);
+    }
+    r
 }
 
 /// Compresses one chunk's raw rows: shuffled or not, whichever compresses a sample
 /// better; stored raw when compression does not pay. Returns the bytes and flags.
 pub fn encode_chunk(raw: &[u8], elem: usize, level: i32) -> (Vec<u8>, u32) {
-    let mut flags = 0;
-    let mut shuffled = Vec::new();
     let whole = raw.len() / elem * elem;
+    let mut shuffle_helps = false;
     if elem > 1 && raw.len() >= 2 * elem {
-        // Judge on a sample: the first 32 KiB of elements, shuffled alone.
-        let sample = (32 << 10).min(whole) / elem * elem;
-        let mut s = vec![0u8; sample];
-        shuffle(&raw[..sample], elem, &mut s);
-        let lv = level.min(1);
-        if zcompress(&s, lv).len() < zcompress(&raw[..sample], lv).len() {
-            flags |= FLAG_SHUFFLE;
-            shuffled = vec![0u8; raw.len()];
-            shuffle(&raw[..whole], elem, &mut shuffled[..whole]);
-            shuffled[whole..].copy_from_slice(&raw[whole..]);
-        }
+        // Judge on a sample: the first 16 KiB of elements, shuffled alone, at level 1.
+        let sample = (16 << 10).min(whole) / elem * elem;
+        let plain = zcompress_with(&raw[..sample], 1, |z| z.len());
+        let shuffled = with_scratch(&SHUFFLED, sample, |s| {
+            shuffle(&raw[..sample], elem, s);
+            zcompress_with(s, 1, |z| z.len())
+        });
+        shuffle_helps = shuffled < plain;
     }
-    let src = if flags & FLAG_SHUFFLE != 0 { &shuffled[..] } else { raw };
-    let z = zcompress(src, level);
-    if z.is_empty() || z.len() >= raw.len() {
-        return (raw.to_vec(), FLAG_RAW);
+    let finish = |z: &[u8], flags: u32| {
+        if z.is_empty() || z.len() >= raw.len() { (raw.to_vec(), FLAG_RAW) } else { (z.to_vec(), flags) }
+    };
+    if !shuffle_helps {
+        return zcompress_with(raw, level, |z| finish(z, 0));
     }
-    (z, flags)
+    with_scratch(&SHUFFLED, raw.len(), |s| {
+        shuffle(&raw[..whole], elem, &mut s[..whole]);
+        s[whole..].copy_from_slice(&raw[whole..]);
+        zcompress_with(s, level, |z| finish(z, FLAG_SHUFFLE))
+    })
 }
 
 /// Inverse of [`encode_chunk`] into `out` (exactly the raw size).
@@ -620,13 +656,21 @@ pub fn decode_chunk(stored: &[u8], flags: u32, elem: usize, out: &mut [u8]) -> s
         out.copy_from_slice(stored);
         return Ok(());
     }
-    let mut tmp = Vec::new();
-    let dst: &mut [u8] = if flags & FLAG_SHUFFLE != 0 {
-        tmp = vec![0u8; out.len()];
-        &mut tmp
-    } else {
-        out
-    };
+    if flags & FLAG_SHUFFLE == 0 {
+        return zdecompress(stored, out);
+    }
+    with_scratch(&UNSHUFFLED, out.len(), |tmp| {
+        zdecompress(stored, tmp)?;
+        let whole = out.len() / elem * elem;
+        unshuffle(&tmp[..whole], elem, &mut out[..whole]);
+        let rest = out.len() - whole;
+        out[whole..].copy_from_slice(&tmp[whole..whole + rest]);
+        Ok(())
+    })
+}
+
+/// Decompresses one zstd frame into exactly `dst`.
+fn zdecompress(stored: &[u8], dst: &mut [u8]) -> std::result::Result<(), String> {
     let n = DCTX
         .with(|d| {
             let mut d = d.borrow_mut();
@@ -641,12 +685,6 @@ pub fn decode_chunk(stored: &[u8], flags: u32, elem: usize, out: &mut [u8]) -> s
         .map_err(|e| format!("does not decompress: {e}"))?;
     if n != dst.len() {
         return Err(format!("decompresses to {n} bytes, expected {}", dst.len()));
-    }
-    if flags & FLAG_SHUFFLE != 0 {
-        let whole = out.len() / elem * elem;
-        unshuffle(&tmp[..whole], elem, &mut out[..whole]);
-        let rest = out.len() - whole;
-        out[whole..].copy_from_slice(&tmp[whole..whole + rest]);
     }
     Ok(())
 }
