@@ -625,8 +625,8 @@ pub fn encode_chunk(raw: &[u8], elem: usize, level: i32) -> (Vec<u8>, u32) {
     let whole = raw.len() / elem * elem;
     let mut shuffle_helps = false;
     if elem > 1 && raw.len() >= 2 * elem {
-        // Judge on a sample: the first 16 KiB of elements, shuffled alone, at level 1.
-        let sample = (16 << 10).min(whole) / elem * elem;
+        // Judge on a sample: the first 32 KiB of elements, shuffled alone, at level 1.
+        let sample = (32 << 10).min(whole) / elem * elem;
         let plain = zcompress_with(&raw[..sample], 1, |z| z.len());
         let shuffled = with_scratch(&SHUFFLED, sample, |s| {
             shuffle(&raw[..sample], elem, s);
@@ -643,7 +643,21 @@ pub fn encode_chunk(raw: &[u8], elem: usize, level: i32) -> (Vec<u8>, u32) {
     with_scratch(&SHUFFLED, raw.len(), |s| {
         shuffle(&raw[..whole], elem, &mut s[..whole]);
         s[whole..].copy_from_slice(&raw[whole..]);
-        zcompress_with(s, level, |z| finish(z, FLAG_SHUFFLE))
+        // One frame per byte plane: the planes differ (sign and exponent bytes against
+        // noisy low mantissa bytes), and each frame gets its own entropy tables.
+        let plane = whole / elem;
+        let mut frames = Vec::with_capacity(raw.len() / 2);
+        for b in 0..elem {
+            let end = if b + 1 == elem { raw.len() } else { (b + 1) * plane };
+            let ok = zcompress_with(&s[b * plane..end], level, |z| {
+                frames.extend_from_slice(z);
+                !z.is_empty()
+            });
+            if !ok || frames.len() >= raw.len() {
+                return (raw.to_vec(), FLAG_RAW);
+            }
+        }
+        finish(&frames, FLAG_SHUFFLE)
     })
 }
 
