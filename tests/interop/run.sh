@@ -4,7 +4,9 @@
 #   1. numpack writes a store (examples/interop_write.rs); NumPack reads it and checks
 #      every array against the expected .npy files (check_upstream_reads_ours.py);
 #   2. NumPack then changes that store; numpack reads the result back;
-#   3. NumPack writes a store (upstream_writes.py); numpack reads it and checks it.
+#   3. NumPack writes a store (upstream_writes.py); numpack reads it and checks it;
+#   4. a store with a plain and a compressed array: NumPack reads the plain one and
+#      refuses the compressed one; numpack reads both back (interop_compressed.rs).
 # Needs python3 (3.11, or python3.11 on PATH; override with PYTHON=...), pip and cargo.
 # The oracle venv is created at <repo>/.venv-oracle (override with ORACLE_VENV=...) and
 # reused while it imports numpack 0.4.5. Exits non-zero on any failure.
@@ -55,6 +57,14 @@ run_step "NumPack $oracle_version changes numpack's store, numpack reads" \
     "$tool" --verify "$work/ours/ours.npk" "$work/ours/expected_after"
 run_step "NumPack $oracle_version writes, numpack reads" \
     bash -c '"$1" "$2/upstream_writes.py" "$3" && "$4" --verify "$3/theirs.npk" "$3/expected"' _ "$opy" "$here" "$work/theirs" "$tool"
+
+# compressed arrays: NumPack reads the plain array of a mixed store and refuses the
+# compressed one; numpack then reads both back.
+(cd "$root" && cargo build --quiet --example interop_compressed)
+ztool="$target_dir/debug/examples/interop_compressed"
+run_step "numpack writes a compressed array, NumPack $oracle_version refuses it and reads the plain one" \
+    bash -c '"$1" "$2" && "$3" "$4/check_upstream_compressed.py" "$2"' _ "$ztool" "$work/mixed" "$opy" "$here"
+run_step "numpack reads the mixed store back after NumPack" "$ztool" --verify "$work/mixed"
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"
