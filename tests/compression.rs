@@ -397,3 +397,31 @@ fn read_only_handles_read_compressed_arrays() {
     assert_eq!(r.append("a", DType::Int64, &[1, 4], &rows(0..1)).unwrap_err().code, ErrorCode::ReadOnly);
     assert_eq!(r.save_with("x", DType::Int64, &[1, 4], &rows(0..1), &zstd(3)).unwrap_err().code, ErrorCode::ReadOnly);
 }
+
+#[test]
+fn a_second_handle_sees_every_change_to_a_compressed_array() {
+    // Two handles keep separate states and file caches, as two processes do.
+    let (_t, p, a) = z_store(RPC + 10);
+    let b = Store::open(&p, OpenOptions::default()).unwrap();
+    let mut one = vec![0u8; 32];
+    b.read_rows_into("a", &[RPC + 9], &mut one).unwrap();
+    assert_eq!(firsts(&one), vec![RPC + 9]);
+    // Append (rewrites the partial last chunk), then read the new rows through b.
+    a.append("a", DType::Int64, &[5, 4], &rows(RPC + 10..RPC + 15)).unwrap();
+    b.read_rows_into("a", &[-1], &mut one).unwrap();
+    assert_eq!(firsts(&one), vec![RPC + 14]);
+    // Replace a row b has cached the chunk of.
+    a.replace_rows("a", DType::Int64, &[RPC + 9], &i64s([-9, 0, 0, 0])).unwrap();
+    b.read_rows_into("a", &[RPC + 9], &mut one).unwrap();
+    assert_eq!(firsts(&one), vec![-9]);
+    // Re-saved plain by a, then compressed again: b follows both.
+    a.save("a", DType::Int64, &[2, 4], &rows(7..9)).unwrap();
+    assert_eq!(firsts(&b.load("a").unwrap().1), vec![7, 8]);
+    assert_eq!(b.compression("a").unwrap(), None);
+    a.save_with("a", DType::Int64, &[3, 4], &rows(1..4), &zstd(2)).unwrap();
+    assert_eq!(firsts(&b.load("a").unwrap().1), vec![1, 2, 3]);
+    assert_eq!(b.compression("a").unwrap().unwrap().level, 2);
+    // And b's changes reach a.
+    b.append("a", DType::Int64, &[1, 4], &rows(4..5)).unwrap();
+    assert_eq!(firsts(&a.load("a").unwrap().1), vec![1, 2, 3, 4]);
+}
