@@ -1,7 +1,9 @@
 """Packages (.npkg): numpack.pack / unpack / get_package_info, as upstream NumPack's."""
 
+import shutil
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,4 +286,24 @@ def test_progress_and_cancel(tmp_path):
     out = numpack.unpack(pkg, tmp_path / "o.npk")
     with pytest.raises(numpack.CancelledError):
         numpack.unpack(pkg, out, overwrite=True, progress=lambda d, t: d < t)
+    check_store(out, want)
+
+
+NPKG_FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "npkg"
+
+
+@pytest.mark.parametrize("name,flag", [("theirs-zstd.npkg", 1), ("theirs-zlib.npkg", 1), ("theirs-raw.npkg", 0)])
+def test_packages_written_by_numpack(tmp_path, name, flag):
+    """Packages NumPack 0.5.0 wrote (tests/fixtures/npkg/README.md): zstd, its zlib
+    fallback, raw."""
+    pkg = tmp_path / name
+    shutil.copy(NPKG_FIXTURES / name, pkg)
+    info = numpack.get_package_info(pkg)
+    assert info["version"] == 2 and info["compression"] == flag
+    assert info["compression_name"] == ("zstd" if flag else "none")
+    assert [f["name"] for f in info["files"]] == sorted(f["name"] for f in info["files"])
+    want = {p.stem: np.load(p) for p in (NPKG_FIXTURES / "expected").glob("*.npy")}
+    assert len(want) == 6
+    out = numpack.unpack(pkg)
+    assert out == tmp_path / name.replace(".npkg", ".npk")
     check_store(out, want)
