@@ -60,4 +60,5 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(packages=["numpack"], cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
+setup(packages=["numpack", "numpack.io"],  # numpack.io: packages (.npkg)
+      cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)

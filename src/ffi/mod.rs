@@ -61,6 +61,9 @@ pub mod store;
 pub mod stream;
 pub mod vector;
 pub mod view;
+// --- packages (.npkg) ---
+pub mod package;
+// --- end packages ---
 
 use std::ffi::{c_char, CStr};
 

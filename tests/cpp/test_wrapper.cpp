@@ -651,6 +651,66 @@ void test_store_vector_search(const std::string& dir) {
     s.close();
 }
 
+// --- packages (.npkg) -------------------------------------------------------------------
+void test_packages(const std::string& dir) {
+    namespace pkg = numpack::package;
+    const std::string src = dir + "/pkg_src", file = dir + "/pkg.npkg", out = dir + "/pkg_out";
+    {
+        numpack::Store s(src, NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+        s.save("x", iota_rows(0, 2000, 4), {2000, 4});
+        s.save("ids", std::vector<int64_t>{5, 6, 7, 8}, {4});
+        s.delete_rows("x", {0, 7});
+        std::vector<std::pair<uint64_t, uint64_t>> calls;
+        pkg::Info packed = pkg::pack(s, file, NPK_PACK_COMPRESS, [&](uint64_t d, uint64_t t) {
+            calls.emplace_back(d, t);
+            return true;
+        });
+        CHECK(packed.version == 2 && packed.compression == 1);
+        CHECK(packed.entries.size() == 4);  // data_ids, data_x, deleted_x, metadata
+        CHECK(packed.entries[1].name == "data_x.npkd" && packed.entries[1].original_size == 2000 * 4 * 4);
+        CHECK(packed.entries[1].stored_size > 0 && packed.entries[1].has_crc32);
+        CHECK(!calls.empty() && calls.front().first == 0 && calls.back().first == calls.back().second);
+        CHECK(calls.back().second == packed.total_original_size);
+        EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, pkg::pack(s, file));
+        // Cancelled by the callback: the old package stays.
+        EXPECT_ERROR(NPK_STATUS_CANCELLED,
+                     pkg::pack(s, file, NPK_PACK_OVERWRITE, [](uint64_t, uint64_t) { return false; }));
+        // An exception from the callback cancels and comes out as it is.
+        bool caught = false;
+        try {
+            pkg::pack(s, file, NPK_PACK_OVERWRITE, [](uint64_t, uint64_t) -> bool { throw std::logic_error("stop"); });
+        } catch (const std::logic_error& e) {
+            caught = std::string(e.what()) == "stop";
+        }
+        CHECK(caught);
+        CHECK(pkg::info(file).compression == 1);
+        numpack::Store empty;
+        EXPECT_ERROR(NPK_STATUS_NULL_ARGUMENT, pkg::pack(empty, dir + "/never.npkg"));
+        EXPECT_ERROR(NPK_STATUS_IO, pkg::info(dir + "/never.npkg"));  // nothing was written
+    }
+    pkg::Info described = pkg::info(file);
+    CHECK(described.entries.size() == 4 && !described.entries[0].has_crc32);
+    CHECK(described.total_stored_size < described.total_original_size);
+
+    pkg::Info unpacked = pkg::unpack(file, out, NPK_UNPACK_VERIFY | NPK_UNPACK_OVERWRITE);
+    CHECK(unpacked.entries.size() == 4 && unpacked.entries[1].has_crc32);
+    {
+        numpack::Store s(out, NPK_OPEN_READ_ONLY);
+        numpack::Array<float> x = s.load<float>("x");
+        CHECK(x.shape == std::vector<uint64_t>({1998, 4}));
+        CHECK(x.data[0] == 100.0f && x.data[4 * 6] == 800.0f);  // rows 0 and 7 were deleted
+        CHECK(s.load<int64_t>("ids").data == std::vector<int64_t>({5, 6, 7, 8}));
+    }
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, pkg::unpack(file, out));
+    EXPECT_ERROR(NPK_STATUS_CANCELLED, pkg::unpack(file, dir + "/pkg_cancel", NPK_UNPACK_VERIFY,
+                                                   [](uint64_t d, uint64_t) { return d == 0; }));
+    EXPECT_ERROR(NPK_STATUS_STORE_NOT_FOUND, numpack::Store(dir + "/pkg_cancel", 0));  // no target
+    EXPECT_ERROR(NPK_STATUS_IO, pkg::info(dir + "/missing.npkg"));
+    EXPECT_ERROR(NPK_STATUS_CORRUPT, pkg::info(src + "/metadata.npkm"));  // a file, not a package
+    EXPECT_ERROR(NPK_STATUS_IO, pkg::unpack(dir + "/missing.npkg", dir + "/pkg_none"));
+}
+// --- end packages (.npkg) ---
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -667,6 +727,7 @@ int main(int argc, char** argv) {
         test_vector_metrics();
         test_vector_search();
         test_store_vector_search(dir);
+        test_packages(dir);  // packages (.npkg)
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";

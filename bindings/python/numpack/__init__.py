@@ -24,3 +24,9 @@ def force_cleanup_windows_handles():
 __all__ = ["NumPack", "LazyArray", "BatchModeContext", "WritableBatchMode", "NumpackError",
            "ArrayNotFoundError", "force_cleanup_windows_handles", "__version__"] + [
     cls.__name__ for cls in ERRORS_BY_NAME.values()]
+
+# --- packages (.npkg) ---
+from .io.package_io import get_package_info, pack, unpack  # noqa: E402
+
+__all__ += ["pack", "unpack", "get_package_info"]
+# --- end packages ---

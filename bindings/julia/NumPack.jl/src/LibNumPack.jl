@@ -134,6 +134,9 @@ const EXPORTS = (
     :npk_vector_capabilities, :npk_vector_distance, :npk_vector_scores, :npk_vector_top_k,
     :npk_store_top_k, :npk_store_scores, :npk_store_view, :npk_view_info, :npk_view_flush,
     :npk_view_free,
+    # packages (.npkg)
+    :npk_package_pack, :npk_package_unpack, :npk_package_read_info, :npk_package_get_summary,
+    :npk_package_get_entry, :npk_package_info_free,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -276,5 +279,62 @@ npk_view_info(view, out) =
     ccall(fptr(:npk_view_info), UInt32, (Ptr{npk_view}, Ptr{npk_view_layout}), view, out)
 npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)
 npk_view_free(view) = ccall(fptr(:npk_view_free), Cvoid, (Ptr{npk_view},), view)
+
+# -- packages (.npkg) ------------------------------------------------------------------------
+
+const NPK_PACK_COMPRESS = UInt32(1)
+const NPK_PACK_OVERWRITE = UInt32(2)
+const NPK_UNPACK_OVERWRITE = UInt32(1)
+const NPK_UNPACK_VERIFY = UInt32(2)
+
+"Opaque package description (`npk_package_info`), only ever behind a Ptr."
+mutable struct npk_package_info end
+
+"""
+`npk_progress_fn`: a C function pointer `bool (*)(uint64_t done, uint64_t total, void *user_data)`,
+made with `@cfunction`; `C_NULL` for none.
+"""
+const npk_progress_fn = Ptr{Cvoid}
+
+"`npk_package_summary` (field for field, same layout)."
+struct npk_package_summary
+    version::UInt32
+    compression::UInt32
+    entry_count::UInt64
+    total_original_size::UInt64
+    total_stored_size::UInt64
+end
+npk_package_summary() = npk_package_summary(0, 0, 0, 0, 0)
+
+"`npk_package_entry` (field for field, same layout); `name` belongs to the description."
+struct npk_package_entry
+    name::Ptr{UInt8}
+    original_size::UInt64
+    stored_size::UInt64
+    crc32::UInt32
+    has_crc32::Bool
+end
+npk_package_entry() = npk_package_entry(C_NULL, 0, 0, 0, false)
+
+npk_package_pack(store, target_path, flags, progress, user_data, out_info) =
+    ccall(fptr(:npk_package_pack), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_package_info}}),
+          store, target_path, flags, progress, user_data, out_info)
+npk_package_unpack(package_path, target_dir, flags, progress, user_data, out_info) =
+    ccall(fptr(:npk_package_unpack), UInt32,
+          (Cstring, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_package_info}}),
+          package_path, target_dir, flags, progress, user_data, out_info)
+npk_package_read_info(package_path, out_info) =
+    ccall(fptr(:npk_package_read_info), UInt32, (Cstring, Ptr{Ptr{npk_package_info}}),
+          package_path, out_info)
+npk_package_get_summary(info, out) =
+    ccall(fptr(:npk_package_get_summary), UInt32, (Ptr{npk_package_info}, Ptr{npk_package_summary}),
+          info, out)
+npk_package_get_entry(info, index, out) =
+    ccall(fptr(:npk_package_get_entry), UInt32,
+          (Ptr{npk_package_info}, Csize_t, Ptr{npk_package_entry}), info, index, out)
+npk_package_info_free(info) =
+    ccall(fptr(:npk_package_info_free), Cvoid, (Ptr{npk_package_info},), info)
+# -- end packages (.npkg) --------------------------------------------------------------------
 
 end # module

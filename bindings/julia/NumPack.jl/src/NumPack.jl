@@ -571,5 +571,6 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
 end
 
 include("vectors.jl")
+include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack.package_info
 
 end # module
