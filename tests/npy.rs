@@ -13,6 +13,12 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npy")
 }
 
+/// `dir/src/name`, its directory created.
+fn fixtures_tmp(dir: &Path, name: &str) -> PathBuf {
+    fs::create_dir_all(dir.join("src")).unwrap();
+    dir.join("src").join(name)
+}
+
 fn store(dir: &Path) -> Store {
     Store::open(dir.join("store"), OpenOptions { create: true, ..Default::default() }).unwrap()
 }
@@ -34,6 +40,20 @@ fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let at = bytes.windows(from.len()).position(|w| w == from).expect("pattern present");
     let mut out = bytes.to_vec();
     out[at..at + from.len()].copy_from_slice(to);
+    out
+}
+
+/// A .npy as NumPy before 1.23 wrote it (`align` 16: the header padded to 16 bytes, no
+/// room to grow) or with no padding at all (`align` 1, also valid).
+fn tight_npy(descr: &str, shape: &str, data: &[u8], align: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let total = (10 + dict.len() + 1).div_ceil(align) * align;
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.resize(total - 1, b' ');
+    out.push(b'\n');
+    out.extend_from_slice(data);
     out
 }
 
@@ -258,9 +278,15 @@ fn append_grows_the_header_in_place_and_checks_its_input() {
 fn legacy_and_fortran_files_are_made_appendable_by_a_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    for name in ["float64_le", "int32_be", "f32_fortran_2d", "i16_fortran_3d_be", "f64_v2", "f32_zero_rows"] {
+    // NumPy >= 1.23 leaves room to grow in its headers; older versions did not.
+    let tight_data = sample(DType::Uint16, 8, 4);
+    fs::write(fixtures_tmp(dir.path(), "tight.expect"), &tight_data).unwrap();
+    fs::write(fixtures_tmp(dir.path(), "tight.npy"), tight_npy("<u2", "(2, 2, 2)", &tight_data, 16)).unwrap();
+    assert!(!npy::info(fixtures_tmp(dir.path(), "tight.npy")).unwrap().appendable);
+    for name in ["tight", "float64_le", "int32_be", "f32_fortran_2d", "i16_fortran_3d_be", "f64_v2", "f32_zero_rows"] {
         let path = dir.path().join(format!("{name}.npy"));
-        fs::copy(fixtures().join(format!("{name}.npy")), &path).unwrap();
+        let src_dir = if name == "tight" { dir.path().join("src") } else { fixtures() };
+        fs::copy(src_dir.join(format!("{name}.npy")), &path).unwrap();
         let info = npy::info(&path).unwrap();
         let row_shape = info.shape[1..].to_vec();
         let row = sample(info.dtype, row_shape.iter().product::<u64>() as usize, 5);
@@ -275,7 +301,7 @@ fn legacy_and_fortran_files_are_made_appendable_by_a_rewrite() {
         assert!(after.appendable && !after.fortran_order, "{name}");
         npy::append(&path, &row, info.dtype, &row_shape, AppendOptions::default()).unwrap();
         npy::import(&s, name, &path, false).unwrap();
-        let mut want = fs::read(fixtures().join(format!("{name}.expect"))).unwrap();
+        let mut want = fs::read(src_dir.join(format!("{name}.expect"))).unwrap();
         want.extend_from_slice(&row);
         assert_eq!(s.load(name).unwrap().1, want, "{name}");
     }
@@ -375,14 +401,16 @@ fn recover_drops_or_zero_fills_a_partial_row_and_fixes_a_lagging_header() {
     npy::append(&path, &rows[..8], DType::Int16, &[4], AppendOptions::default()).unwrap();
     assert_eq!(npy::info(&path).unwrap().shape, [8, 4]);
 
-    // A NumPy file (no spare room) whose row count gains a digit is rewritten.
+    // A file without spare header room whose row count gains a digit is rewritten.
     let legacy = dir.path().join("legacy.npy");
-    let mut bytes = fs::read(fixtures().join("float64_le.npy")).unwrap();
-    assert_eq!(npy::info(fixtures().join("float64_le.npy")).unwrap().shape, [3, 2]);
-    bytes.extend(std::iter::repeat_n(7u8, 16 * 8 + 5));
+    let mut bytes = tight_npy("<f8", "(3, 2)", &sample(DType::Float64, 6, 1), 1);
+    fs::write(&legacy, &bytes).unwrap();
+    assert!(!npy::info(&legacy).unwrap().appendable);
+    bytes.extend(std::iter::repeat_n(7u8, 8 * 16 + 5));
     fs::write(&legacy, &bytes).unwrap();
     let rep = npy::recover(&legacy, false).unwrap();
-    assert_eq!((rep.header_rows, rep.rows, rep.dropped_bytes), (3, 11, 5));
+    assert_eq!((rep.header_rows, rep.rows, rep.dropped_bytes, rep.rewritten), (3, 11, 5, true));
+    assert!(npy::info(&legacy).unwrap().appendable);
     let info = npy::info(&legacy).unwrap();
     assert_eq!(info.shape, [11, 2]);
     assert_eq!(info.file_size, info.data_offset + 11 * 16);
