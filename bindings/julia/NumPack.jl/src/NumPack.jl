@@ -571,5 +571,8 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
 end
 
 include("vectors.jl")
+# --- .npy interop ---
+include("npy.jl")
+# --- end ---
 
 end # module
