@@ -771,7 +771,9 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
         let size = m.size();
         let info = read_header(&mut m, size, &origin)?;
         check_importable(&info, &origin)?;
-        check_complete(&info, &origin)?;
+        check_complete(&info, &origin).map_err(|e| {
+            Error::new(ErrorCode::Corrupt, format!("{}: the member's size does not match its header", e.message.split(';').next().unwrap_or_default()))
+        })?;
         check_target(store, &key, overwrite).map_err(|e| Error::new(e.code, format!("{}: {}", origin.display(), e.message)))?;
         if !seen.insert(key.clone()) {
             bail!(Corrupt, "{} holds two members named {key:?}", path.display());
@@ -982,48 +984,122 @@ pub fn append(path: impl AsRef<Path>, data: &[u8], dtype: DType, row_shape: &[u6
             other => other?,
         }
     }
+    let rows = (data.len() as u64).checked_div(row_bytes).unwrap_or(0);
     with_locked(path, |file| {
-        let info = header_of(file, path)?;
-        if info.dtype != dtype {
-            bail!(DtypeMismatch, "{} holds {} but the rows are {}", path.display(), info.dtype.numpy_name(), dtype.numpy_name());
+        let info = append_target(file, path, dtype, row_shape)?;
+        let mut sink = AppendSink::new(file, &info, path);
+        if rows > 0 {
+            sink.write(data, rows)?;
         }
-        if info.shape.is_empty() || info.shape[1..] != *row_shape {
-            bail!(ShapeMismatch, "cannot append rows of shape {row_shape:?} to {} of shape {:?}", path.display(), info.shape);
-        }
-        if !info.appendable {
-            bail!(
-                Unsupported,
-                "{} cannot grow in place ({}); make it appendable first (a one-time rewrite)",
-                path.display(),
-                if info.fortran_order { "it is in Fortran order" } else { "its header has no spare room" }
-            );
-        }
-        check_complete(&info, path)?;
-        let rows = (data.len() as u64).checked_div(row_bytes).unwrap_or(0);
-        let total = info.shape[0].checked_add(rows).ok_or_else(|| Error::invalid("row count overflows"))?;
-        if rows == 0 {
-            return Ok(info.shape[0]);
-        }
-        let at = info.file_size;
-        let write = |bytes: &[u8]| file.write_all_at(bytes, at).map_err(|e| Error::io("cannot append to", path, e));
-        if info.big_endian {
-            let mut swapped = data.to_vec();
-            swap_bytes(dtype, &mut swapped);
-            write(&swapped)?;
-        } else {
-            write(data)?;
-        }
-        if opts.sync {
-            file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;
-        }
-        if !set_rows_in_place(file, &info, total, path)? {
-            bail!(Corrupt, "{}: the header lost its spare room", path.display());
-        }
-        if opts.sync {
-            file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;
-        }
-        Ok(total)
+        sink.finish(opts.sync)
     })
+}
+
+/// Appends all rows of the `.npy` file `src` to the `.npy` file `path` in place, streamed
+/// in blocks, converting `src`'s byte order and Fortran order as needed; returns the new
+/// row count. `path` is locked for the whole copy, so the rows land contiguously even
+/// with concurrent appenders; its header is updated once at the end (a crash meanwhile
+/// leaves a file [`recover`] completes). With `opts.create`, a missing `path` is created
+/// with `src`'s dtype and row shape.
+///
+/// Errors: as [`append`]; those of reading `src` (`NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`,
+/// `NEEDS_RECOVERY`); `SHAPE_MISMATCH` for a 0-d `src`; `INVALID_ARGUMENT` if both paths
+/// name the same file.
+pub fn append_file(path: impl AsRef<Path>, src: impl AsRef<Path>, opts: AppendOptions) -> Result<u64> {
+    let (path, src) = (path.as_ref(), src.as_ref());
+    let src_file = open_read(src)?;
+    let src_info = header_of(&src_file, src)?;
+    check_importable(&src_info, src)?;
+    check_complete(&src_info, src)?;
+    let row_shape = src_info.shape[1..].to_vec();
+    if opts.create && !path.exists() {
+        match create_appendable(path, src_info.dtype, &row_shape) {
+            Err(e) if e.code == ErrorCode::AlreadyExists => {}
+            other => other?,
+        }
+    }
+    with_locked(path, |file| {
+        let (a, b) = (file.metadata(), src_file.metadata());
+        if let (Ok(a), Ok(b)) = (a, b) {
+            if a.ino() == b.ino() && a.dev() == b.dev() {
+                bail!(InvalidArgument, "cannot append {} to itself", path.display());
+            }
+        }
+        let info = append_target(file, path, src_info.dtype, &row_shape)?;
+        let mut sink = AppendSink::new(file, &info, path);
+        stream_file(&src_info, &src_file, src, &mut |block, rows| sink.write(block, rows))?;
+        sink.finish(opts.sync)
+    })
+}
+
+/// Reads and checks the header of an append target (locked by the caller).
+fn append_target(file: &File, path: &Path, dtype: DType, row_shape: &[u64]) -> Result<NpyInfo> {
+    let info = header_of(file, path)?;
+    if info.dtype != dtype {
+        bail!(DtypeMismatch, "{} holds {} but the rows are {}", path.display(), info.dtype.numpy_name(), dtype.numpy_name());
+    }
+    if info.shape.is_empty() || info.shape[1..] != *row_shape {
+        bail!(ShapeMismatch, "cannot append rows of shape {row_shape:?} to {} of shape {:?}", path.display(), info.shape);
+    }
+    if !info.appendable {
+        bail!(
+            Unsupported,
+            "{} cannot grow in place ({}); make it appendable first (a one-time rewrite)",
+            path.display(),
+            if info.fortran_order { "it is in Fortran order" } else { "its header has no spare room" }
+        );
+    }
+    check_complete(&info, path)?;
+    Ok(info)
+}
+
+/// Writes native rows after the data of a locked append target, then updates its header.
+struct AppendSink<'a> {
+    file: &'a File,
+    info: &'a NpyInfo,
+    path: &'a Path,
+    at: u64,
+    rows: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'a> AppendSink<'a> {
+    fn new(file: &'a File, info: &'a NpyInfo, path: &'a Path) -> AppendSink<'a> {
+        AppendSink { file, info, path, at: info.file_size, rows: info.shape[0], scratch: Vec::new() }
+    }
+
+    fn write(&mut self, data: &[u8], rows: u64) -> Result<()> {
+        self.rows = self.rows.checked_add(rows).ok_or_else(|| Error::invalid("row count overflows"))?;
+        let bytes = if self.info.big_endian {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(data);
+            swap_bytes(self.info.dtype, &mut self.scratch);
+            &self.scratch[..]
+        } else {
+            data
+        };
+        self.file.write_all_at(bytes, self.at).map_err(|e| Error::io("cannot append to", self.path, e))?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Updates the header's row count (data first, then the header: a crash in between
+    /// leaves a lagging header, which `recover` fixes).
+    fn finish(self, sync: bool) -> Result<u64> {
+        if self.rows == self.info.shape[0] {
+            return Ok(self.rows);
+        }
+        if sync {
+            self.file.sync_data().map_err(|e| Error::io("cannot sync", self.path, e))?;
+        }
+        if !set_rows_in_place(self.file, self.info, self.rows, self.path)? {
+            bail!(Corrupt, "{}: the header lost its spare room", self.path.display());
+        }
+        if sync {
+            self.file.sync_data().map_err(|e| Error::io("cannot sync", self.path, e))?;
+        }
+        Ok(self.rows)
+    }
 }
 
 /// Writes `info`'s array (first `rows` rows) from `file` to a new appendable C-order,

@@ -461,3 +461,56 @@ fn large_fortran_import_crosses_block_boundaries() {
         }
     }
 }
+
+#[test]
+fn append_file_streams_one_npy_onto_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("dst.npy");
+    // Created from the first source (Fortran order, big-endian), then grown by a C-order one.
+    let src1 = fixtures().join("i16_fortran_3d_be.npy");
+    let src1_info = npy::info(&src1).unwrap();
+    let n1 = npy::append_file(&dst, &src1, AppendOptions { sync: false, create: true }).unwrap();
+    assert_eq!(n1, src1_info.shape[0]);
+    let src2 = dir.path().join("more.npy");
+    let more = sample(DType::Int16, 2 * 4 * 2 * 5, 3);
+    npy::create_appendable(&src2, DType::Int16, &[4, 2]).unwrap();
+    npy::append(&src2, &more, DType::Int16, &[4, 2], AppendOptions::default()).unwrap();
+    assert_eq!(npy::append_file(&dst, &src2, AppendOptions { sync: true, create: false }).unwrap(), n1 + 10);
+    let info = npy::info(&dst).unwrap();
+    assert_eq!(info.shape, [n1 + 10, 4, 2]);
+    let mut want = fs::read(fixtures().join("i16_fortran_3d_be.expect")).unwrap();
+    want.extend_from_slice(&more);
+    assert_eq!(&fs::read(&dst).unwrap()[info.data_offset as usize..], &want[..]);
+    // Mismatches and self-appends change nothing.
+    let before = fs::read(&dst).unwrap();
+    let codes: Vec<ErrorCode> = [
+        npy::append_file(&dst, fixtures().join("float64_le.npy"), AppendOptions::default()),
+        npy::append_file(&dst, fixtures().join("u16_4d.npy"), AppendOptions::default()),
+        npy::append_file(&dst, &dst, AppendOptions::default()),
+        npy::append_file(&dst, fixtures().join("scalar_0d.npy"), AppendOptions::default()),
+    ]
+    .into_iter()
+    .map(|r| r.unwrap_err().code)
+    .collect();
+    assert_eq!(codes, [ErrorCode::DtypeMismatch, ErrorCode::DtypeMismatch, ErrorCode::InvalidArgument, ErrorCode::ShapeMismatch]);
+    assert_eq!(fs::read(&dst).unwrap(), before);
+}
+
+#[test]
+fn npz_member_not_matching_its_header_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    // A stored member whose .npy lost its last bytes.
+    let npy_bytes = fs::read(fixtures().join("float64_le.npy")).unwrap();
+    let cut = &npy_bytes[..npy_bytes.len() - 8];
+    let path = dir.path().join("cut.npz");
+    let f = fs::File::create(&path).unwrap();
+    let mut zip = zip::ZipWriter::new(f);
+    zip.start_file("m.npy", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
+    zip.write_all(cut).unwrap();
+    zip.finish().unwrap();
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    assert_eq!(code, ErrorCode::Corrupt, "{msg}");
+    assert!(msg.contains("m.npy"), "{msg}");
+    assert!(s.names().unwrap().is_empty());
+}

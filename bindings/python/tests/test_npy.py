@@ -260,6 +260,14 @@ def test_from_npy_and_to_npy(tmp_path):
         assert sorted(n.get_member_list()) == ["data", "other"]
     with pytest.raises(FileNotFoundError):
         to_npy(tmp_path / "nostore", tmp_path / "z.npy")
+    # Arrays with zero rows export too.
+    with numpack.NumPack(tmp_path / "s3", warn_no_context=False) as n:
+        n.save({"empty": np.zeros((0, 5), np.float16)})
+    to_npy(tmp_path / "s3", tmp_path / "empty.npy")
+    to_npy(tmp_path / "s3", tmp_path / "empty.npz", compressed=False)
+    assert np.load(tmp_path / "empty.npy").shape == (0, 5)
+    with np.load(tmp_path / "empty.npz") as z:
+        assert z["empty"].shape == (0, 5) and z["empty"].dtype == np.float16
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")], "temporary files left"
 
 
