@@ -30,6 +30,29 @@
 #define NPK_MAX_NAME_LEN 242
 
 /**
+ * Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
+ * array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
+ */
+#define NPK_NPY_OVERWRITE 1
+
+/**
+ * Flag of `npk_npy_append`: `fsync` the rows and the header before returning.
+ */
+#define NPK_NPY_SYNC 2
+
+/**
+ * Flag of `npk_npy_append`: create the file (appendable, no rows yet) if it does not
+ * exist.
+ */
+#define NPK_NPY_CREATE 4
+
+/**
+ * Flag of `npk_npy_recover`: complete an incomplete last row with zeros instead of
+ * dropping it.
+ */
+#define NPK_NPY_ZERO_FILL 8
+
+/**
  * `npk_store_open` flag: create the store (directory included) if there is none.
  */
 #define NPK_OPEN_CREATE 1
@@ -299,6 +322,82 @@ typedef struct npk_stream npk_stream;
 typedef struct npk_view npk_view;
 
 /**
+ * What `npk_npy_info` reports about a `.npy` file's header.
+ */
+typedef struct {
+    /**
+     * The element type: an `npk_dtype` value.
+     */
+    uint32_t dtype;
+    /**
+     * Number of dimensions; 0 for a 0-d array.
+     */
+    uint32_t ndim;
+    /**
+     * The shape the header states. Entries past `ndim` are 0.
+     */
+    uint64_t shape[NPK_MAX_NDIM];
+    /**
+     * Format version: 1, 2 or 3 (minor is always 0).
+     */
+    uint32_t version_major;
+    uint32_t version_minor;
+    /**
+     * The elements are stored big-endian (import converts them).
+     */
+    bool big_endian;
+    /**
+     * The elements are in Fortran (column-major) order (import converts them).
+     */
+    bool fortran_order;
+    /**
+     * The header has room for the shape to grow and the array is C order with at least
+     * one dimension: `npk_npy_append` works without `npk_npy_make_appendable`.
+     */
+    bool appendable;
+    /**
+     * The header length field: bytes of the header text, padding and `\n` included.
+     */
+    uint64_t header_len;
+    /**
+     * Offset of the first element in the file.
+     */
+    uint64_t data_offset;
+    /**
+     * Size of the file. It equals `data_offset` + the shape's bytes unless the file is
+     * truncated or a crashed appender left rows the header does not count (then
+     * `npk_npy_recover` repairs it).
+     */
+    uint64_t file_size;
+} npk_npy_file_info;
+
+/**
+ * What `npk_npy_recover` found and did.
+ */
+typedef struct {
+    /**
+     * Rows the header stated before.
+     */
+    uint64_t header_rows;
+    /**
+     * Rows the file holds now (and its header states).
+     */
+    uint64_t rows;
+    /**
+     * Bytes of an incomplete last row that were cut off.
+     */
+    uint64_t dropped_bytes;
+    /**
+     * Zero bytes added to complete an incomplete last row (`NPK_NPY_ZERO_FILL`).
+     */
+    uint64_t zero_filled_bytes;
+    /**
+     * The whole file was rewritten because its header had no room for the new shape.
+     */
+    bool rewritten;
+} npk_npy_recovery;
+
+/**
  * What `npk_store_info` reports about an array.
  */
 typedef struct {
@@ -500,6 +599,156 @@ const char *npk_last_error_message(void);
  * Ownership: a static string; never NULL. Thread safety: safe from any thread.
  */
 const char *npk_status_name(uint32_t status);
+
+/**
+ * Reads the header of the `.npy` file at `path` into `*out`. The data is not read and
+ * need not be complete.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path), `NOT_FOUND` (no file),
+ * `CORRUPT` (not a `.npy` file, damaged header), `UNSUPPORTED` (format version, a
+ * dtype numpack does not hold — the message names the descr — or more than
+ * `NPK_MAX_NDIM` dimensions), `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npy_info(const char *path, npk_npy_file_info *out);
+
+/**
+ * Imports the `.npy` file at `path` into array `name` of `store`, streamed (blocks of a
+ * few MB). Big-endian data is converted to native order, Fortran order to C order. The
+ * array is written under a temporary name and renamed into place when complete.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing array).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
+ * not UTF-8, empty path), `INVALID_NAME`, `ALREADY_EXISTS`, `NOT_FOUND` (no file),
+ * `CORRUPT`, `UNSUPPORTED` (dtype, version), `SHAPE_MISMATCH` (a 0-d array),
+ * `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `IO`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
+ * NULL or NUL-terminated strings.
+ */
+npk_status npk_npy_import(const npk_store *store, const char *name, const char *path, uint32_t flags);
+
+/**
+ * Imports every member of the `.npz` archive at `path` (stored or deflated members, as
+ * `numpy.savez` and `numpy.savez_compressed` write) into an array named by its key, and
+ * writes to `*out` the list of names imported, in archive order. All member headers are
+ * checked first: a bad member or an existing name (without `NPK_NPY_OVERWRITE`)
+ * changes nothing.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE`.
+ *
+ * Ownership: the caller owns `*out` and releases it with `npk_names_free`.
+ *
+ * Errors: as `npk_npy_import`; `CORRUPT` also for a damaged archive, `UNSUPPORTED` for
+ * compression methods other than stored and deflate. Thread safety: safe from many
+ * threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
+ * NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npz_import(const npk_store *store, const char *path, uint32_t flags, npk_names **out);
+
+/**
+ * Exports array `name` of `store` to a `.npy` file at `path`: C order, little-endian,
+ * version 1.0, with header room so the file stays appendable. Deleted rows are left
+ * out. Streamed; written to a temporary file next to `path`, synced, and renamed over
+ * it, so `path` holds either its old contents or the complete new file.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing file).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
+ * not UTF-8, empty path), `INVALID_NAME`, `NOT_FOUND` (no array), `ALREADY_EXISTS` (the
+ * file exists, no `NPK_NPY_OVERWRITE`), `IO`, `CORRUPT`. Thread safety: safe from many
+ * threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
+ * NULL or NUL-terminated strings.
+ */
+npk_status npk_npy_export(const npk_store *store, const char *name, const char *path, uint32_t flags);
+
+/**
+ * Creates an empty appendable `.npy` file at `path` holding `dtype` rows of shape
+ * `row_shape[0..row_ndim]` (the file's shape is `(0, *row_shape)`). The file appears
+ * atomically, complete with its header.
+ *
+ * Errors: `NULL_ARGUMENT` (`path` NULL, `row_shape` NULL with `row_ndim` > 0),
+ * `INVALID_ARGUMENT` (bad dtype code, empty path, row too large), `SHAPE_MISMATCH`
+ * (`row_ndim` + 1 above `NPK_MAX_NDIM`), `ALREADY_EXISTS`, `IO`. Thread safety: safe
+ * from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `row_shape` NULL or `row_ndim`
+ * readable values.
+ */
+npk_status npk_npy_create_appendable(const char *path, uint32_t dtype, uint32_t row_ndim, const uint64_t *row_shape);
+
+/**
+ * Appends `data_len` bytes of rows to the `.npy` file at `path` in place and writes the
+ * file's new row count to `*out_rows`. `data` holds C-order, native (little-endian)
+ * elements of `dtype`, in rows of shape `row_shape[0..row_ndim]`, which must be the
+ * file's shape without its first dimension. The rows go after the existing data, then
+ * the shape in the header is updated in place, all under an exclusive lock of the file:
+ * concurrent appenders (threads or processes) are serialised and lose no row. A crash
+ * between the two steps leaves a file `npk_npy_recover` repairs.
+ *
+ * `flags`: `NPK_NPY_SYNC` (fsync before returning), `NPK_NPY_CREATE` (create the file
+ * if missing, as `npk_npy_create_appendable`).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (bad dtype code, unknown flags, empty
+ * path), `NOT_FOUND` (no file, no `NPK_NPY_CREATE`), `DTYPE_MISMATCH`, `SHAPE_MISMATCH`,
+ * `BUFFER_SIZE` (`data_len` is not a whole number of rows), `UNSUPPORTED` (the header
+ * has no spare room or the file is in Fortran order: call `npk_npy_make_appendable`;
+ * a 0-d array), `NEEDS_RECOVERY` (the file size does not match its header: call
+ * `npk_npy_recover`), `CORRUPT`, `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `row_shape` NULL or `row_ndim`
+ * readable values; `data` NULL or `data_len` readable bytes; `out_rows` NULL or
+ * writable.
+ */
+npk_status npk_npy_append(const char *path, uint32_t dtype, uint32_t row_ndim, const uint64_t *row_shape, const void *data, size_t data_len, uint32_t flags, uint64_t *out_rows);
+
+/**
+ * Makes the `.npy` file at `path` appendable. A file whose header has no spare room (as
+ * NumPy writes them) or in Fortran order is rewritten — streamed into a temporary file
+ * with a growable header, in C order and native byte order, then renamed over it under
+ * the file's lock. Writes to `*out_rewritten` whether it rewrote the file (false: it was
+ * appendable already and is untouched).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path), `NOT_FOUND`, `CORRUPT`,
+ * `UNSUPPORTED` (dtype, 0-d array), `NEEDS_RECOVERY` (size does not match the header:
+ * call `npk_npy_recover` first), `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out_rewritten` NULL or writable.
+ */
+npk_status npk_npy_make_appendable(const char *path, bool *out_rewritten);
+
+/**
+ * Repairs a `.npy` file whose size does not match its header (an appender crashed): the
+ * first dimension is set from the data present, an incomplete last row is cut off (or,
+ * with `NPK_NPY_ZERO_FILL`, completed with zeros). Covers both a truncated last row and
+ * a header that lags behind rows already written. A file that needs nothing is left
+ * untouched. Writes what was done to `*out`.
+ *
+ * `flags`: 0 or `NPK_NPY_ZERO_FILL`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (unknown flags, empty path), `NOT_FOUND`,
+ * `CORRUPT` (the header itself is damaged), `UNSUPPORTED` (Fortran order or 0-d: rows
+ * cannot be told apart; dtype), `IO`. Thread safety: safe from any thread; takes the
+ * same lock as `npk_npy_append`.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npy_recover(const char *path, uint32_t flags, npk_npy_recovery *out);
 
 /**
  * Opens (or with `NPK_OPEN_CREATE` creates) the store at directory `path` and writes a

@@ -917,6 +917,136 @@ private:
     npk_store* h_ = nullptr;
 };
 
+// --- .npy interop ---
+// ---------------------------------------------------------------------------------------
+// .npy / .npz files (npk_npy_*, npk_npz_import)
+
+/// NumPy .npy / .npz interop: import into a Store, export from it, append rows to a .npy
+/// in place (safe with concurrent appenders), make legacy files appendable, recover files
+/// left by a crashed appender. Import and export are streamed; export is atomic.
+namespace npy {
+
+/// What a .npy header says (npk_npy_file_info).
+struct FileInfo {
+    uint32_t dtype = 0;           ///< an npk_dtype value
+    std::vector<uint64_t> shape;  ///< empty for a 0-d array
+    uint32_t version_major = 1, version_minor = 0;
+    bool big_endian = false, fortran_order = false;
+    bool appendable = false;      ///< append() works without make_appendable()
+    uint64_t header_len = 0, data_offset = 0, file_size = 0;
+
+    /// The file holds exactly the data its shape calls for (else: recover()).
+    bool complete() const noexcept {
+        return file_size == data_offset + detail::product(shape.data(), shape.data() + shape.size()) *
+                                              dtype_size(dtype);
+    }
+};
+
+/// What recover() did (npk_npy_recovery).
+struct Recovery {
+    uint64_t header_rows = 0, rows = 0, dropped_bytes = 0, zero_filled_bytes = 0;
+    bool rewritten = false;
+    bool clean() const noexcept {
+        return header_rows == rows && dropped_bytes == 0 && zero_filled_bytes == 0 && !rewritten;
+    }
+};
+
+/// The header of the .npy file at `path`.
+inline FileInfo info(const std::string& path) {
+    npk_npy_file_info raw{};
+    detail::check(npk_npy_info(path.c_str(), &raw));
+    FileInfo fi;
+    fi.dtype = raw.dtype;
+    fi.shape.assign(raw.shape, raw.shape + raw.ndim);
+    fi.version_major = raw.version_major;
+    fi.version_minor = raw.version_minor;
+    fi.big_endian = raw.big_endian;
+    fi.fortran_order = raw.fortran_order;
+    fi.appendable = raw.appendable;
+    fi.header_len = raw.header_len;
+    fi.data_offset = raw.data_offset;
+    fi.file_size = raw.file_size;
+    return fi;
+}
+
+/// Imports the .npy at `path` into array `name` (converted to C order, native bytes).
+inline void import_file(const Store& store, const std::string& name, const std::string& path,
+                        bool overwrite = false) {
+    detail::check(npk_npy_import(store.capi(), name.c_str(), path.c_str(),
+                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+}
+
+/// Imports every member of the .npz at `path`; returns the array names, in archive order.
+inline std::vector<std::string> import_npz(const Store& store, const std::string& path,
+                                           bool overwrite = false) {
+    npk_names* out = nullptr;
+    detail::check(npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, &out));
+    return Names(out).to_vector();
+}
+
+/// Exports array `name` to a .npy at `path` (deleted rows left out; atomic; appendable).
+inline void export_file(const Store& store, const std::string& name, const std::string& path,
+                        bool overwrite = false) {
+    detail::check(npk_npy_export(store.capi(), name.c_str(), path.c_str(),
+                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+}
+
+/// Creates an empty appendable .npy of shape (0, *row_shape).
+inline void create_appendable(const std::string& path, uint32_t dtype,
+                              const std::vector<uint64_t>& row_shape) {
+    detail::check(npk_npy_create_appendable(path.c_str(), dtype,
+                                            static_cast<uint32_t>(row_shape.size()), row_shape.data()));
+}
+template <class T>
+void create_appendable(const std::string& path, const std::vector<uint64_t>& row_shape) {
+    create_appendable(path, dtype_v<T>, row_shape);
+}
+
+/// Appends `nbytes` of rows of `dtype` shaped `row_shape`; returns the file's row count.
+/// `flags`: NPK_NPY_SYNC, NPK_NPY_CREATE.
+inline uint64_t append_bytes(const std::string& path, uint32_t dtype,
+                             const std::vector<uint64_t>& row_shape, const void* data,
+                             std::size_t nbytes, uint32_t flags = 0) {
+    uint64_t rows = 0;
+    detail::check(npk_npy_append(path.c_str(), dtype, static_cast<uint32_t>(row_shape.size()),
+                                 row_shape.data(), data, nbytes, flags, &rows));
+    return rows;
+}
+/// Appends `count` elements of T (whole rows of shape `row_shape`).
+template <class T>
+uint64_t append(const std::string& path, const T* data, std::size_t count,
+                const std::vector<uint64_t>& row_shape, uint32_t flags = 0) {
+    return append_bytes(path, dtype_v<T>, row_shape, data, count * sizeof(T), flags);
+}
+template <class T>
+uint64_t append(const std::string& path, const std::vector<T>& data,
+                const std::vector<uint64_t>& row_shape, uint32_t flags = 0) {
+    return append(path, data.data(), data.size(), row_shape, flags);
+}
+
+/// Rewrites the file if it cannot grow in place; returns whether it did.
+inline bool make_appendable(const std::string& path) {
+    bool rewritten = false;
+    detail::check(npk_npy_make_appendable(path.c_str(), &rewritten));
+    return rewritten;
+}
+
+/// Repairs a file left by a crashed appender (drops, or zero-fills, a partial last row).
+inline Recovery recover(const std::string& path, bool zero_fill = false) {
+    npk_npy_recovery raw{};
+    detail::check(npk_npy_recover(path.c_str(), zero_fill ? NPK_NPY_ZERO_FILL : 0, &raw));
+    Recovery r;
+    r.header_rows = raw.header_rows;
+    r.rows = raw.rows;
+    r.dropped_bytes = raw.dropped_bytes;
+    r.zero_filled_bytes = raw.zero_filled_bytes;
+    r.rewritten = raw.rewritten;
+    return r;
+}
+
+}  // namespace npy
+// --- end ---
+
 }  // namespace numpack
 
 // --- packages (.npkg) -------------------------------------------------------------------

@@ -60,5 +60,4 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(packages=["numpack", "numpack.io"],  # numpack.io: packages (.npkg)
-      cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
+setup(packages=["numpack", "numpack.io"], cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)

@@ -57,6 +57,9 @@ mod boundary;
 pub mod dtype;
 pub mod error;
 mod handle;
+// --- .npy interop ---
+pub mod npy;
+// --- end ---
 pub mod store;
 pub mod stream;
 pub mod vector;

@@ -97,5 +97,8 @@ void vector_tests(void);
 /* --- packages (.npkg): tests/c/test_package.c --- */
 void package_tests(void);
 /* --- end packages --- */
+/* --- .npy interop --- */
+void npy_tests(void);
+/* --- end --- */
 
 #endif

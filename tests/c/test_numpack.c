@@ -1005,6 +1005,9 @@ int main(int argc, char **argv) {
     test_two_handles();
     vector_tests();
     package_tests(); /* packages (.npkg) */
+    /* --- .npy interop --- */
+    npy_tests();
+    /* --- end --- */
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -710,6 +711,62 @@ void test_packages(const std::string& dir) {
     EXPECT_ERROR(NPK_STATUS_IO, pkg::unpack(dir + "/missing.npkg", dir + "/pkg_none"));
 }
 // --- end packages (.npkg) ---
+// --- .npy interop ---
+void test_npy(const std::string& dir) {
+    namespace npy = numpack::npy;
+    numpack::Store s(dir + "/npy-store", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    std::vector<float> rows = iota_rows(0, 5, 3);
+    s.save("a", rows, {5, 3});
+    s.delete_rows("a", {1});
+    const std::string file = dir + "/a.npy";
+    std::remove(file.c_str());
+    npy::export_file(s, "a", file);
+    npy::FileInfo fi = npy::info(file);
+    CHECK(fi.dtype == NPK_DTYPE_FLOAT32 && (fi.shape == std::vector<uint64_t>{4, 3}));
+    CHECK(fi.appendable && fi.complete() && !fi.big_endian && !fi.fortran_order && fi.version_major == 1);
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::export_file(s, "a", file));
+    npy::export_file(s, "a", file, true);
+
+    // Append in place, then import back.
+    std::vector<float> more = iota_rows(7, 2, 3);
+    CHECK(npy::append(file, more, {3}) == 6);
+    CHECK(npy::append(file, more.data(), 3, {3}, NPK_NPY_SYNC) == 7);
+    EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH, npy::append(file, std::vector<double>(3), {3}));
+    EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, npy::append(file, std::vector<float>(4), {4}));
+    npy::import_file(s, "back", file);
+    numpack::Array<float> back = s.load<float>("back");
+    CHECK((back.shape == std::vector<uint64_t>{7, 3}));
+    CHECK(back.row(0)[0] == 0.0f && back.row(1)[0] == 200.0f && back.row(4)[2] == 702.0f &&
+          back.row(6)[0] == 700.0f);
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::import_file(s, "back", file));
+    npy::import_file(s, "back", file, true);
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, npy::info(dir + "/missing.npy"));
+    EXPECT_ERROR(NPK_STATUS_CORRUPT, npy::import_npz(s, file));
+
+    // create_appendable, a crashed append, recover.
+    const std::string g = dir + "/g.npy";
+    std::remove(g.c_str());
+    npy::create_appendable<int16_t>(g, {2});
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::create_appendable<int16_t>(g, {2}));
+    CHECK(!npy::make_appendable(g));
+    CHECK(npy::append(g, std::vector<int16_t>{1, 2, 3, 4}, {2}) == 2);
+    CHECK(npy::recover(g).clean());
+    {
+        std::FILE* f = std::fopen(g.c_str(), "ab");
+        std::fputc(9, f);
+        std::fclose(f);
+    }
+    CHECK(!npy::info(g).complete());
+    EXPECT_ERROR(NPK_STATUS_NEEDS_RECOVERY, npy::append(g, std::vector<int16_t>{5, 6}, {2}));
+    npy::Recovery r = npy::recover(g, true);
+    CHECK(r.header_rows == 2 && r.rows == 3 && r.zero_filled_bytes == 3 && !r.clean());
+    CHECK(npy::info(g).complete());
+    const std::string h = dir + "/h.npy";
+    std::remove(h.c_str());
+    CHECK(npy::append_bytes(h, NPK_DTYPE_UINT8, {}, "abc", 3, NPK_NPY_CREATE) == 3);
+    s.close();
+}
+// --- end ---
 
 }  // namespace
 
@@ -728,6 +785,7 @@ int main(int argc, char** argv) {
         test_vector_search();
         test_store_vector_search(dir);
         test_packages(dir);  // packages (.npkg)
+        test_npy(dir);  // .npy interop
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";

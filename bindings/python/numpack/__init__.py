@@ -12,6 +12,9 @@ from ._native import (  # noqa: F401
 from ._store import ArrayNotFoundError, NumPack  # noqa: F401
 from ._lazy import LazyArray  # noqa: F401
 from ._batch import BatchModeContext, WritableBatchMode  # noqa: F401
+# --- .npy interop ---
+from . import npy  # noqa: F401
+# --- end ---
 
 globals().update({cls.__name__: cls for cls in ERRORS_BY_NAME.values()})
 

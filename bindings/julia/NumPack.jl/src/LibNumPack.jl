@@ -29,6 +29,12 @@ const NPK_OPEN_CREATE = UInt32(1)
 const NPK_OPEN_DROP_IF_EXISTS = UInt32(2)
 const NPK_OPEN_READ_ONLY = UInt32(4)
 const NPK_VIEW_WRITABLE = UInt32(1)
+# --- .npy interop ---
+const NPK_NPY_OVERWRITE = UInt32(1)
+const NPK_NPY_SYNC = UInt32(2)
+const NPK_NPY_CREATE = UInt32(4)
+const NPK_NPY_ZERO_FILL = UInt32(8)
+# --- end ---
 
 # npk_status
 const NPK_STATUS_OK = UInt32(0)
@@ -119,6 +125,34 @@ struct npk_vectors
     dim::UInt64
 end
 
+# --- .npy interop ---
+"`npk_npy_file_info` (field for field, same layout)."
+struct npk_npy_file_info
+    dtype::UInt32
+    ndim::UInt32
+    shape::NTuple{NPK_MAX_NDIM,UInt64}
+    version_major::UInt32
+    version_minor::UInt32
+    big_endian::Bool
+    fortran_order::Bool
+    appendable::Bool
+    header_len::UInt64
+    data_offset::UInt64
+    file_size::UInt64
+end
+npk_npy_file_info() = npk_npy_file_info(0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, 0, false, false, false, 0, 0, 0)
+
+"`npk_npy_recovery` (field for field, same layout)."
+struct npk_npy_recovery
+    header_rows::UInt64
+    rows::UInt64
+    dropped_bytes::UInt64
+    zero_filled_bytes::UInt64
+    rewritten::Bool
+end
+npk_npy_recovery() = npk_npy_recovery(0, 0, 0, 0, false)
+# --- end ---
+
 # -- the library ---------------------------------------------------------------------------
 
 const EXPORTS = (
@@ -137,6 +171,10 @@ const EXPORTS = (
     # packages (.npkg)
     :npk_package_pack, :npk_package_unpack, :npk_package_read_info, :npk_package_get_summary,
     :npk_package_get_entry, :npk_package_info_free,
+    # --- .npy interop ---
+    :npk_npy_info, :npk_npy_import, :npk_npz_import, :npk_npy_export,
+    :npk_npy_create_appendable, :npk_npy_append, :npk_npy_make_appendable, :npk_npy_recover,
+    # --- end ---
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -337,4 +375,28 @@ npk_package_info_free(info) =
     ccall(fptr(:npk_package_info_free), Cvoid, (Ptr{npk_package_info},), info)
 # -- end packages (.npkg) --------------------------------------------------------------------
 
+# --- .npy interop ---
+npk_npy_info(path, out) =
+    ccall(fptr(:npk_npy_info), UInt32, (Cstring, Ptr{npk_npy_file_info}), path, out)
+npk_npy_import(store, name, path, flags) =
+    ccall(fptr(:npk_npy_import), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
+          store, name, path, flags)
+npk_npz_import(store, path, flags, out) =
+    ccall(fptr(:npk_npz_import), UInt32, (Ptr{npk_store}, Cstring, UInt32, Ptr{Ptr{npk_names}}),
+          store, path, flags, out)
+npk_npy_export(store, name, path, flags) =
+    ccall(fptr(:npk_npy_export), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
+          store, name, path, flags)
+npk_npy_create_appendable(path, dtype, row_ndim, row_shape) =
+    ccall(fptr(:npk_npy_create_appendable), UInt32, (Cstring, UInt32, UInt32, Ptr{UInt64}),
+          path, dtype, row_ndim, row_shape)
+npk_npy_append(path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows) =
+    ccall(fptr(:npk_npy_append), UInt32,
+          (Cstring, UInt32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, UInt32, Ptr{UInt64}),
+          path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows)
+npk_npy_make_appendable(path, out_rewritten) =
+    ccall(fptr(:npk_npy_make_appendable), UInt32, (Cstring, Ptr{Bool}), path, out_rewritten)
+npk_npy_recover(path, flags, out) =
+    ccall(fptr(:npk_npy_recover), UInt32, (Cstring, UInt32, Ptr{npk_npy_recovery}), path, flags, out)
+# --- end ---
 end # module

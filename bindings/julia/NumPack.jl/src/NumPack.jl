@@ -572,5 +572,8 @@ end
 
 include("vectors.jl")
 include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack.package_info
+# --- .npy interop ---
+include("npy.jl")
+# --- end ---
 
 end # module

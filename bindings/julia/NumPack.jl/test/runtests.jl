@@ -413,4 +413,52 @@ end
         @test !ispath(joinpath(dir, "escape.npkd")) && !ispath(joinpath(dir, "pkg_e"))
     end
     # -- end packages (.npkg) ----------------------------------------------------------------
+
+    # --- .npy interop ---
+    @testset ".npy / .npz interop" begin
+        s = NumPackStore(joinpath(dir, "npy"); drop=true)
+        a = Float32[10r + c for c in 0:2, r in 0:4]  # 5 rows of 3
+        s["a"] = a
+        f = joinpath(dir, "a.npy")
+        export_npy(s, "a", f; overwrite=true)
+        i = npy_info(f)
+        @test i.eltype == Float32 && i.shape == [5, 3] && i.appendable && NumPack.iscomplete(i)
+        @test i.version == (1, 0) && !i.big_endian && !i.fortran_order && i.data_offset % 64 == 0
+        e = try export_npy(s, "a", f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        # Append in place, then import back.
+        @test append_npy(f, Float32[100, 101, 102]) == 6
+        @test append_npy(f, Float32[200 300; 201 301; 202 302]; sync=true) == 8
+        e = try append_npy(f, Float64[1, 2, 3]) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH
+        @test import_npy(s, f; name="back") == "back"
+        b = s["back"]
+        @test size(b) == (3, 8) && b[:, 1:5] == a && b[:, 6] == Float32[100, 101, 102] && b[:, 8] == Float32[300, 301, 302]
+        e = try import_npy(s, f; name="back") catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        import_npy(s, f; name="back", overwrite=true)
+        e = try import_npy(s, f) catch e; e end  # the name defaults to the stem, "a", which exists
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        e = try npy_info(joinpath(dir, "missing.npy")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_NOT_FOUND
+        e = try import_npz(s, f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CORRUPT
+        # create, a crashed append, recover.
+        g = joinpath(dir, "g.npy")
+        isfile(g) && rm(g)
+        create_appendable_npy(g, Int16, (2,))
+        @test !make_appendable(g)
+        @test append_npy(g, Int16[1 3; 2 4]) == 2
+        open(g, "a") do io
+            write(io, UInt8(9))
+        end
+        @test !NumPack.iscomplete(npy_info(g))
+        e = try append_npy(g, Int16[5, 6]) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_NEEDS_RECOVERY
+        r = recover_npy(g; zero_fill=true)
+        @test r.header_rows == 2 && r.rows == 3 && r.zero_filled_bytes == 3 && !r.rewritten
+        @test recover_npy(g).dropped_bytes == 0
+        close(s)
+    end
+    # --- end ---
 end
