@@ -54,6 +54,8 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+// check: verifying a store (cli branch)
+pub mod check;
 pub mod dtype;
 pub mod error;
 mod handle;

@@ -94,5 +94,7 @@ static inline void save_grid(const npk_store *s, const char *name, uint64_t rows
 
 /* Suites in other files (one per area of the API). */
 void vector_tests(void);
+/* check (cli branch) */
+void check_tests(void);
 
 #endif

@@ -1004,6 +1004,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_two_handles();
     vector_tests();
+    check_tests(); /* check (cli branch) */
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }
