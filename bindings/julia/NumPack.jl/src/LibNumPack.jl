@@ -29,6 +29,10 @@ const NPK_OPEN_CREATE = UInt32(1)
 const NPK_OPEN_DROP_IF_EXISTS = UInt32(2)
 const NPK_OPEN_READ_ONLY = UInt32(4)
 const NPK_VIEW_WRITABLE = UInt32(1)
+# check (cli branch): npk_check_finding.severity
+const NPK_SEVERITY_INFO = UInt32(0)
+const NPK_SEVERITY_WARNING = UInt32(1)
+const NPK_SEVERITY_ERROR = UInt32(2)
 
 # npk_status
 const NPK_STATUS_OK = UInt32(0)
@@ -84,6 +88,7 @@ mutable struct npk_store end
 mutable struct npk_view end
 mutable struct npk_stream end
 mutable struct npk_names end
+mutable struct npk_check_report end  # check (cli branch)
 
 "`npk_array_info` (field for field, same layout)."
 struct npk_array_info
@@ -119,6 +124,17 @@ struct npk_vectors
     dim::UInt64
 end
 
+# check (cli branch)
+"`npk_check_finding` (field for field, same layout); the strings belong to the report."
+struct npk_check_finding
+    severity::UInt32
+    id::Ptr{UInt8}
+    file::Ptr{UInt8}
+    array::Ptr{UInt8}
+    message::Ptr{UInt8}
+end
+npk_check_finding() = npk_check_finding(0, C_NULL, C_NULL, C_NULL, C_NULL)
+
 # -- the library ---------------------------------------------------------------------------
 
 const EXPORTS = (
@@ -134,6 +150,8 @@ const EXPORTS = (
     :npk_vector_capabilities, :npk_vector_distance, :npk_vector_scores, :npk_vector_top_k,
     :npk_store_top_k, :npk_store_scores, :npk_store_view, :npk_view_info, :npk_view_flush,
     :npk_view_free,
+    # check (cli branch)
+    :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -276,5 +294,14 @@ npk_view_info(view, out) =
     ccall(fptr(:npk_view_info), UInt32, (Ptr{npk_view}, Ptr{npk_view_layout}), view, out)
 npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)
 npk_view_free(view) = ccall(fptr(:npk_view_free), Cvoid, (Ptr{npk_view},), view)
+
+# check (cli branch)
+npk_store_check(path, out) =
+    ccall(fptr(:npk_store_check), UInt32, (Cstring, Ptr{Ptr{npk_check_report}}), path, out)
+npk_check_report_len(report) = ccall(fptr(:npk_check_report_len), Csize_t, (Ptr{npk_check_report},), report)
+npk_check_report_get(report, index, out) =
+    ccall(fptr(:npk_check_report_get), UInt32, (Ptr{npk_check_report}, Csize_t, Ptr{npk_check_finding}),
+          report, index, out)
+npk_check_report_free(report) = ccall(fptr(:npk_check_report_free), Cvoid, (Ptr{npk_check_report},), report)
 
 end # module

@@ -82,6 +82,7 @@ using .LibNumPack
 const L = LibNumPack
 
 export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape, topk
+export check_store, CheckFinding  # check (cli branch)
 
 # -- library path and version ----------------------------------------------------------
 
@@ -571,5 +572,6 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
 end
 
 include("vectors.jl")
+include("check.jl")  # check (cli branch)
 
 end # module
