@@ -273,3 +273,62 @@ fn exit_codes_of_each_error_class() {
     let v = json(9, &[&"package-info", &future_package(t.path())]);
     assert_eq!(err_of(&v), ("UNSUPPORTED", 9));
 }
+
+/// Whether process `pid` catches SIGINT (its handler is installed).
+fn catches_sigint(pid: u32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+#[test]
+fn ctrl_c_cancels_with_code_11_and_changes_nothing() {
+    use std::os::fd::AsRawFd;
+    let (_t, s) = store();
+    // Hold the store's lock so that `compact` waits in its open, then press Ctrl-C.
+    let wal = fs::File::open(s.join(numpack::wal::FILE_NAME)).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(wal.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_npk"))
+        .args(["--json", "compact"])
+        .arg(&s)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !catches_sigint(pid) {
+        assert!(child.try_wait().unwrap().is_none(), "compact ended while the store was locked");
+        assert!(std::time::Instant::now() < deadline, "compact never installed its Ctrl-C handler");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::flock(wal.as_raw_fd(), libc::LOCK_UN) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 11, "stderr: {}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(err_of(&v), ("CANCELLED", 11));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    // Nothing was compacted.
+    assert_eq!(json(0, &[&"info", &s, &"m"])["arrays"][0]["deleted_rows"], 2);
+}
+
+#[test]
+fn permission_denied_is_6() {
+    // sysfs refuses new files even to root.
+    let (t, s) = store();
+    if !Path::new("/sys/kernel").is_dir() {
+        return;
+    }
+    let pkg = t.path().join("s.npkg");
+    json(0, &[&"pack", &s, &"-o", &pkg]);
+    let v = json(6, &[&"unpack", &pkg, &"-o", &"/sys/npk-cli-test.npk"]);
+    assert_eq!(err_of(&v), ("IO", 6));
+    assert!(v["error"]["hint"].as_str().unwrap().contains("permission"));
+}

@@ -707,6 +707,22 @@ fn crash_consistency() {
         } else {
             stats.completed += 1;
         }
+        // check (cli branch): straight after the kill, before anything recovers, the only
+        // error check may report is that the store needs recovery.
+        match numpack::check::check(&path) {
+            Ok(r) => {
+                let bad: Vec<_> = r
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == numpack::check::Severity::Error && f.id != numpack::check::ids::NEEDS_RECOVERY)
+                    .collect();
+                if !bad.is_empty() {
+                    ctx.fail(&format!("check before recovery reports errors besides needs-recovery: {bad:#?}"));
+                }
+            }
+            Err(e) => ctx.fail(&format!("check before recovery: {e}")),
+        }
+        // end check (cli branch)
 
         // Sometimes do not look: the next child opens the store as it was left.
         if cycle + 1 < cycles && mrng.chance(150) && !log_heavy(seed) {

@@ -347,6 +347,8 @@ pub fn compact(a: &CompactArgs, ctx: &Ctx) -> Result<i32> {
     if !a.store.join(numpack::metadata::FILE_NAME).exists() && !a.store.join(numpack::wal::FILE_NAME).exists() {
         return Err(numpack::Error::new(numpack::ErrorCode::StoreNotFound, format!("no store at {}", a.store.display())));
     }
+    // Ctrl-C from here on, also while waiting for another writer's lock, cancels.
+    ui::catch_ctrl_c();
     // A writable open recovers from a killed writer and removes dead processes' temporary
     // files; closing folds the log into metadata.npkm.
     let store = Store::open(&a.store, OpenOptions::default())?;
@@ -354,7 +356,6 @@ pub fn compact(a: &CompactArgs, ctx: &Ctx) -> Result<i32> {
         return Err(numpack::Error::new(numpack::ErrorCode::ReadOnly, format!("the store at {} is not writable", a.store.display())));
     }
     let names = select(&store, &a.arrays)?;
-    ui::catch_ctrl_c();
     let bar = ctx.bar(names.len() as u64, "compact", false);
     let mut done = Vec::new();
     for name in &names {
