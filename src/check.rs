@@ -8,7 +8,8 @@
 //! stable identifier (listed in [`ids`]), the file and array concerned, and a message that
 //! says what to do about it.
 //!
-//! Per-format checks of an array's data file live in one place, [`check_array`]: a new
+//! Per-format checks of an array's data file live in one place, [`check_array`] (with
+//! [`array_files`] and [`DATA_EXTENSIONS`], which say which files an array owns): a new
 //! data-file format (compressed arrays, say) plugs its verifier in there.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -200,11 +201,24 @@ pub fn check(dir: &Path) -> Result<Report> {
         None => None,
     };
 
-    let meta_bytes = read_catalogue(dir, has_meta, has_data, &mut report)?;
+    // A store killed while it was being created: a log never initialised, no catalogue
+    // yet, no data. The log's finding says so; a missing catalogue is then no damage.
+    let creating = !has_meta && !has_data && wal_file.as_ref().is_some_and(|f| !log_initialised(f));
+    let meta_bytes = if creating { None } else { read_catalogue(dir, has_meta, has_data, &mut report)? };
     let mut cat = meta_bytes.as_ref().and_then(|b| decode_catalogue(b, &mut report));
 
     let log = match (&wal_file, &meta_bytes) {
         (Some(f), Some(meta)) => check_log(f, meta, cat.as_mut(), &mut report),
+        (Some(f), None) if !log_initialised(f) => {
+            report.push(
+                Severity::Warning,
+                ids::LOG_UNINITIALISED,
+                Some(wal::FILE_NAME),
+                None,
+                "the log was created but never initialised (a writer died while creating the store); the next writable open initialises it",
+            );
+            None
+        }
         (Some(_), None) => None,
         (None, _) => {
             report.push(
@@ -230,7 +244,7 @@ pub fn check(dir: &Path) -> Result<Report> {
             if pending.is_some_and(|p| p.contains(name)) {
                 continue;
             }
-            check_array(dir, name, entry, listing.get(&data_file(name)), &mut report);
+            check_array(dir, name, entry, &listing, &mut report);
             check_bitmap(dir, name, entry, listing.contains_key(&bitmap_file(name)), &mut report);
         }
     }
@@ -333,7 +347,7 @@ fn check_log(file: &File, meta: &[u8], cat: Option<&mut Catalogue>, report: &mut
         }
     };
     let mut hb = [0u8; HEADER_LEN as usize];
-    if len < HEADER_LEN || file.read_exact_at(&mut hb, 0).is_err() || hb[..8] == [0u8; 8] {
+    if len < HEADER_LEN || file.read_exact_at(&mut hb, 0).is_err() || !log_initialised(file) {
         report.push(
             Severity::Warning,
             ids::LOG_UNINITIALISED,
@@ -496,12 +510,22 @@ fn check_log(file: &File, meta: &[u8], cat: Option<&mut Catalogue>, report: &mut
     Some(state)
 }
 
+/// Whether the log has a header (a log just created is empty or zeros).
+fn log_initialised(file: &File) -> bool {
+    let mut magic = [0u8; 8];
+    file.read_exact_at(&mut magic, 0).is_ok() && magic != [0u8; 8]
+}
+
 /// The per-format checks of one array's data file: the single place where a data-file
 /// format's verifier goes. Raw arrays (`data_<name>.npkd`) must hold exactly the bytes
 /// their shape and dtype imply.
-pub fn check_array(dir: &Path, name: &str, entry: &Entry, data: Option<&FileKind>, report: &mut Report) {
+///
+/// `listing` is every entry of the store directory, so that a format can find the files
+/// it uses; [`array_files`] must name them (the rest are orphans).
+pub fn check_array(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<String, FileKind>, report: &mut Report) {
     let _ = dir;
     let file = data_file(name);
+    let data = listing.get(&file);
     let want = entry.nbytes();
     match data {
         None => report.push(
@@ -607,6 +631,18 @@ fn check_bitmap(dir: &Path, name: &str, entry: &Entry, exists: bool, report: &mu
     }
 }
 
+/// The files array `name` may own, whatever its format: a file of the directory that looks
+/// like an array's (see [`DATA_EXTENSIONS`]) and that no catalogued array owns is an orphan.
+/// Goes with [`check_array`] when a data-file format is added.
+pub fn array_files(name: &str, entry: &Entry) -> Vec<String> {
+    let _ = entry;
+    vec![data_file(name), bitmap_file(name)]
+}
+
+/// Extensions of the data files of every format (`data_<name><ext>`), to tell an orphan
+/// data file from an unknown file.
+pub const DATA_EXTENSIONS: &[&str] = &[".npkd"];
+
 fn check_other_files(
     listing: &BTreeMap<String, FileKind>,
     cat: Option<&Catalogue>,
@@ -646,7 +682,7 @@ fn check_other_files(
             continue;
         }
         let array = |prefix: &str, suffix: &str| file.strip_prefix(prefix).and_then(|r| r.strip_suffix(suffix)).map(str::to_string);
-        let (owner, id, what) = if let Some(a) = array("data_", ".npkd") {
+        let (owner, id, what) = if let Some(a) = DATA_EXTENSIONS.iter().find_map(|ext| array("data_", ext)) {
             (a, ids::ORPHAN_DATA, "data")
         } else if let Some(a) = array("deleted_", ".npkb") {
             (a, ids::ORPHAN_BITMAP, "bitmap")
@@ -657,7 +693,8 @@ fn check_other_files(
         };
         // Without a readable catalogue no file can be called an orphan.
         let Some(cat) = cat else { continue };
-        if cat.contains_key(&owner) || pending.is_some_and(|p| p.contains(&owner)) {
+        let claimed = cat.get(&owner).is_some_and(|e| array_files(&owner, e).contains(file));
+        if claimed || pending.is_some_and(|p| p.contains(&owner)) {
             continue;
         }
         report.push(
@@ -665,7 +702,7 @@ fn check_other_files(
             id,
             f,
             Some(&owner),
-            format!("{file} is the {what} file of {owner:?}, which the catalogue does not list (left by a crashed NumPack writer?); delete it to reclaim the space"),
+            format!("{file} looks like a {what} file of array {owner:?}, which the catalogue does not list with this file (left by a crashed NumPack writer?); delete it to reclaim the space"),
         );
     }
 }

@@ -355,3 +355,24 @@ fn not_a_store() {
     fs::write(&f, b"x").unwrap();
     assert_eq!(check(&f).unwrap_err().code, ErrorCode::InvalidArgument);
 }
+
+#[test]
+fn a_store_killed_while_being_created() {
+    // What a writer killed inside its first open leaves: a log of zeros, nothing else.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s.npk");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join(numpack::wal::FILE_NAME), [0u8; 64]).unwrap();
+    let r = run(&dir);
+    assert_eq!(ids_of(&r), vec![ids::LOG_UNINITIALISED], "{:#?}", r.findings);
+    assert!(r.is_ok());
+    // With data files around, the missing catalogue is damage.
+    fs::write(dir.join("data_x.npkd"), [0u8; 8]).unwrap();
+    let r = run(&dir);
+    assert!(r.with_id(ids::CATALOGUE_MISSING).next().is_some(), "{:#?}", r.findings);
+    assert!(!r.is_ok());
+    // A writable open of the first state makes an empty store.
+    fs::remove_file(dir.join("data_x.npkd")).unwrap();
+    Store::open(&dir, OpenOptions::default()).unwrap().close().unwrap();
+    assert!(run(&dir).findings.is_empty());
+}
