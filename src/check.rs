@@ -183,23 +183,26 @@ pub fn check(dir: &Path) -> Result<Report> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(StoreNotFound, "no store at {}", dir.display()),
         Err(e) => return Err(Error::io("cannot stat", dir, e)),
     }
-    let listing = list(dir)?;
-    let has_meta = listing.contains_key(metadata::FILE_NAME);
-    let has_wal = listing.contains_key(wal::FILE_NAME);
-    let has_data = listing.keys().any(|n| n.starts_with("data_"));
-    if !has_meta && !has_wal && !has_data {
-        bail!(StoreNotFound, "{} holds no store (no {}, no {}, no data files)", dir.display(), metadata::FILE_NAME, wal::FILE_NAME);
-    }
-    let mut report = Report { path: dir.to_path_buf(), ..Report::default() };
-
-    // The log doubles as the store's lock: hold it while looking (read-only open, so
-    // nothing is created or changed).
+    // The log doubles as the store's lock: hold it while looking (a read-only descriptor,
+    // so nothing is created or changed), and list the directory only then, so that no
+    // writer of another process changes files between the listing and the checks.
     let wal_path = dir.join(wal::FILE_NAME);
-    let wal_file = if has_wal { Some(File::open(&wal_path).map_err(|e| Error::io("cannot open", &wal_path, e))?) } else { None };
+    let wal_file = match File::open(&wal_path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot open", &wal_path, e)),
+    };
     let _lock = match &wal_file {
         Some(f) => Some(FileLock::exclusive(f).map_err(|e| Error::io("cannot lock", &wal_path, e))?),
         None => None,
     };
+    let listing = list(dir)?;
+    let has_meta = listing.contains_key(metadata::FILE_NAME);
+    let has_data = listing.keys().any(|n| n.starts_with("data_"));
+    if !has_meta && wal_file.is_none() && !has_data {
+        bail!(StoreNotFound, "{} holds no store (no {}, no {}, no data files)", dir.display(), metadata::FILE_NAME, wal::FILE_NAME);
+    }
+    let mut report = Report { path: dir.to_path_buf(), ..Report::default() };
 
     // A store killed while it was being created: a log never initialised, no catalogue
     // yet, no data. The log's finding says so; a missing catalogue is then no damage.

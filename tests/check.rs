@@ -376,3 +376,39 @@ fn a_store_killed_while_being_created() {
     Store::open(&dir, OpenOptions::default()).unwrap().close().unwrap();
     assert!(run(&dir).findings.is_empty());
 }
+
+#[test]
+fn checking_beside_a_busy_writer_finds_no_error() {
+    let (_t, dir) = fixture(true);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let s = Store::open(&dir, OpenOptions::default()).unwrap();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let rows = 1 + i % 50;
+                s.save("w", DType::Uint8, &[rows], &vec![i as u8; rows as usize]).unwrap();
+                s.append("w", DType::Uint8, &[3], &[1, 2, 3]).unwrap();
+                s.delete_rows("w", &[0]).unwrap();
+                if i % 7 == 0 {
+                    s.compact("w").unwrap();
+                }
+                if i % 11 == 0 {
+                    s.sync().unwrap();
+                }
+                i += 1;
+            }
+            s.close().unwrap();
+            i
+        })
+    };
+    for _ in 0..300 {
+        let r = check(&dir).unwrap();
+        assert!(r.is_ok(), "{:#?}", r.findings);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    let r = check(&dir).unwrap();
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
