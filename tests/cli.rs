@@ -332,3 +332,46 @@ fn permission_denied_is_6() {
     assert_eq!(err_of(&v), ("IO", 6));
     assert!(v["error"]["hint"].as_str().unwrap().contains("permission"));
 }
+
+#[test]
+fn check_reports_needs_recovery_without_recovering_and_compact_recovers() {
+    let (_t, s) = store();
+    let store = Store::open(&s, OpenOptions::default()).unwrap();
+    let wal = s.join(numpack::wal::FILE_NAME);
+    let applied = |b: Option<[u8; 8]>| {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().read(true).write(true).open(&wal).unwrap();
+        let mut cur = [0u8; 8];
+        f.read_exact_at(&mut cur, 48).unwrap();
+        if let Some(b) = b {
+            f.write_all_at(&b, 48).unwrap();
+        }
+        cur
+    };
+    let before = applied(None);
+    // A delete killed after its record was committed, before the bitmap was rewritten.
+    let bitmap = fs::read(s.join("deleted_m.npkb")).unwrap();
+    store.delete_rows("m", &[0]).unwrap();
+    std::mem::forget(store);
+    fs::write(s.join("deleted_m.npkb"), &bitmap).unwrap();
+    applied(Some(before));
+
+    let snapshot = |p: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = fs::read_dir(p).unwrap().flatten().map(|e| (e.file_name().into_string().unwrap(), fs::read(e.path()).unwrap())).collect();
+        v.sort();
+        v
+    };
+    let files = snapshot(&s);
+    let v = json(1, &[&"check", &s]);
+    assert_eq!(v["needs_recovery"], true);
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["id"] == "needs-recovery").unwrap().clone();
+    assert_eq!((f["severity"].as_str(), f["array"].as_str()), (Some("error"), Some("m")));
+    assert!(f["message"].as_str().unwrap().contains("npk compact"));
+    assert_eq!(snapshot(&s), files, "check changed the store");
+
+    // compact opens the store writable: recovery redoes the delete, then compaction.
+    let v = json(0, &[&"compact", &s]);
+    assert_eq!(v["rows_reclaimed"], 3);
+    assert_eq!(json(0, &[&"head", &s, &"m"])["rows"], serde_json::json!([[2, 20], [3, 30], [5, 50]]));
+    assert_eq!(json(0, &[&"check", &s])["findings"], serde_json::json!([]));
+}
