@@ -30,6 +30,21 @@
 #define NPK_MAX_NAME_LEN 242
 
 /**
+ * `npk_check_finding.severity`: worth knowing, nothing to fix.
+ */
+#define NPK_SEVERITY_INFO 0
+
+/**
+ * `npk_check_finding.severity`: harmless for reads and writes, but to clean up.
+ */
+#define NPK_SEVERITY_WARNING 1
+
+/**
+ * `npk_check_finding.severity`: the store cannot be used as it is.
+ */
+#define NPK_SEVERITY_ERROR 2
+
+/**
  * Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
  * array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
  */
@@ -282,6 +297,15 @@ typedef uint32_t npk_metric;
 #endif // __cplusplus
 
 /**
+ * The findings of `npk_store_check`. Create with `npk_store_check`, release with
+ * `npk_check_report_free`.
+ *
+ * Thread safety: `npk_check_report_len` and `npk_check_report_get` may be called on the
+ * same report from many threads at once.
+ */
+typedef struct npk_check_report npk_check_report;
+
+/**
  * A list of array names. Create with `npk_store_list`, release with `npk_names_free`.
  */
 typedef struct npk_names npk_names;
@@ -320,6 +344,32 @@ typedef struct npk_stream npk_stream;
  * from many threads at once.
  */
 typedef struct npk_view npk_view;
+
+/**
+ * One finding of a check, as `npk_check_report_get` gives it.
+ */
+typedef struct {
+    /**
+     * `NPK_SEVERITY_INFO`, `NPK_SEVERITY_WARNING` or `NPK_SEVERITY_ERROR`.
+     */
+    uint32_t severity;
+    /**
+     * Stable identifier, e.g. "data-size-mismatch" (the README lists them all).
+     */
+    const char *id;
+    /**
+     * The file concerned, relative to the store directory; NULL when none.
+     */
+    const char *file;
+    /**
+     * The array concerned; NULL when none.
+     */
+    const char *array;
+    /**
+     * What is wrong and what to do about it.
+     */
+    const char *message;
+} npk_check_finding;
 
 /**
  * What `npk_npy_info` reports about a `.npy` file's header.
@@ -562,6 +612,61 @@ extern "C" {
  * change the last-error message.
  */
 const char *npk_version(void);
+
+/**
+ * Checks the store at `path` without changing it (no file is created or written, and a
+ * store left by a killed writer is not recovered: that is reported as the finding
+ * "needs-recovery") and writes to `*out` a new report listing every problem found. A
+ * report with no finding of severity `NPK_SEVERITY_ERROR` is a store that works.
+ *
+ * Ownership: the caller owns `*out` and must release it with `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`; `STORE_NOT_FOUND` when there is no store at `path`;
+ * `INVALID_ARGUMENT` for an empty path or a path that is a file; `IO` when the
+ * directory cannot be listed or the store's lock taken. Damage is never an error here:
+ * it is what the report lists.
+ * Thread safety: safe from any thread. It holds the store's lock while it looks, so a
+ * writer in another thread or process waits for it (and it for the writer).
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_store_check(const char *path, npk_check_report **out);
+
+/**
+ * The number of findings in the report; 0 when `report` is NULL or not a live report.
+ *
+ * Thread safety: safe from many threads. Does not change the last-error message.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+size_t npk_check_report_len(const npk_check_report *report);
+
+/**
+ * Writes finding `index` (0-based, in the order found) to `*out`.
+ *
+ * Ownership: the strings `*out` points to belong to the report and stay valid until
+ * `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live report),
+ * `INDEX_OUT_OF_RANGE` when `index >= npk_check_report_len(report)`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`; `out` NULL or
+ * writable.
+ */
+npk_status npk_check_report_get(const npk_check_report *report, size_t index, npk_check_finding *out);
+
+/**
+ * Releases a report made by `npk_store_check`. NULL, and a report already released,
+ * are ignored. Must not race with other calls on the same report.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+void npk_check_report_free(npk_check_report *report);
 
 /**
  * Bytes per element of the dtype with code `dtype` (an `npk_dtype` value), or 0 when

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <memory>     // check (cli branch)
+#include <optional>   // check (cli branch)
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -1046,6 +1048,51 @@ inline Recovery recover(const std::string& path, bool zero_fill = false) {
 
 }  // namespace npy
 // --- end ---
+
+// ---------------------------------------------------------------------------------------
+// Check (cli branch)
+
+/// One finding of check(), with copies of the library's strings.
+struct Finding {
+    /// NPK_SEVERITY_INFO, NPK_SEVERITY_WARNING or NPK_SEVERITY_ERROR.
+    uint32_t severity = NPK_SEVERITY_INFO;
+    /// Stable identifier, e.g. "data-size-mismatch".
+    std::string id;
+    /// The file concerned (relative to the store directory), if any.
+    std::optional<std::string> file;
+    /// The array concerned, if any.
+    std::optional<std::string> array;
+    /// What is wrong and what to do about it.
+    std::string message;
+
+    bool is_error() const noexcept { return severity == NPK_SEVERITY_ERROR; }
+    /// "info", "warning" or "error".
+    const char* severity_name() const noexcept {
+        return severity == NPK_SEVERITY_ERROR ? "error" : severity == NPK_SEVERITY_WARNING ? "warning" : "info";
+    }
+};
+
+/// Verifies the store at `path` without changing it (npk_store_check) and returns every
+/// finding, in the order found; empty for a sound store. Throws Error for no store at
+/// `path` (NPK_STATUS_STORE_NOT_FOUND) or an unreadable directory, never for damage.
+inline std::vector<Finding> check(const std::string& path) {
+    npk_check_report* raw = nullptr;
+    detail::check(npk_store_check(path.c_str(), &raw));
+    std::unique_ptr<npk_check_report, void (*)(npk_check_report*)> report(raw, npk_check_report_free);
+    std::vector<Finding> out;
+    for (std::size_t i = 0, n = npk_check_report_len(raw); i < n; ++i) {
+        npk_check_finding f;
+        detail::check(npk_check_report_get(raw, i, &f));
+        Finding g;
+        g.severity = f.severity;
+        g.id = f.id;
+        if (f.file) g.file = std::string(f.file);
+        if (f.array) g.array = std::string(f.array);
+        g.message = f.message;
+        out.push_back(std::move(g));
+    }
+    return out;
+}
 
 }  // namespace numpack
 

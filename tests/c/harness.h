@@ -100,5 +100,7 @@ void package_tests(void);
 /* --- .npy interop --- */
 void npy_tests(void);
 /* --- end --- */
+/* check (cli branch) */
+void check_tests(void);
 
 #endif

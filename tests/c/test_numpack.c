@@ -1008,6 +1008,7 @@ int main(int argc, char **argv) {
     /* --- .npy interop --- */
     npy_tests();
     /* --- end --- */
+    check_tests(); /* check (cli branch) */
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdio>  // check (cli branch)
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -767,6 +768,39 @@ void test_npy(const std::string& dir) {
     s.close();
 }
 // --- end ---
+// check (cli branch): a sound store has no findings, damage is listed, no store throws.
+void test_check(const std::string& dir) {
+    const std::string path = dir + "/check.npk";
+    {
+        numpack::Store s(path, NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+        s.save("x", iota_rows(0, 6, 2), {6, 2});
+        s.save("y", std::vector<int32_t>{1, 2, 3}, {3});
+        s.close();
+    }
+    CHECK(numpack::check(path).empty());
+    // Truncate y's data file to 1 element: one error naming the file and the array.
+    std::vector<int32_t> one{1};
+    {
+        std::string f = path + "/data_y.npkd";
+        std::FILE* fp = std::fopen(f.c_str(), "wb");
+        CHECK(fp != nullptr);
+        if (fp) {
+            std::fwrite(one.data(), sizeof(int32_t), 1, fp);
+            std::fclose(fp);
+        }
+    }
+    std::vector<numpack::Finding> fs = numpack::check(path);
+    CHECK(fs.size() == 1);
+    if (fs.size() == 1) {
+        CHECK(fs[0].id == "data-size-mismatch");
+        CHECK(fs[0].is_error());
+        CHECK(std::string(fs[0].severity_name()) == "error");
+        CHECK(fs[0].file && *fs[0].file == "data_y.npkd");
+        CHECK(fs[0].array && *fs[0].array == "y");
+        CHECK(fs[0].message.find("data_y.npkd") != std::string::npos);
+    }
+    EXPECT_ERROR(NPK_STATUS_STORE_NOT_FOUND, numpack::check(dir + "/no-such-store"));
+}
 
 }  // namespace
 
@@ -786,6 +820,7 @@ int main(int argc, char** argv) {
         test_store_vector_search(dir);
         test_packages(dir);  // packages (.npkg)
         test_npy(dir);  // .npy interop
+        test_check(dir);  // check (cli branch)
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";

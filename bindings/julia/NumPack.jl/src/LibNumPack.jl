@@ -35,6 +35,10 @@ const NPK_NPY_SYNC = UInt32(2)
 const NPK_NPY_CREATE = UInt32(4)
 const NPK_NPY_ZERO_FILL = UInt32(8)
 # --- end ---
+# check (cli branch): npk_check_finding.severity
+const NPK_SEVERITY_INFO = UInt32(0)
+const NPK_SEVERITY_WARNING = UInt32(1)
+const NPK_SEVERITY_ERROR = UInt32(2)
 
 # npk_status
 const NPK_STATUS_OK = UInt32(0)
@@ -90,6 +94,7 @@ mutable struct npk_store end
 mutable struct npk_view end
 mutable struct npk_stream end
 mutable struct npk_names end
+mutable struct npk_check_report end  # check (cli branch)
 
 "`npk_array_info` (field for field, same layout)."
 struct npk_array_info
@@ -152,6 +157,16 @@ struct npk_npy_recovery
 end
 npk_npy_recovery() = npk_npy_recovery(0, 0, 0, 0, false)
 # --- end ---
+# check (cli branch)
+"`npk_check_finding` (field for field, same layout); the strings belong to the report."
+struct npk_check_finding
+    severity::UInt32
+    id::Ptr{UInt8}
+    file::Ptr{UInt8}
+    array::Ptr{UInt8}
+    message::Ptr{UInt8}
+end
+npk_check_finding() = npk_check_finding(0, C_NULL, C_NULL, C_NULL, C_NULL)
 
 # -- the library ---------------------------------------------------------------------------
 
@@ -175,6 +190,8 @@ const EXPORTS = (
     :npk_npy_info, :npk_npy_import, :npk_npz_import, :npk_npy_export,
     :npk_npy_create_appendable, :npk_npy_append, :npk_npy_make_appendable, :npk_npy_recover,
     # --- end ---
+    # check (cli branch)
+    :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -399,4 +416,13 @@ npk_npy_make_appendable(path, out_rewritten) =
 npk_npy_recover(path, flags, out) =
     ccall(fptr(:npk_npy_recover), UInt32, (Cstring, UInt32, Ptr{npk_npy_recovery}), path, flags, out)
 # --- end ---
+# check (cli branch)
+npk_store_check(path, out) =
+    ccall(fptr(:npk_store_check), UInt32, (Cstring, Ptr{Ptr{npk_check_report}}), path, out)
+npk_check_report_len(report) = ccall(fptr(:npk_check_report_len), Csize_t, (Ptr{npk_check_report},), report)
+npk_check_report_get(report, index, out) =
+    ccall(fptr(:npk_check_report_get), UInt32, (Ptr{npk_check_report}, Csize_t, Ptr{npk_check_finding}),
+          report, index, out)
+npk_check_report_free(report) = ccall(fptr(:npk_check_report_free), Cvoid, (Ptr{npk_check_report},), report)
+
 end # module

@@ -82,6 +82,7 @@ using .LibNumPack
 const L = LibNumPack
 
 export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape, topk
+export check_store, CheckFinding  # check (cli branch)
 
 # -- library path and version ----------------------------------------------------------
 
@@ -575,5 +576,6 @@ include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack
 # --- .npy interop ---
 include("npy.jl")
 # --- end ---
+include("check.jl")  # check (cli branch)
 
 end # module

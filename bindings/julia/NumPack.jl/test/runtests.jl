@@ -461,4 +461,27 @@ end
         close(s)
     end
     # --- end ---
+
+    # check (cli branch)
+    @testset "check_store" begin
+        p = joinpath(dir, "chk")
+        open(NumPackStore, p; drop=true) do s
+            s["x"] = Float32[1 2; 3 4]
+            s["y"] = Int64[1, 2, 3]
+        end
+        @test isempty(check_store(p))
+        write(joinpath(p, "data_y.npkd"), Int64[1])  # 8 of its 24 bytes
+        fs = check_store(p)
+        @test length(fs) == 1
+        f = only(fs)
+        @test f isa CheckFinding
+        @test (f.severity, f.id, f.file, f.array) == (:error, "data-size-mismatch", "data_y.npkd", "y")
+        @test occursin("data_y.npkd", f.message)
+        write(joinpath(p, "metadata.npkm"), "garbage!garbage!")
+        fs = check_store(p)
+        @test [x.id for x in fs] == ["catalogue-bad-magic"]
+        @test fs[1].array === nothing
+        e = try check_store(joinpath(dir, "no-such-store")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_STORE_NOT_FOUND
+    end
 end
