@@ -10,15 +10,16 @@
 mod check_cmd;
 mod exit;
 mod format;
+mod npy_cmds;
 mod package_cmds;
 mod store_cmds;
 mod ui;
 
 use clap::{Parser, Subcommand};
 
-/// Inspect, verify, compact and package numpack stores.
+/// Inspect, verify, compact and package numpack stores, and move arrays to and from .npy.
 #[derive(Parser, Debug)]
-#[command(name = "npk", version, about = "Inspect, verify, compact and package numpack stores.", long_about = None)]
+#[command(name = "npk", version, about = "Inspect, verify, compact and package numpack stores, and move arrays to and from .npy.", long_about = None)]
 struct Cli {
     /// Print one JSON document on standard output instead of text.
     #[arg(long, global = true)]
@@ -49,6 +50,14 @@ enum Command {
     Unpack(package_cmds::UnpackArgs),
     /// List the files of a .npkg package without unpacking it.
     PackageInfo(package_cmds::PackageInfoArgs),
+    /// Import a .npy (or every array of an .npz) into a store, streamed.
+    Import(npy_cmds::ImportArgs),
+    /// Export an array to a .npy file, streamed and atomic; the file stays appendable.
+    Export(npy_cmds::ExportArgs),
+    /// Append the rows of one .npy file to another in place (safe with other appenders).
+    AppendNpy(npy_cmds::AppendNpyArgs),
+    /// Repair a .npy left by a crashed writer: fix its shape, drop or zero-fill a partial row.
+    RecoverNpy(npy_cmds::RecoverNpyArgs),
 }
 
 /// Runs a subcommand: `Ok(exit code)` (0, or 1 when `check` finds problems).
@@ -64,6 +73,10 @@ fn dispatch(command: &Command, ctx: &ui::Ctx) -> numpack::Result<i32> {
         Command::Pack(a) => package_cmds::pack(a, ctx),
         Command::Unpack(a) => package_cmds::unpack(a, ctx),
         Command::PackageInfo(a) => package_cmds::package_info(a, ctx),
+        Command::Import(a) => npy_cmds::import(a, ctx),
+        Command::Export(a) => npy_cmds::export(a, ctx),
+        Command::AppendNpy(a) => npy_cmds::append_npy(a, ctx),
+        Command::RecoverNpy(a) => npy_cmds::recover_npy(a, ctx),
     }
 }
 
