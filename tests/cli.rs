@@ -240,6 +240,8 @@ fn exit_codes_of_each_error_class() {
     assert_eq!(code(&npk(&[&"frobnicate"])), 2);
     assert_eq!(code(&npk(&[&"head", &s, &"m", &"-n", &"many"])), 2);
     assert_eq!(code(&npk(&[&"--help"])), 0);
+    let v = json(2, &[&"stats", &s, &"--axis"]);
+    assert_eq!(err_of(&v), ("USAGE", 2));
     // 3: invalid argument.
     let v = json(3, &[&"pack", &s, &"-o", &t.path().join("x.npkg"), &"--level", &"99"]);
     assert_eq!(err_of(&v), ("INVALID_ARGUMENT", 3));
