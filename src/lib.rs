@@ -12,6 +12,9 @@ pub mod ffi;
 mod lock;
 pub mod metadata;
 pub mod name;
+// --- .npy interop ---
+pub mod npy;
+// --- end ---
 pub mod package;
 pub mod store;
 pub mod stream;

@@ -572,6 +572,10 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
 end
 
 include("vectors.jl")
+include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack.package_info
+# --- .npy interop ---
+include("npy.jl")
+# --- end ---
 include("check.jl")  # check (cli branch)
 
 end # module
