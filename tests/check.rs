@@ -412,3 +412,98 @@ fn checking_beside_a_busy_writer_finds_no_error() {
     let r = check(&dir).unwrap();
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
 }
+
+#[test]
+fn an_invalid_name_in_the_log_is_reported() {
+    use numpack::metadata::Entry;
+    use numpack::wal::{Op, Wal, HEADER_LEN};
+    let (_t, dir) = fixture(true);
+    // A committed, applied record saving an array under a name no file can carry (only a
+    // damaged or foreign writer could log one).
+    let wal = Wal::open(&dir, false).unwrap();
+    let hdr = wal.read_header().unwrap();
+    let op = Op::Save { name: "bad/name".into(), entry: Entry { dtype: DType::Uint8, shape: vec![1], modified_us: 1 }, tmp: "t".into() };
+    let end = wal.append(HEADER_LEN, hdr.generation, &op.encode()).unwrap();
+    wal.mark_applied(end);
+    drop(wal);
+    fs::OpenOptions::new().write(true).open(dir.join("data_b.npkd")).unwrap().set_len(4).unwrap();
+    let r = run(&dir);
+    let f = r.with_id(ids::INVALID_NAME).next().unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!((f.severity, f.array.as_deref()), (Severity::Error, Some("bad/name")));
+    assert_eq!(r.arrays, 4);
+    // The other arrays are still checked.
+    assert_eq!(r.with_id(ids::DATA_SIZE_MISMATCH).next().unwrap().array.as_deref(), Some("b"));
+    assert!(r.with_id(ids::LOG_NOT_CHECKPOINTED).next().is_some());
+    assert_eq!(r.count(Severity::Error), 2, "{:#?}", r.findings);
+}
+
+#[test]
+fn log_states() {
+    use numpack::wal::{fingerprint, Op, Wal, HEADER_LEN};
+    // A torn last record (a power loss between syncs): a warning.
+    let (_t, dir) = fixture(true);
+    let wal = Wal::open(&dir, false).unwrap();
+    let hdr = wal.read_header().unwrap();
+    let end = wal.append(HEADER_LEN, hdr.generation, &Op::Drop { name: "c".into() }.encode()).unwrap();
+    wal.mark_applied(end);
+    let f = fs::OpenOptions::new().write(true).open(dir.join(numpack::wal::FILE_NAME)).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"X", end - 1).unwrap();
+    drop(wal);
+    let r = run(&dir);
+    let torn = r.with_id(ids::LOG_TORN_RECORD).next().unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!(torn.severity, Severity::Warning);
+    // The torn drop never happened: "c" is still there and fine.
+    assert_eq!(r.arrays, 3);
+    assert!(r.is_ok(), "{:#?}", r.findings);
+
+    // A writer that died right after finishing a change leaves the counter odd: a remark.
+    let (_t, dir) = fixture(true);
+    let wal = Wal::open(&dir, false).unwrap();
+    wal.begin_change();
+    drop(wal);
+    let r = run(&dir);
+    assert_eq!(ids_of(&r), vec![ids::LOG_COUNTER_ODD]);
+    assert!(r.is_clean());
+
+    // Killed while folding the log: the new catalogue is in place, the log not yet reset.
+    let (_t, dir) = fixture(true);
+    let meta = fs::read(dir.join("metadata.npkm")).unwrap();
+    let wal = Wal::open(&dir, false).unwrap();
+    let hdr = wal.read_header().unwrap();
+    wal.append(HEADER_LEN, hdr.generation, &Op::Checkpoint { base: fingerprint(&meta) }.encode()).unwrap();
+    drop(wal);
+    let r = run(&dir);
+    assert_eq!(ids_of(&r), vec![ids::NEEDS_RECOVERY], "{:#?}", r.findings);
+    Store::open(&dir, OpenOptions::default()).unwrap().close().unwrap();
+    assert!(run(&dir).findings.is_empty());
+
+    // metadata.npkm rewritten by another program while the log had records: that
+    // catalogue wins (here: only "c", so the files of "a" and "b" are orphans).
+    let (_t, dir) = fixture(false);
+    let mut cat = numpack::metadata::Catalogue::new();
+    cat.insert("c".into(), numpack::metadata::Entry { dtype: DType::Uint8, shape: vec![5], modified_us: 1 });
+    fs::write(dir.join("metadata.npkm"), numpack::metadata::encode(&cat)).unwrap();
+    let r = run(&dir);
+    assert_eq!(r.with_id(ids::LOG_STALE).next().unwrap_or_else(|| panic!("{:#?}", r.findings)).severity, Severity::Info);
+    assert_eq!(r.arrays, 1);
+    assert_eq!(r.with_id(ids::ORPHAN_DATA).count(), 2, "{:#?}", r.findings);
+    assert_eq!(r.with_id(ids::ORPHAN_BITMAP).count(), 1, "{:#?}", r.findings);
+    assert!(r.is_ok());
+}
+
+#[test]
+fn a_bitmap_beside_a_0d_array() {
+    // NumPack can write 0-d arrays; numpack cannot, so the store is made by hand.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s.npk");
+    fs::create_dir(&dir).unwrap();
+    let mut cat = numpack::metadata::Catalogue::new();
+    cat.insert("s".into(), numpack::metadata::Entry { dtype: DType::Float64, shape: vec![], modified_us: 1 });
+    fs::write(dir.join("metadata.npkm"), numpack::metadata::encode(&cat)).unwrap();
+    fs::write(dir.join("data_s.npkd"), 2.5f64.to_le_bytes()).unwrap();
+    let r = run(&dir);
+    assert_eq!(ids_of(&r), vec![ids::NO_LOG], "{:#?}", r.findings);
+    fs::write(dir.join("deleted_s.npkb"), [0u8; 16]).unwrap();
+    let r = run(&dir);
+    assert_eq!(ids_of(&r), vec![ids::NO_LOG, ids::BITMAP_ON_SCALAR], "{:#?}", r.findings);
+}

@@ -240,6 +240,8 @@ fn exit_codes_of_each_error_class() {
     assert_eq!(code(&npk(&[&"frobnicate"])), 2);
     assert_eq!(code(&npk(&[&"head", &s, &"m", &"-n", &"many"])), 2);
     assert_eq!(code(&npk(&[&"--help"])), 0);
+    let v = json(2, &[&"stats", &s, &"--axis"]);
+    assert_eq!(err_of(&v), ("USAGE", 2));
     // 3: invalid argument.
     let v = json(3, &[&"pack", &s, &"-o", &t.path().join("x.npkg"), &"--level", &"99"]);
     assert_eq!(err_of(&v), ("INVALID_ARGUMENT", 3));
@@ -374,4 +376,22 @@ fn check_reports_needs_recovery_without_recovering_and_compact_recovers() {
     assert_eq!(v["rows_reclaimed"], 3);
     assert_eq!(json(0, &[&"head", &s, &"m"])["rows"], serde_json::json!([[2, 20], [3, 30], [5, 50]]));
     assert_eq!(json(0, &[&"check", &s])["findings"], serde_json::json!([]));
+}
+
+#[test]
+fn long_rows_are_elided_like_numpy_unless_full() {
+    let (_t, s) = store();
+    let st = Store::open(&s, OpenOptions::default()).unwrap();
+    let data: Vec<u8> = (0..2000u16).flat_map(|x| x.to_le_bytes()).collect();
+    st.save("wide", DType::Uint16, &[2, 1000], &data).unwrap();
+    st.close().unwrap();
+    let o = npk(&[&"head", &s, &"wide"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).ends_with("[[   0    1    2 ...  997  998  999]\n [1000 1001 1002 ... 1997 1998 1999]]\n"), "{}", stdout(&o));
+    let o = npk(&[&"head", &s, &"wide", &"--full"]);
+    assert!(!stdout(&o).contains("...") && stdout(&o).contains(" 500  501 "), "{}", stdout(&o));
+    // JSON always has every element.
+    assert_eq!(json(0, &[&"tail", &s, &"wide", &"-n", &"1"])["rows"][0].as_array().unwrap().len(), 1000);
+    // Small arrays are never elided.
+    assert!(!stdout(&npk(&[&"head", &s, &"v"])).contains("..."));
 }

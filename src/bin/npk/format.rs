@@ -136,27 +136,60 @@ fn nest_json(elems: &[Value], shape: &[u64]) -> Value {
     }
 }
 
+/// Above this many elements, text output elides the middle of long trailing dimensions,
+/// as numpy does (its default `threshold`).
+pub const SUMMARY_THRESHOLD: usize = 1000;
+/// Elements kept at each end of an elided dimension (numpy's `edgeitems`).
+const EDGE: u64 = 3;
+
 /// An array of `shape` (C order) as numpy prints it: nested brackets, elements right
-/// aligned to one width, sub-arrays on their own lines.
-pub fn array_text(dtype: DType, shape: &[u64], bytes: &[u8]) -> String {
+/// aligned to one width, sub-arrays on their own lines. With `summarize`, dimensions after
+/// the first that are longer than 6 show their first and last 3 entries around `...`
+/// (every row asked for is printed).
+pub fn array_text(dtype: DType, shape: &[u64], bytes: &[u8], summarize: bool) -> String {
     let texts: Vec<String> = bytes.chunks_exact(dtype.size()).map(|b| decode(dtype, b).text()).collect();
-    let width = texts.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+    let mut shown = Vec::new();
+    visible(shape, 0, 0, summarize, &mut shown);
+    let width = shown.iter().map(|&i| texts[i].chars().count()).max().unwrap_or(0);
     let padded: Vec<String> = texts.iter().map(|t| format!("{t:>width$}")).collect();
-    nest_text(&padded, shape, 0)
+    nest_text(&padded, shape, 0, 0, summarize)
 }
 
-fn nest_text(elems: &[String], shape: &[u64], depth: usize) -> String {
+/// The indices of the dimension's entries shown: all, or the ends around a gap (`None`).
+fn entries(n: u64, depth: usize, summarize: bool) -> Vec<Option<u64>> {
+    if summarize && depth > 0 && n > 2 * EDGE {
+        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+    } else {
+        (0..n).map(Some).collect()
+    }
+}
+
+/// Collects the flat indices of the elements shown.
+fn visible(shape: &[u64], base: usize, depth: usize, summarize: bool, out: &mut Vec<usize>) {
     match shape {
-        [] => elems.first().cloned().unwrap_or_default(),
-        [_] => format!("[{}]", elems.join(" ")),
+        [] => out.push(base),
         [n, rest @ ..] => {
-            let sub: usize = rest.iter().product::<u64>() as usize;
-            let parts: Vec<String> = if sub == 0 {
-                (0..*n).map(|_| nest_text(&[], rest, depth + 1)).collect()
-            } else {
-                elems.chunks(sub).map(|c| nest_text(c, rest, depth + 1)).collect()
-            };
-            let sep = format!("{}{}", "\n".repeat(rest.len()), " ".repeat(depth + 1));
+            let sub = rest.iter().product::<u64>() as usize;
+            for i in entries(*n, depth, summarize).into_iter().flatten() {
+                visible(rest, base + i as usize * sub, depth + 1, summarize, out);
+            }
+        }
+    }
+}
+
+fn nest_text(elems: &[String], shape: &[u64], base: usize, depth: usize, summarize: bool) -> String {
+    match shape {
+        [] => elems.get(base).cloned().unwrap_or_default(),
+        [n, rest @ ..] => {
+            let sub = rest.iter().product::<u64>() as usize;
+            let parts: Vec<String> = entries(*n, depth, summarize)
+                .into_iter()
+                .map(|e| match e {
+                    Some(i) => nest_text(elems, rest, base + i as usize * sub, depth + 1, summarize),
+                    None => "...".to_string(),
+                })
+                .collect();
+            let sep = if rest.is_empty() { " ".to_string() } else { format!("{}{}", "\n".repeat(rest.len()), " ".repeat(depth + 1)) };
             format!("[{}]", parts.join(&sep))
         }
     }

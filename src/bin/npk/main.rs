@@ -90,6 +90,13 @@ fn main() {
                 _ => exit::USAGE,
             };
             let _ = e.print();
+            // Scripts asking for JSON get the usage error as JSON too.
+            if code == exit::USAGE && std::env::args().any(|a| a == "--json") {
+                let text = e.to_string();
+                let msg = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+                let v = serde_json::json!({"error": {"status": "USAGE", "exit_code": code, "message": msg, "hint": "see `npk --help`"}});
+                ui::out(&format!("{v:#}\n"));
+            }
             std::process::exit(code);
         }
     };

@@ -126,6 +126,10 @@ pub struct RowsArgs {
     /// How many rows.
     #[arg(short = 'n', long = "rows", default_value_t = 10)]
     pub n: u64,
+    /// Print every element (text output elides the middle of long rows, as numpy does,
+    /// beyond 1000 elements).
+    #[arg(long)]
+    pub full: bool,
 }
 
 pub fn head(a: &RowsArgs, ctx: &Ctx) -> Result<i32> {
@@ -170,7 +174,7 @@ fn rows(a: &RowsArgs, ctx: &Ctx, from_end: bool) -> Result<i32> {
             info.dtype.numpy_name(),
             ui::shape(&info.shape),
             start + n,
-            format::array_text(info.dtype, &shape, &buf)
+            format::array_text(info.dtype, &shape, &buf, !a.full && buf.len() / info.dtype.size() > format::SUMMARY_THRESHOLD)
         )
     });
     Ok(0)
