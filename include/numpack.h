@@ -45,6 +45,18 @@
 #define NPK_SEVERITY_ERROR 2
 
 /**
+ * `npk_save_options.compression`: a plain array (`data_<name>.npkd`, readable by
+ * NumPack).
+ */
+#define NPK_COMPRESSION_NONE 0
+
+/**
+ * `npk_save_options.compression`: zstd-compressed chunks of rows, byte-shuffled
+ * (`data_<name>.npkz`; NumPack does not read such arrays).
+ */
+#define NPK_COMPRESSION_ZSTD 1
+
+/**
  * Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
  * array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
  */
@@ -372,6 +384,54 @@ typedef struct {
 } npk_check_finding;
 
 /**
+ * Options of `npk_store_save_with`. A zero-initialised struct (`npk_save_options o =
+ * {0};`) means a plain save, exactly `npk_store_save`.
+ */
+typedef struct {
+    /**
+     * `NPK_COMPRESSION_NONE` or `NPK_COMPRESSION_ZSTD`.
+     */
+    uint32_t compression;
+    /**
+     * zstd level: 1..=22, or -7..=-1 for zstd's fast modes; 0 means the default, 3.
+     * Ignored with `NPK_COMPRESSION_NONE`.
+     */
+    int32_t level;
+} npk_save_options;
+
+/**
+ * What `npk_store_compression` reports. For a plain array `compression` is
+ * `NPK_COMPRESSION_NONE` and every other field 0.
+ */
+typedef struct {
+    /**
+     * `NPK_COMPRESSION_NONE` or `NPK_COMPRESSION_ZSTD`.
+     */
+    uint32_t compression;
+    /**
+     * The zstd level the array was written with.
+     */
+    int32_t level;
+    /**
+     * Number of chunks (each compressed on its own).
+     */
+    uint64_t chunks;
+    /**
+     * Rows per chunk (the last chunk may hold fewer).
+     */
+    uint64_t rows_per_chunk;
+    /**
+     * Size of the `.npkz` file in bytes (chunks superseded by appends and replaces
+     * included until `npk_store_compact`).
+     */
+    uint64_t stored_bytes;
+    /**
+     * Size of all physical rows uncompressed, in bytes.
+     */
+    uint64_t raw_bytes;
+} npk_compression_info;
+
+/**
  * What `npk_npy_info` reports about a `.npy` file's header.
  */
 typedef struct {
@@ -667,6 +727,35 @@ npk_status npk_check_report_get(const npk_check_report *report, size_t index, np
  * `report` must be NULL or a pointer returned by `npk_store_check`.
  */
 void npk_check_report_free(npk_check_report *report);
+
+/**
+ * As `npk_store_save`, with options: `opts->compression == NPK_COMPRESSION_ZSTD`
+ * stores the array in compressed chunks (`data_<name>.npkz`), which NumPack refuses to
+ * read (it finds no `data_<name>.npkd`) rather than misreads. `opts` NULL means a plain
+ * save.
+ *
+ * Errors: those of `npk_store_save`, plus `INVALID_ARGUMENT` (unknown `compression`,
+ * level out of range) and `SHAPE_MISMATCH` (compressed rows of zero bytes, e.g. shape
+ * `[n, 0]`). Thread safety: safe from many threads.
+ *
+ * # Safety
+ * As `npk_store_save`; `opts` NULL or a readable `npk_save_options`.
+ */
+npk_status npk_store_save_with(const npk_store *store, const char *name, uint32_t dtype, size_t ndim, const uint64_t *shape, const void *data, size_t data_len, const npk_save_options *opts);
+
+/**
+ * Writes to `*out` how array `name` is stored: `NPK_COMPRESSION_NONE` (all other
+ * fields 0) for a plain array, else its level, chunks and sizes.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8),
+ * `INVALID_NAME`, `NOT_FOUND`, `IO`, `CORRUPT` (the compressed file's header or index
+ * is damaged). Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a
+ * NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_store_compression(const npk_store *store, const char *name, npk_compression_info *out);
 
 /**
  * Bytes per element of the dtype with code `dtype` (an `npk_dtype` value), or 0 when
@@ -1370,14 +1459,17 @@ npk_status npk_store_scores(const npk_store *store, const char *name, uint32_t m
 
 /**
  * Maps the data file of array `name` and writes a new view to `*out`. `flags` is 0 or
- * `NPK_VIEW_WRITABLE`.
+ * `NPK_VIEW_WRITABLE`. An array saved compressed (`npk_store_save_with`) has no file
+ * to map: a read-only view of it holds a decompressed copy of its physical rows, made
+ * now; a writable one is refused (`UNSUPPORTED`).
  *
  * Ownership: the caller owns `*out` and must release it with `npk_view_free`; it does
  * not depend on the store handle staying open.
  *
  * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flag bits,
  * `name` not UTF-8), `INVALID_NAME`, `NOT_FOUND`, `READ_ONLY` (writable view of a
- * read-only store), `IO`, `CORRUPT`. Thread safety: safe from many threads.
+ * read-only store), `UNSUPPORTED` (writable view of a compressed array), `IO`,
+ * `CORRUPT`. Thread safety: safe from many threads.
  *
  * # Safety
  * `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a

@@ -281,6 +281,46 @@ struct ArrayInfo {
     uint64_t size() const noexcept { return detail::product(shape.data(), shape.data() + shape.size()); }
 };
 
+// --- compressed arrays ----------------------------------------------------------------
+
+/// How Store::save_with stores an array (npk_save_options). Default: plain (.npkd).
+struct SaveOptions {
+    uint32_t compression = NPK_COMPRESSION_NONE;  ///< NPK_COMPRESSION_NONE or _ZSTD
+    int32_t level = 0;  ///< zstd level 1..22 (or -7..-1); 0: the default, 3
+
+    /// zstd-compressed chunks (data_<name>.npkz, not readable by NumPack).
+    static SaveOptions zstd(int32_t level = 0) {
+        SaveOptions o;
+        o.compression = NPK_COMPRESSION_ZSTD;
+        o.level = level;
+        return o;
+    }
+    npk_save_options capi() const noexcept {
+        npk_save_options o;
+        o.compression = compression;
+        o.level = level;
+        return o;
+    }
+};
+
+/// What Store::compression reports (npk_compression_info).
+struct CompressionInfo {
+    uint32_t compression = NPK_COMPRESSION_NONE;
+    int32_t level = 0;
+    uint64_t chunks = 0;
+    uint64_t rows_per_chunk = 0;
+    uint64_t stored_bytes = 0;  ///< the .npkz file, superseded chunks included
+    uint64_t raw_bytes = 0;     ///< all physical rows uncompressed
+
+    bool compressed() const noexcept { return compression != NPK_COMPRESSION_NONE; }
+    /// raw_bytes / stored_bytes (0 for a plain array).
+    double ratio() const noexcept {
+        return stored_bytes ? static_cast<double>(raw_bytes) / static_cast<double>(stored_bytes) : 0.0;
+    }
+};
+
+// --- end compressed arrays ------------------------------------------------------------
+
 // ---------------------------------------------------------------------------------------
 // Names
 
@@ -764,6 +804,42 @@ public:
     void save(const std::string& name, const Array<T>& a) const {
         save(name, a.data, a.shape);
     }
+
+    // -- compressed arrays -----------------------------------------------------------
+
+    /// save_bytes with options (npk_store_save_with): SaveOptions::zstd(level) stores
+    /// the array compressed.
+    void save_bytes_with(const std::string& name, uint32_t dtype, const std::vector<uint64_t>& shape,
+                         const void* data, std::size_t nbytes, const SaveOptions& opts) const {
+        npk_save_options o = opts.capi();
+        detail::check(npk_store_save_with(h_, name.c_str(), dtype, shape.size(), shape.data(),
+                                          data, nbytes, &o));
+    }
+    template <class T>
+    void save_with(const std::string& name, const std::vector<T>& data,
+                   const std::vector<uint64_t>& shape, const SaveOptions& opts) const {
+        save_bytes_with(name, dtype_v<T>, shape, data.data(), data.size() * sizeof(T), opts);
+    }
+    template <class T>
+    void save_with(const std::string& name, const Array<T>& a, const SaveOptions& opts) const {
+        save_with(name, a.data, a.shape, opts);
+    }
+    /// How `name` is stored (npk_store_compression); compressed() is false for a plain
+    /// array.
+    CompressionInfo compression(const std::string& name) const {
+        npk_compression_info raw;
+        detail::check(npk_store_compression(h_, name.c_str(), &raw));
+        CompressionInfo c;
+        c.compression = raw.compression;
+        c.level = raw.level;
+        c.chunks = raw.chunks;
+        c.rows_per_chunk = raw.rows_per_chunk;
+        c.stored_bytes = raw.stored_bytes;
+        c.raw_bytes = raw.raw_bytes;
+        return c;
+    }
+
+    // -- end compressed arrays -------------------------------------------------------
 
     /// Appends rows: `shape` describes `data` (shape[0] rows, the array's trailing dims).
     template <class T>

@@ -18,6 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::bitmap::{self, Bitmap};
+use crate::compress;
 use crate::error::{bail, Error, Result};
 use crate::lock::FileLock;
 use crate::metadata::{self, Catalogue, Entry};
@@ -104,6 +105,13 @@ pub mod ids {
     pub const LEFTOVER_TMP: &str = "leftover-tmp-file";
     /// A file or directory that is no part of the store's format.
     pub const UNKNOWN_FILE: &str = "unknown-file";
+    /// A compressed array's `.npkz` header or chunk index is damaged or disagrees with the
+    /// catalogue.
+    pub const COMPRESSED_HEADER: &str = "compressed-header-corrupt";
+    /// A chunk of a compressed array fails its CRC32 or does not decompress.
+    pub const COMPRESSED_CHUNK: &str = "compressed-chunk-corrupt";
+    /// A plain `.npkd` beside the array's `.npkz`: left by an interrupted save, ignored.
+    pub const STALE_PLAIN_DATA: &str = "stale-plain-data-file";
 }
 
 /// One problem (or remark) about a store.
@@ -334,6 +342,8 @@ fn touched(op: &Op) -> (Vec<&str>, Option<&str>) {
         Op::Append { name, .. } | Op::Delete { name, .. } | Op::Replace { name, .. } | Op::Drop { name } => (vec![name], None),
         Op::Rename { from, to, .. } => (vec![from, to], None),
         Op::Reset | Op::Checkpoint { .. } => (vec![], None),
+        Op::ZSave { name, tmp, .. } => (vec![name], Some(tmp)),
+        Op::ZUpdate { name, .. } => (vec![name], None),
     }
 }
 
@@ -526,7 +536,11 @@ fn log_initialised(file: &File) -> bool {
 /// `listing` is every entry of the store directory, so that a format can find the files
 /// it uses; [`array_files`] must name them (the rest are orphans).
 pub fn check_array(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<String, FileKind>, report: &mut Report) {
-    let _ = dir;
+    // A compressed array: readers use its .npkz whenever it exists.
+    let zname = compress::file_name(name);
+    if listing.contains_key(&zname) {
+        return check_compressed(dir, name, entry, &zname, listing, report);
+    }
     let file = data_file(name);
     let data = listing.get(&file);
     let want = entry.nbytes();
@@ -567,6 +581,35 @@ pub fn check_array(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<Str
             ),
         ),
         Some(_) => {}
+    }
+}
+
+/// Verifies every chunk of a compressed array (header, index, each chunk's CRC32 and
+/// decompression) against the catalogue's dtype, row size and physical rows.
+fn check_compressed(dir: &Path, name: &str, entry: &Entry, zname: &str, listing: &BTreeMap<String, FileKind>, report: &mut Report) {
+    let fix = "the rows of the damaged chunks are lost: restore the array from a backup or package, or save the readable rows under a new array";
+    let expect = Some((entry.dtype, entry.row_bytes(), entry.physical_rows()));
+    match compress::verify(&dir.join(zname), name, expect) {
+        Ok(found) => {
+            for f in found {
+                let (id, what) = match f.chunk {
+                    Some(c) => (ids::COMPRESSED_CHUNK, format!("chunk {c}: ")),
+                    None => (ids::COMPRESSED_HEADER, String::new()),
+                };
+                report.push(Severity::Error, id, Some(zname), Some(name), format!("{what}{}; {fix}", f.message));
+            }
+        }
+        Err(e) => report.push(Severity::Error, ids::COMPRESSED_HEADER, Some(zname), Some(name), format!("cannot read {zname}: {}", e.message)),
+    }
+    let plain = data_file(name);
+    if listing.contains_key(&plain) {
+        report.push(
+            Severity::Warning,
+            ids::STALE_PLAIN_DATA,
+            Some(&plain),
+            Some(name),
+            format!("{plain} is left beside {zname} (an interrupted save, or a copy from elsewhere); readers use {zname} and ignore it: delete it"),
+        );
     }
 }
 
@@ -639,12 +682,12 @@ fn check_bitmap(dir: &Path, name: &str, entry: &Entry, exists: bool, report: &mu
 /// Goes with [`check_array`] when a data-file format is added.
 pub fn array_files(name: &str, entry: &Entry) -> Vec<String> {
     let _ = entry;
-    vec![data_file(name), bitmap_file(name)]
+    vec![data_file(name), compress::file_name(name), bitmap_file(name)]
 }
 
 /// Extensions of the data files of every format (`data_<name><ext>`), to tell an orphan
 /// data file from an unknown file.
-pub const DATA_EXTENSIONS: &[&str] = &[".npkd"];
+pub const DATA_EXTENSIONS: &[&str] = &[".npkd", ".npkz"];
 
 fn check_other_files(
     listing: &BTreeMap<String, FileKind>,

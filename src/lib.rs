@@ -6,6 +6,7 @@ pub mod bitmap;
 // check: verifying a store without changing it (cli branch)
 pub mod check;
 mod codec;
+pub mod compress; // compressed arrays
 pub mod dtype;
 pub mod error;
 pub mod ffi;
@@ -22,6 +23,7 @@ pub mod vector;
 pub mod view;
 pub mod wal;
 
+pub use compress::{Compression, CompressionInfo, SaveOptions}; // compressed arrays
 pub use dtype::DType;
 pub use error::{Error, ErrorCode, Result};
 pub use store::{ArrayInfo, OpenOptions, Store};

@@ -14,6 +14,8 @@ pub enum ViewMap {
     /// A mapping shared with the store's cache, used read-only (`None` for an empty array).
     Shared(Option<Arc<MmapRaw>>),
     Writable(Option<MmapMut>),
+    /// A compressed array's rows, decompressed into memory (8-byte aligned words).
+    Owned(Vec<u64>),
 }
 
 pub(crate) fn map_writable(path: &Path, len: u64) -> Result<ViewMap> {
@@ -90,6 +92,11 @@ impl View {
             ViewMap::Shared(Some(m)) => unsafe { std::slice::from_raw_parts(m.as_ptr(), self.len()) },
             ViewMap::Shared(None) => &[],
             ViewMap::Writable(m) => &m.as_deref().unwrap_or(&[])[..self.len()],
+            ViewMap::Owned(w) => {
+                // SAFETY: plain words viewed as bytes; `len()` bytes fit the words.
+                let b = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, w.len() * 8) };
+                &b[..self.len()]
+            }
         }
     }
 
@@ -99,7 +106,7 @@ impl View {
         match &mut self.map {
             ViewMap::Writable(Some(m)) => Some(&mut m[..len]),
             ViewMap::Writable(None) => Some(&mut []),
-            ViewMap::Shared(_) => None,
+            ViewMap::Shared(_) | ViewMap::Owned(_) => None,
         }
     }
 

@@ -121,6 +121,14 @@ pub enum Op {
     Rename { from: String, to: String, modified_us: u64, had_bitmap: bool },
     Reset,
     Checkpoint { base: (u64, u32) },
+    // --- compressed arrays (src/compress.rs) ---
+    /// Install `tmp` as the array's `.npkz` file (its `.npkd` goes away, and its bitmap
+    /// unless `keep_bitmap`: a rewrite that kept every physical row).
+    ZSave { name: String, entry: Entry, tmp: String, keep_bitmap: bool },
+    /// New chunks and index were written past the end of the `.npkz` file before the
+    /// record; write `header` (64 bytes) at its start and patch the bitmap.
+    ZUpdate { name: String, old_rows: u64, new_rows: u64, modified_us: u64, header: Vec<u8>, bitmap: Option<BitmapPatch> },
+    // --- end compressed arrays ---
 }
 
 mod kind {
@@ -133,6 +141,9 @@ mod kind {
     pub const RENAME: u8 = 7;
     pub const RESET: u8 = 8;
     pub const CHECKPOINT: u8 = 9;
+    // compressed arrays
+    pub const ZSAVE: u8 = 20;
+    pub const ZUPDATE: u8 = 21;
 }
 
 fn put_patch(w: &mut Writer, p: &BitmapPatch) {
@@ -163,8 +174,8 @@ impl Op {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         match self {
-            Op::Save { name, entry, tmp } => {
-                w.u8(kind::SAVE);
+            Op::Save { name, entry, tmp } | Op::ZSave { name, entry, tmp, .. } => {
+                w.u8(if matches!(self, Op::Save { .. }) { kind::SAVE } else { kind::ZSAVE });
                 w.str(name);
                 w.u8(entry.dtype.code() as u8);
                 w.u32(entry.shape.len() as u32);
@@ -173,6 +184,9 @@ impl Op {
                 }
                 w.u64(entry.modified_us);
                 w.str(tmp);
+                if let Op::ZSave { keep_bitmap, .. } = self {
+                    w.u8(*keep_bitmap as u8);
+                }
             }
             Op::Append { name, old_rows, new_rows, modified_us, bitmap } => {
                 w.u8(kind::APPEND);
@@ -221,6 +235,20 @@ impl Op {
                 w.u8(*had_bitmap as u8);
             }
             Op::Reset => w.u8(kind::RESET),
+            // compressed arrays
+            Op::ZUpdate { name, old_rows, new_rows, modified_us, header, bitmap } => {
+                w.u8(kind::ZUPDATE);
+                w.str(name);
+                w.u64(*old_rows);
+                w.u64(*new_rows);
+                w.u64(*modified_us);
+                w.u64(header.len() as u64);
+                w.bytes(header);
+                w.u8(bitmap.is_some() as u8);
+                if let Some(p) = bitmap {
+                    put_patch(&mut w, p);
+                }
+            }
             Op::Checkpoint { base } => {
                 w.u8(kind::CHECKPOINT);
                 w.u64(base.0);
@@ -234,7 +262,7 @@ impl Op {
         let mut r = Reader::new(b);
         let s = |r: &mut Reader, what: &str| r.str(what).map(str::to_string);
         let op = match r.u8("record kind")? {
-            kind::SAVE => {
+            k @ (kind::SAVE | kind::ZSAVE) => {
                 let name = s(&mut r, "name")?;
                 let code = r.u8("dtype")?;
                 let dtype = DType::from_code(code as u32).ok_or(format!("unknown dtype code {code}"))?;
@@ -244,7 +272,8 @@ impl Op {
                 }
                 let shape = (0..ndim).map(|_| r.u64("dimension")).collect::<ReadResult<Vec<_>>>()?;
                 let modified_us = r.u64("modify time")?;
-                Op::Save { name, entry: Entry { dtype, shape, modified_us }, tmp: s(&mut r, "temporary file")? }
+                let (entry, tmp) = (Entry { dtype, shape, modified_us }, s(&mut r, "temporary file")?);
+                if k == kind::SAVE { Op::Save { name, entry, tmp } } else { Op::ZSave { name, entry, tmp, keep_bitmap: r.u8("bitmap flag")? != 0 } }
             }
             kind::APPEND => {
                 let name = s(&mut r, "name")?;
@@ -293,6 +322,20 @@ impl Op {
                 Op::Rename { from, to, modified_us, had_bitmap: r.u8("bitmap flag")? != 0 }
             }
             kind::RESET => Op::Reset,
+            // compressed arrays
+            kind::ZUPDATE => {
+                let name = s(&mut r, "name")?;
+                let old_rows = r.u64("old rows")?;
+                let new_rows = r.u64("new rows")?;
+                let modified_us = r.u64("modify time")?;
+                let n = r.u64("header length")?;
+                if n != crate::compress::HEADER_LEN {
+                    return Err(format!("compressed header of {n} bytes"));
+                }
+                let header = r.take(n as usize, "header")?.to_vec();
+                let bitmap = if r.u8("bitmap flag")? != 0 { Some(get_patch(&mut r)?) } else { None };
+                Op::ZUpdate { name, old_rows, new_rows, modified_us, header, bitmap }
+            }
             kind::CHECKPOINT => Op::Checkpoint { base: (r.u64("base length")?, r.u32("base crc")?) },
             k => return Err(format!("unknown record kind {k}")),
         };
@@ -528,6 +571,8 @@ mod tests {
             Op::Rename { from: "a".into(), to: "b".into(), modified_us: 3, had_bitmap: true },
             Op::Reset,
             Op::Checkpoint { base: (20, 77) },
+            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9 }, tmp: "t".into(), keep_bitmap: true },
+            Op::ZUpdate { name: "z".into(), old_rows: 4, new_rows: 6, modified_us: 10, header: vec![7; 64], bitmap: None },
         ];
         for op in ops {
             let b = op.encode();

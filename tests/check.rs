@@ -507,3 +507,72 @@ fn a_bitmap_beside_a_0d_array() {
     let r = run(&dir);
     assert_eq!(ids_of(&r), vec![ids::NO_LOG, ids::BITMAP_ON_SCALAR], "{:#?}", r.findings);
 }
+
+/// "z": 40,000 × 2 int64 stored compressed (three chunks), row 5 deleted, beside the
+/// plain fixture arrays.
+fn compressed_fixture() -> (tempfile::TempDir, PathBuf) {
+    use numpack::compress::{Compression, SaveOptions};
+    let (t, dir) = fixture(true);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let z: Vec<u8> = (0..80_000i64).flat_map(|x| (x / 7).to_le_bytes()).collect();
+    s.save_with("z", DType::Int64, &[40_000, 2], &z, &SaveOptions { compression: Some(Compression::default()) }).unwrap();
+    s.delete_rows("z", &[5]).unwrap();
+    s.close().unwrap();
+    (t, dir)
+}
+
+#[test]
+fn compressed_arrays_are_verified_chunk_by_chunk() {
+    let (_t, dir) = compressed_fixture();
+    let zfile = dir.join("data_z.npkz");
+    let z = numpack::compress::ZFile::open(&zfile, "z", false, None).unwrap();
+    assert!(z.chunks.len() >= 3, "{} chunks", z.chunks.len());
+    let middle = z.chunks[1];
+    drop(z);
+    // Sound: no finding about it, and its .npkz is not an unknown or orphan file.
+    let r = run(&dir);
+    assert!(r.findings.iter().all(|f| f.array.as_deref() != Some("z") && f.file.as_deref() != Some("data_z.npkz")), "{:#?}", r.findings);
+
+    // One flipped byte inside chunk 1: that chunk, and only it, is reported.
+    let mut bytes = fs::read(&zfile).unwrap();
+    bytes[(middle.off + middle.len / 2) as usize] ^= 0x40;
+    fs::write(&zfile, &bytes).unwrap();
+    let r = run(&dir);
+    let found: Vec<_> = r.with_id(ids::COMPRESSED_CHUNK).collect();
+    assert_eq!(found.len(), 1, "{:#?}", r.findings);
+    assert_eq!((found[0].severity, found[0].file.as_deref(), found[0].array.as_deref()), (Severity::Error, Some("data_z.npkz"), Some("z")));
+    assert!(found[0].message.starts_with("chunk 1: "), "{}", found[0].message);
+
+    // A damaged header: reported as such (the chunks cannot be located without it).
+    bytes[9] ^= 0x01;
+    fs::write(&zfile, &bytes).unwrap();
+    let r = run(&dir);
+    assert_eq!(r.with_id(ids::COMPRESSED_HEADER).count(), 1, "{:#?}", r.findings);
+    assert_eq!(r.with_id(ids::COMPRESSED_CHUNK).count(), 0);
+}
+
+#[test]
+fn a_compressed_file_that_disagrees_with_the_catalogue_or_a_stale_plain_file() {
+    let (_t, dir) = compressed_fixture();
+    // The .npkz of another array under z's name: its row count is not z's.
+    {
+        use numpack::compress::{Compression, SaveOptions};
+        let s = Store::open(&dir, OpenOptions::default()).unwrap();
+        s.save_with("y", DType::Int64, &[10, 2], &[0u8; 160], &SaveOptions { compression: Some(Compression::default()) }).unwrap();
+        s.close().unwrap();
+    }
+    fs::copy(dir.join("data_y.npkz"), dir.join("data_z.npkz")).unwrap();
+    fs::write(dir.join("data_z.npkd"), vec![0u8; 16]).unwrap();
+    let r = run(&dir);
+    let h: Vec<_> = r.with_id(ids::COMPRESSED_HEADER).collect();
+    assert_eq!(h.len(), 1, "{:#?}", r.findings);
+    assert_eq!(h[0].array.as_deref(), Some("z"));
+    let stale: Vec<_> = r.with_id(ids::STALE_PLAIN_DATA).collect();
+    assert_eq!((stale.len(), stale[0].severity, stale[0].file.as_deref()), (1, Severity::Warning, Some("data_z.npkd")));
+    // Without its catalogue entry a .npkz is an orphan data file.
+    fs::remove_file(dir.join("data_z.npkd")).unwrap();
+    fs::rename(dir.join("data_y.npkz"), dir.join("data_gone.npkz")).unwrap();
+    let r = run(&dir);
+    assert!(r.with_id(ids::ORPHAN_DATA).any(|f| f.file.as_deref() == Some("data_gone.npkz")), "{:#?}", r.findings);
+    assert!(r.with_id(ids::DATA_MISSING).any(|f| f.array.as_deref() == Some("y")), "{:#?}", r.findings);
+}

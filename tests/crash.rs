@@ -60,6 +60,9 @@ enum Step {
     Reset,
     Sync,
     Reopen,
+    // compressed arrays: a save with zstd at `level` (then every change to the array
+    // goes through its chunks)
+    SaveZ { name: String, dtype: DType, shape: Vec<u64>, data: Vec<u8>, level: i32 },
 }
 
 fn short_idx(idx: &[i64]) -> String {
@@ -85,6 +88,7 @@ impl Step {
             Step::Reset => "reset",
             Step::Sync => "sync",
             Step::Reopen => "reopen",
+            Step::SaveZ { .. } => "save_compressed",
         }
     }
 
@@ -104,6 +108,9 @@ impl Step {
             Step::Reset => "reset".into(),
             Step::Sync => "sync".into(),
             Step::Reopen => "close + reopen".into(),
+            Step::SaveZ { name, dtype, shape, data, level } => {
+                format!("save {name:?} {}{shape:?} ({} bytes) compressed at level {level}", dtype.numpy_name(), data.len())
+            }
         }
     }
 }
@@ -157,6 +164,14 @@ fn gen_save(rng: &mut Rng, m: &Model) -> Step {
     let rb = shape[1..].iter().product::<u64>() as usize * dtype.size();
     shape[0] = if rng.chance(50) { 0 } else { rows_for(rng, rb, 40, 35, 25) };
     let len = shape.iter().product::<u64>() as usize * dtype.size();
+    // compressed arrays: one save in three, of data that compresses (rows of zero bytes
+    // cannot be stored compressed)
+    if rb > 0 && rng.chance(333) {
+        let mut data = random_bytes(rng, len);
+        data.iter_mut().for_each(|b| *b &= 3);
+        let level = rng.range(1, 6) as i32;
+        return Step::SaveZ { name, dtype, data, shape, level };
+    }
     Step::Save { name, dtype, data: random_bytes(rng, len), shape }
 }
 
@@ -299,7 +314,7 @@ fn resolve(i: i64, rows: u64) -> usize {
 /// The operation's effect on the logical contents.
 fn apply(m: &mut Model, step: Step) {
     match step {
-        Step::Save { name, dtype, shape, data } => {
+        Step::Save { name, dtype, shape, data } | Step::SaveZ { name, dtype, shape, data, .. } => {
             m.insert(name, Arr { dtype, phys: shape[0], shape, data: Arc::new(data) });
         }
         Step::Append { name, shape, data, .. } => {
@@ -379,6 +394,10 @@ fn exec(store: &mut Option<Store>, path: &Path, step: &Step) -> numpack::Result<
         Step::Reset => s.reset(),
         Step::Sync => s.sync(),
         Step::Reopen => unreachable!(),
+        Step::SaveZ { name, dtype, shape, data, level } => {
+            let opts = numpack::SaveOptions { compression: Some(numpack::Compression { level: *level }) };
+            s.save_with(name, *dtype, shape, data, &opts)
+        }
     }
 }
 
@@ -475,6 +494,7 @@ fn stray_files(path: &Path, m: &Model) -> Vec<String> {
     for n in m.keys() {
         ok.push(numpack::name::data_file(n));
         ok.push(numpack::name::bitmap_file(n));
+        ok.push(numpack::compress::file_name(n)); // compressed arrays
     }
     let mut strays: Vec<String> = fs::read_dir(path)
         .unwrap()
@@ -500,7 +520,20 @@ fn check_catalogue(path: &Path, m: &Model) -> Result<bool, String> {
         if e.dtype != a.dtype || e.shape.len() != a.shape.len() || e.shape[1..] != a.shape[1..] || e.shape[0] != a.phys {
             return Err(format!("metadata.npkm has {name:?} as {:?}{:?}, the store as {a:?}", e.dtype, e.shape));
         }
-        let flen = fs::metadata(path.join(numpack::name::data_file(name))).map_err(|e| format!("{name:?}: {e}"))?.len();
+        let zpath = path.join(numpack::compress::file_name(name));
+        if zpath.exists() {
+            // compressed arrays: the file's header and index must agree with the catalogue,
+            // and no plain data file may be left beside it
+            numpack::compress::ZFile::open(&zpath, name, false, Some((e.dtype, e.row_bytes(), e.physical_rows()))).map_err(|e| e.to_string())?;
+            if path.join(numpack::name::data_file(name)).exists() {
+                return Err(format!("{name:?} has both a compressed and a plain data file"));
+            }
+        }
+        let flen = if zpath.exists() {
+            e.nbytes()
+        } else {
+            fs::metadata(path.join(numpack::name::data_file(name))).map_err(|e| format!("{name:?}: {e}"))?.len()
+        };
         if flen < e.nbytes() {
             return Err(format!("data file of {name:?} has {flen} bytes, the catalogue says {}", e.nbytes()));
         }

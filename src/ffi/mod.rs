@@ -58,6 +58,7 @@
 mod boundary;
 // check: verifying a store (cli branch)
 pub mod check;
+pub mod compress; // compressed arrays
 pub mod dtype;
 pub mod error;
 mod handle;

@@ -73,14 +73,17 @@ pub struct npk_view_layout {
 }
 
 /// Maps the data file of array `name` and writes a new view to `*out`. `flags` is 0 or
-/// `NPK_VIEW_WRITABLE`.
+/// `NPK_VIEW_WRITABLE`. An array saved compressed (`npk_store_save_with`) has no file
+/// to map: a read-only view of it holds a decompressed copy of its physical rows, made
+/// now; a writable one is refused (`UNSUPPORTED`).
 ///
 /// Ownership: the caller owns `*out` and must release it with `npk_view_free`; it does
 /// not depend on the store handle staying open.
 ///
 /// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flag bits,
 /// `name` not UTF-8), `INVALID_NAME`, `NOT_FOUND`, `READ_ONLY` (writable view of a
-/// read-only store), `IO`, `CORRUPT`. Thread safety: safe from many threads.
+/// read-only store), `UNSUPPORTED` (writable view of a compressed array), `IO`,
+/// `CORRUPT`. Thread safety: safe from many threads.
 ///
 /// # Safety
 /// `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a

@@ -70,6 +70,8 @@ pub struct FileCache {
     dir: PathBuf,
     writable: bool,
     files: Mutex<HashMap<String, Arc<DataFile>>>,
+    /// Compressed arrays' open files (src/compress.rs), dropped with the plain ones.
+    zfiles: Mutex<HashMap<String, Arc<crate::compress::ZFile>>>,
 }
 
 /// Beyond this many cached files the cache starts over, to bound open descriptors.
@@ -77,7 +79,7 @@ const MAX_CACHED: usize = 512;
 
 impl FileCache {
     pub fn new(dir: &Path, writable: bool) -> FileCache {
-        FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()) }
+        FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()), zfiles: Mutex::default() }
     }
 
     /// The data file of `name`, with at least `need` bytes backed and mapped. A file
@@ -142,6 +144,7 @@ impl FileCache {
 
     pub fn forget(&self, name: &str) {
         self.files.lock().unwrap().remove(name);
+        self.zfiles.lock().unwrap().remove(name);
     }
 
     pub fn writable(&self) -> bool {
@@ -150,7 +153,37 @@ impl FileCache {
 
     pub fn forget_all(&self) {
         self.files.lock().unwrap().clear();
+        self.zfiles.lock().unwrap().clear();
     }
+
+    // --- compressed arrays ---
+    /// The compressed file of `name` (header and index checked against `expect`: dtype,
+    /// row bytes, physical rows), or `None` when the array is stored plain. Plain arrays
+    /// already opened answer without a system call.
+    pub fn compressed(&self, name: &str, expect: (crate::dtype::DType, u64, u64)) -> Result<Option<Arc<crate::compress::ZFile>>> {
+        if self.files.lock().unwrap().contains_key(name) {
+            return Ok(None);
+        }
+        let mut z = self.zfiles.lock().unwrap();
+        if let Some(f) = z.get(name) {
+            if (f.header.dtype, f.header.row_bytes, f.header.rows) == expect {
+                return Ok(Some(f.clone()));
+            }
+        }
+        let path = self.dir.join(crate::compress::file_name(name));
+        let file = match OpenOptions::new().read(true).write(self.writable).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot open data file", &path, e)),
+        };
+        let f = Arc::new(crate::compress::ZFile::from_file(file, &path, name, Some(expect))?);
+        if z.len() >= MAX_CACHED {
+            z.clear();
+        }
+        z.insert(name.to_string(), f.clone());
+        Ok(Some(f))
+    }
+    // --- end compressed arrays ---
 }
 
 /// Copies the byte runs `(offset, len)` of `df` back to back into `out`, from the mapping

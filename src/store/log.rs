@@ -72,6 +72,18 @@ pub fn apply_to_catalogue(cat: &mut Catalogue, op: &Op) -> std::result::Result<(
         }
         Op::Reset => cat.clear(),
         Op::Checkpoint { .. } => {}
+        // compressed arrays
+        Op::ZSave { name, entry, .. } => {
+            cat.insert(name.clone(), entry.clone());
+        }
+        Op::ZUpdate { name, new_rows, modified_us, .. } => {
+            let e = cat.get_mut(name).ok_or_else(|| missing(name))?;
+            if e.shape.is_empty() {
+                return Err(format!("the log changes 0-d array {name:?} as compressed"));
+            }
+            e.shape[0] = *new_rows;
+            e.modified_us = *modified_us;
+        }
     }
     Ok(())
 }
@@ -83,6 +95,8 @@ fn touched(op: &Op) -> Vec<&str> {
         Op::Compact { name, .. } | Op::Drop { name } => vec![name],
         Op::Rename { from, to, .. } => vec![from, to],
         Op::Replace { .. } | Op::Reset | Op::Checkpoint { .. } => vec![],
+        // compressed arrays
+        Op::ZSave { name, .. } | Op::ZUpdate { name, .. } => vec![name],
     }
 }
 
@@ -363,8 +377,29 @@ impl Inner {
                     files::rename(dir, tmp, &data_file(name))?;
                     files::close_in_background(old);
                 }
+                remove_if_exists(dir, &crate::compress::file_name(name))?; // compressed arrays
                 remove_if_exists(dir, &bitmap_file(name))
             }
+            // --- compressed arrays ---
+            Op::ZSave { name, tmp, keep_bitmap, .. } => {
+                if files::exists(dir, tmp) {
+                    remove_if_exists(dir, &crate::compress::file_name(name))?;
+                    files::rename(dir, tmp, &crate::compress::file_name(name))?;
+                }
+                remove_if_exists(dir, &data_file(name))?;
+                if *keep_bitmap { Ok(()) } else { remove_if_exists(dir, &bitmap_file(name)) }
+            }
+            Op::ZUpdate { name, old_rows, header, bitmap, .. } => {
+                crate::compress::write_header(&dir.join(crate::compress::file_name(name)), header)?;
+                match bitmap {
+                    Some(p) => {
+                        let keep = p.words.first().map_or(0, |w| w.0 as usize);
+                        self.redo_bitmap(name, p, &[Layout::HeaderPrefix { totals: [p.total, *old_rows], keep }, Layout::Legacy(*old_rows)])
+                    }
+                    None => Ok(()),
+                }
+            }
+            // --- end compressed arrays ---
             Op::Append { name, old_rows, bitmap: Some(p), .. } => {
                 // A header-layout file is patched in place, words first: whatever part was
                 // written, the words before the first patched one are intact. A legacy file
@@ -380,12 +415,22 @@ impl Inner {
                 files::write_runs(&f, &path, runs, payload)
             }
             Op::Drop { name } => {
+                remove_if_exists(dir, &crate::compress::file_name(name))?; // compressed arrays
                 remove_if_exists(dir, &data_file(name))?;
                 remove_if_exists(dir, &bitmap_file(name))
             }
             Op::Rename { from, to, had_bitmap, .. } => {
                 if files::exists(dir, &data_file(from)) {
                     files::rename(dir, &data_file(from), &data_file(to))?;
+                }
+                // compressed arrays
+                let (zf, zt) = (crate::compress::file_name(from), crate::compress::file_name(to));
+                if files::exists(dir, &zf) {
+                    remove_if_exists(dir, &data_file(to))?;
+                    files::rename(dir, &zf, &zt)?;
+                } else if !files::exists(dir, &data_file(from)) && files::exists(dir, &data_file(to)) {
+                    // A plain array renamed: no stale compressed file may shadow it.
+                    remove_if_exists(dir, &zt)?;
                 }
                 if !had_bitmap {
                     remove_if_exists(dir, &bitmap_file(to))
@@ -399,7 +444,8 @@ impl Inner {
                 for entry in fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?.flatten() {
                     let n = entry.file_name();
                     let n = n.to_string_lossy();
-                    if (n.starts_with("data_") && n.ends_with(".npkd")) || (n.starts_with("deleted_") && n.ends_with(".npkb")) {
+                    let compressed = n.starts_with("data_") && n.ends_with(".npkz"); // compressed arrays
+                    if (n.starts_with("data_") && n.ends_with(".npkd")) || (n.starts_with("deleted_") && n.ends_with(".npkb")) || compressed {
                         remove_if_exists(dir, &n)?;
                     }
                 }

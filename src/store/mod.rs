@@ -4,6 +4,7 @@
 //! All row indices are *logical*: rows deleted through the bitmap are invisible to every
 //! read and write.
 
+mod compressed; // compressed arrays
 mod files;
 mod log;
 
@@ -341,6 +342,9 @@ impl Store {
             if out.is_empty() {
                 return a.resolve(idx).map(drop);
             }
+            if let Some(z) = self.inner.zfile(&a)? {
+                return z.gather(&a.resolve(idx)?, out); // compressed arrays
+            }
             let df = self.inner.files.get(name, a.entry.nbytes())?;
             a.gather(df.bytes(), idx, out)
         })
@@ -353,6 +357,9 @@ impl Store {
             a.require_rows()?;
             let runs = a.range_runs(start, stop)?;
             check_len("the output buffer", out.len(), (stop - start) * a.row_bytes())?;
+            if let Some(z) = self.inner.zfile(&a)? {
+                return z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out); // compressed arrays
+            }
             let df = self.inner.files.get(name, a.entry.nbytes())?;
             files::read_runs(&df, &runs, out)
         })
@@ -377,6 +384,11 @@ impl Store {
             }
             let n = batch.min(a.rows().saturating_sub(start));
             let runs = a.range_runs(start, start + n)?;
+            if let Some(z) = self.inner.zfile(&a)? {
+                // compressed arrays: the batch's chunks are decompressed in parallel
+                z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), &mut out[..(n * a.row_bytes()) as usize])?;
+                return Ok(n);
+            }
             let df = self.inner.files.get(name, a.entry.nbytes())?;
             files::read_runs(&df, &runs, &mut out[..(n * a.row_bytes()) as usize])?;
             Ok(n)
@@ -460,6 +472,9 @@ impl Store {
             }
             let old = a.entry.physical_rows();
             let new = old.checked_add(shape[0]).ok_or_else(|| Error::invalid("row count overflows"))?;
+            if let Some(z) = inner.zfile(&a)? {
+                return inner.z_append(st, name, &z, data); // compressed arrays
+            }
             let df = inner.files.get(name, 0)?;
             // The rows go past the committed end first; the record then makes them visible.
             use std::os::unix::fs::FileExt;
@@ -547,6 +562,13 @@ impl Store {
     pub fn compact(&self, name: &str) -> Result<()> {
         self.inner.mutate(|inner, st| {
             let a = array(st, name)?;
+            if let Some(z) = inner.zfile(&a)? {
+                // compressed arrays: also reclaims superseded chunks
+                if a.bitmap.is_none() && z.garbage()? == 0 {
+                    return Ok(());
+                }
+                return inner.z_rewrite(st, name, false);
+            }
             if a.bitmap.is_none() {
                 return Ok(());
             }
@@ -565,8 +587,13 @@ impl Store {
                 bail!(AlreadyExists, "an array named {dst:?} already exists");
             }
             let info = a.info();
-            let tmp = inner.copy_live(&a)?;
             let entry = Entry { dtype: info.dtype, shape: info.shape, modified_us: now_us() };
+            if let Some(z) = inner.zfile(&a)? {
+                // compressed arrays: the copy is compressed alike
+                let tmp = inner.z_copy_live(&a, &z, crate::compress::Compression { level: z.header.level })?;
+                return inner.install(st, Op::ZSave { name: dst.into(), entry, tmp, keep_bitmap: false });
+            }
+            let tmp = inner.copy_live(&a)?;
             inner.install(st, Op::Save { name: dst.into(), entry, tmp })
         })
     }
@@ -602,6 +629,14 @@ impl Store {
         let view = self.read(|st| {
             let a = array(st, name)?;
             let row_map = a.bitmap.map(|b| b.live_rows());
+            if let Some(z) = self.inner.zfile(&a)? {
+                // compressed arrays: no mapping; a read-only view owns the decompressed rows
+                if writable {
+                    return Err(Inner::z_refuse(name, "viewed writable (memory-mapped)"));
+                }
+                let words = self.inner.z_view_bytes(&z)?;
+                return Ok(View::new(crate::view::ViewMap::Owned(words), a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map));
+            }
             let map = if writable {
                 crate::view::map_writable(&self.inner.dir.join(data_file(name)), a.entry.nbytes())?
             } else {
@@ -618,8 +653,8 @@ impl Store {
     /// Runs `f` on the store's files as NumPack's format defines them, frozen: the log is
     /// folded into `metadata.npkm` first, and every writer (in any process) waits until
     /// `f` returns. `f` gets the store's directory and the names of its format files
-    /// (`metadata.npkm`, then each array's `data_*.npkd` and `deleted_*.npkb` if it has
-    /// one), sorted. For packing and
+    /// (`metadata.npkm`, then each array's `data_*.npkd` — `data_*.npkz` for a compressed
+    /// array — and `deleted_*.npkb` if it has one), sorted. For packing and
     /// checking a store. A read-only handle works only when the log has no records (else
     /// `READ_ONLY`: the changes since the last checkpoint need a writable handle to fold).
     pub fn with_frozen_files<T>(&self, f: impl FnOnce(&Path, &[String]) -> Result<T>) -> Result<T> {
@@ -634,7 +669,11 @@ impl Store {
         }
         let mut names = vec![metadata::FILE_NAME.to_string()];
         for name in st.cat.keys() {
-            names.push(data_file(name));
+            if files::exists(&self.inner.dir, &crate::compress::file_name(name)) {
+                names.push(crate::compress::file_name(name)); // compressed arrays
+            } else {
+                names.push(data_file(name));
+            }
             if files::exists(&self.inner.dir, &bitmap_file(name)) {
                 names.push(bitmap_file(name));
             }
@@ -760,11 +799,17 @@ impl Inner {
         self.commit(st, &op)?;
         self.redo(&op)?;
         match &op {
-            Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } => {
+            Op::ZSave { name, keep_bitmap: true, .. } => {
+                // compressed arrays: the same rows rewritten; the bitmap stays
+                self.files.forget(name);
+                st.dirty.insert(crate::compress::file_name(name));
+            }
+            Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } | Op::ZSave { name, .. } => {
                 self.files.forget(name);
                 st.bitmaps.remove(name);
                 st.legacy.remove(name);
                 st.dirty.insert(data_file(name));
+                st.dirty.insert(crate::compress::file_name(name)); // compressed arrays
             }
             Op::Rename { from, to, .. } => {
                 self.files.forget(from);
@@ -778,6 +823,7 @@ impl Inner {
                     st.legacy.insert(to.clone());
                 }
                 st.dirty.insert(data_file(to));
+                st.dirty.insert(crate::compress::file_name(to)); // compressed arrays
             }
             Op::Reset => {
                 self.files.forget_all();
@@ -791,6 +837,13 @@ impl Inner {
 
     /// Logs new bytes for `runs` of the data file, then writes them in place.
     fn replace(&self, st: &mut State, name: &str, runs: Vec<(u64, u64)>, payload: Vec<u8>) -> Result<()> {
+        let z = {
+            let a = array(st, name)?;
+            self.zfile(&a)?
+        };
+        if let Some(z) = z {
+            return self.z_replace(st, name, &z, &runs, &payload); // compressed arrays
+        }
         let entry_bytes = st.cat[name].nbytes();
         let df = self.files.get(name, entry_bytes)?;
         let op = Op::Replace { name: name.into(), modified_us: now_us(), runs, payload };
@@ -818,6 +871,9 @@ impl Inner {
     /// Copies all live rows of an array into `out` (exactly its logical size).
     fn read_all(&self, a: &Array, out: &mut [u8]) -> Result<()> {
         let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+        if let Some(z) = self.zfile(a)? {
+            return z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out); // compressed arrays
+        }
         let df = self.files.get(a.name, a.entry.nbytes())?;
         files::read_runs(&df, &runs, out)
     }

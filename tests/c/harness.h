@@ -102,5 +102,7 @@ void npy_tests(void);
 /* --- end --- */
 /* check (cli branch) */
 void check_tests(void);
+/* Compressed arrays: test_compression.c. */
+void compression_tests(void);
 
 #endif

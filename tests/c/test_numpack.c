@@ -1009,6 +1009,7 @@ int main(int argc, char **argv) {
     npy_tests();
     /* --- end --- */
     check_tests(); /* check (cli branch) */
+    compression_tests(); /* compressed arrays */
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

@@ -801,6 +801,40 @@ void test_check(const std::string& dir) {
     }
     EXPECT_ERROR(NPK_STATUS_STORE_NOT_FOUND, numpack::check(dir + "/no-such-store"));
 }
+// Compressed arrays: save_with, compression(), and typed reads of a compressed array.
+void test_compression(const std::string& dir) {
+    numpack::Store s(dir + "/compressed", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    const uint64_t rows = 30000;
+    std::vector<int64_t> v(rows * 2);
+    for (uint64_t r = 0; r < rows; ++r) {
+        v[r * 2] = static_cast<int64_t>(r);
+        v[r * 2 + 1] = static_cast<int64_t>(r / 3);
+    }
+    s.save_with("z", v, {rows, 2}, numpack::SaveOptions::zstd(7));
+    s.save_with("p", v, {rows, 2}, numpack::SaveOptions());
+    numpack::CompressionInfo c = s.compression("z");
+    CHECK(c.compressed() && c.level == 7 && c.raw_bytes == rows * 16);
+    CHECK(c.chunks == (rows + c.rows_per_chunk - 1) / c.rows_per_chunk && c.chunks > 1);
+    CHECK(c.ratio() > 4.0);
+    CHECK(!s.compression("p").compressed() && s.compression("p").ratio() == 0.0);
+    numpack::Array<int64_t> all = s.load<int64_t>("z");
+    CHECK(all.data == v);
+    numpack::Array<int64_t> some = s.read_rows<int64_t>("z", {29999, 0, 16385});
+    CHECK(some.data == (std::vector<int64_t>{29999, 9999, 0, 0, 16385, 5461}));
+    std::vector<int64_t> more{-1, -1};
+    s.append("z", more.data(), more.size(), {1, 2});
+    CHECK(s.info("z").shape[0] == rows + 1);
+    numpack::Array<int64_t> last = s.read_range<int64_t>("z", rows, rows + 1);
+    CHECK(last.data == more);
+    // A compressed array reloaded as Array<T> and saved again keeps its options only if
+    // asked: save_with(Array) with zstd.
+    s.save_with("z2", all, numpack::SaveOptions::zstd());
+    CHECK(s.compression("z2").level == 3);
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, s.save_with("bad", v, {rows, 2}, numpack::SaveOptions::zstd(40)));
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, s.compression("missing"));
+    EXPECT_ERROR(NPK_STATUS_UNSUPPORTED, s.view("z", NPK_VIEW_WRITABLE));
+    s.close();
+}
 
 }  // namespace
 
@@ -821,6 +855,7 @@ int main(int argc, char** argv) {
         test_packages(dir);  // packages (.npkg)
         test_npy(dir);  // .npy interop
         test_check(dir);  // check (cli branch)
+        test_compression(dir);  // compressed arrays
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";

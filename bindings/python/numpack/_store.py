@@ -86,6 +86,26 @@ def _shape_arg(shape):
     return ffi.new(_U64_ARRAY, shape or (0,))
 
 
+def _save_options(compression):
+    """``npk_save_options`` for ``compression``: 'zstd' or ('zstd', level)."""
+    level = 0
+    if isinstance(compression, tuple):
+        if len(compression) != 2:
+            raise ValueError("compression must be 'zstd' or ('zstd', level)")
+        compression, level = compression
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+            raise TypeError(f"compression level must be an int, not {type(level).__name__}")
+        level = int(level)
+        if level == 0 or not -7 <= level <= 22:
+            raise ValueError(f"zstd level {level} is out of range (1..22, or -7..-1 for the fast modes)")
+    if compression != "zstd":
+        raise ValueError(f"unknown compression {compression!r}: use None, 'zstd' or ('zstd', level)")
+    opts = ffi.new("npk_save_options *")
+    opts.compression = MACROS["NPK_COMPRESSION_ZSTD"]
+    opts.level = level
+    return opts
+
+
 _open_lazy = None  # LazyArray._open, set on first lazy load (_lazy imports this module)
 
 
@@ -259,9 +279,11 @@ class NumPack:
 
     # ----- whole arrays ----------------------------------------------------------------
 
-    def save(self, arrays):
+    def save(self, arrays, compression=None):
         if not isinstance(arrays, dict):
             raise ValueError("arrays must be a dictionary")
+        if compression is not None:  # compressed arrays
+            return self._save_compressed(arrays, compression)
         if self._cache_enabled:
             self._h()
             for name, arr in arrays.items():
@@ -278,6 +300,57 @@ class NumPack:
             if arr.ndim == 0:
                 raise ValueError(f"cannot save 0-d array {name!r}: arrays need a row axis")
             check(lib.npk_store_save(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes))
+
+    # ----- compressed arrays -----------------------------------------------------------
+
+    def _save_compressed(self, arrays, compression):
+        """``save(..., compression='zstd' | ('zstd', level))``: each array goes to disk
+        at once in compressed chunks (also in batch mode, whose cache would otherwise
+        write it plain later)."""
+        opts = _save_options(compression)
+        h = self._h()
+        for name, arr in arrays.items():
+            key = _name(name)
+            arr, code = prepare(arr)
+            if arr.ndim == 0:
+                raise ValueError(f"cannot save 0-d array {name!r}: arrays need a row axis")
+            if self._cache_enabled:
+                self._evict(name)
+            check(lib.npk_store_save_with(h, key, code, arr.ndim, _shape_arg(arr.shape), rbuf(arr), arr.nbytes, opts))
+
+    def get_compression(self, array_name):
+        """How ``array_name`` is stored: ``None`` for a plain array, else a dict with
+        ``codec`` ('zstd'), ``level``, ``chunks``, ``rows_per_chunk``, ``stored_bytes``
+        (the file, superseded chunks included until compaction), ``raw_bytes`` and
+        ``ratio`` (raw / stored)."""
+        if self._cache_enabled and array_name in self._memory_cache:
+            self._flush_one(array_name)
+        info = ffi.new("npk_compression_info *")
+        check(lib.npk_store_compression(self._h(), _name(array_name), info))
+        if info.compression == MACROS["NPK_COMPRESSION_NONE"]:
+            return None
+        return {
+            "codec": "zstd",
+            "level": int(info.level),
+            "chunks": int(info.chunks),
+            "rows_per_chunk": int(info.rows_per_chunk),
+            "stored_bytes": int(info.stored_bytes),
+            "raw_bytes": int(info.raw_bytes),
+            "ratio": (info.raw_bytes / info.stored_bytes) if info.stored_bytes else float("nan"),
+        }
+
+    def _flush_one(self, name):
+        """Writes one cached array now (batch mode), so its stored form can be asked."""
+        arr = self._memory_cache.get(name)
+        stamp = self._memory_stamps.get(name)
+        self._cache_enabled = False
+        try:
+            self._write_cached({name: arr}, {name: stamp})
+        finally:
+            self._cache_enabled = True
+        self._memory_stamps[name] = _info_words(self._h(), _name(name))
+
+    # ----- end compressed arrays -------------------------------------------------------
 
     def load(self, array_name, lazy=False):
         if lazy and not self._cache_enabled:
@@ -569,7 +642,19 @@ class NumPack:
             if stamp is None or not self._write_changed_rows(name, arr, stamp):
                 whole[name] = arr
         if whole:
-            self.save(whole)
+            # compressed arrays stay compressed when a batch writes them whole
+            plain = {}
+            for name, arr in whole.items():
+                try:
+                    c = self.get_compression(name)
+                except _NotFound:
+                    c = None
+                if c is None:
+                    plain[name] = arr
+                else:
+                    self._save_compressed({name: arr}, ("zstd", c["level"]))
+            if plain:
+                self.save(plain)
 
     def _spill(self):
         """The batch cache passed its memory_limit: write every cached array now and keep

@@ -40,6 +40,10 @@ const NPK_SEVERITY_INFO = UInt32(0)
 const NPK_SEVERITY_WARNING = UInt32(1)
 const NPK_SEVERITY_ERROR = UInt32(2)
 
+# compressed arrays: npk_save_options.compression
+const NPK_COMPRESSION_NONE = UInt32(0)
+const NPK_COMPRESSION_ZSTD = UInt32(1)
+
 # npk_status
 const NPK_STATUS_OK = UInt32(0)
 const NPK_STATUS_NULL_ARGUMENT = UInt32(1)
@@ -167,6 +171,23 @@ struct npk_check_finding
     message::Ptr{UInt8}
 end
 npk_check_finding() = npk_check_finding(0, C_NULL, C_NULL, C_NULL, C_NULL)
+# compressed arrays
+"`npk_save_options` (field for field, same layout)."
+struct npk_save_options
+    compression::UInt32
+    level::Int32
+end
+
+"`npk_compression_info` (field for field, same layout)."
+struct npk_compression_info
+    compression::UInt32
+    level::Int32
+    chunks::UInt64
+    rows_per_chunk::UInt64
+    stored_bytes::UInt64
+    raw_bytes::UInt64
+end
+npk_compression_info() = npk_compression_info(0, 0, 0, 0, 0, 0)
 
 # -- the library ---------------------------------------------------------------------------
 
@@ -192,6 +213,8 @@ const EXPORTS = (
     # --- end ---
     # check (cli branch)
     :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
+    # compressed arrays
+    :npk_store_save_with, :npk_store_compression,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -424,5 +447,14 @@ npk_check_report_get(report, index, out) =
     ccall(fptr(:npk_check_report_get), UInt32, (Ptr{npk_check_report}, Csize_t, Ptr{npk_check_finding}),
           report, index, out)
 npk_check_report_free(report) = ccall(fptr(:npk_check_report_free), Cvoid, (Ptr{npk_check_report},), report)
+# -- compressed arrays ---------------------------------------------------------------------
+
+npk_store_save_with(store, name, dtype, ndim, shape, data, data_len, opts) =
+    ccall(fptr(:npk_store_save_with), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, Csize_t, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, Ptr{npk_save_options}),
+          store, name, dtype, ndim, shape, data, data_len, opts)
+npk_store_compression(store, name, out) =
+    ccall(fptr(:npk_store_compression), UInt32, (Ptr{npk_store}, Cstring, Ptr{npk_compression_info}),
+          store, name, out)
 
 end # module

@@ -83,6 +83,7 @@ const L = LibNumPack
 
 export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape, topk
 export check_store, CheckFinding  # check (cli branch)
+export compression  # compressed arrays
 
 # -- library path and version ----------------------------------------------------------
 
@@ -398,14 +399,51 @@ to_dense(a::AbstractArray, rowmajor::Bool) =
 Creates or replaces `name` with `a`. A `d × n` Julia matrix is stored as `n` rows of `d`
 (shape `(n, d)`); `rowmajor=true` stores `a`'s own shape (permuted copy).
 """
-function Base.write(s::NumPackStore, name::AbstractString, a::AbstractArray{T}; rowmajor::Bool=false) where {T}
+function Base.write(s::NumPackStore, name::AbstractString, a::AbstractArray{T}; rowmajor::Bool=false,
+                    compression=nothing) where {T}
     code = dtype_code(T)
     shp = c_shape(a, rowmajor)
     d = to_dense(a, rowmajor)
+    if compression !== nothing  # compressed arrays
+        opts = Ref(save_options(compression))
+        GC.@preserve s d shp opts check(L.npk_store_save_with(handle(s), String(name), code, length(shp),
+                                                              pointer(shp), pointer(d), sizeof(d), opts))
+        return nothing
+    end
     GC.@preserve s d shp check(L.npk_store_save(handle(s), String(name), code, length(shp), pointer(shp),
                                                 pointer(d), sizeof(d)))
     return nothing
 end
+
+# -- compressed arrays ---------------------------------------------------------------------
+
+"`compression=` of `write`: `:zstd` (level 3) or `(:zstd, level)`."
+function save_options(c)
+    c === :zstd && return L.npk_save_options(L.NPK_COMPRESSION_ZSTD, 0)
+    if c isa Tuple && length(c) == 2 && c[1] === :zstd && c[2] isa Integer
+        lv = Int(c[2])
+        (lv == 0 || !(-7 <= lv <= 22)) && throw(ArgumentError("zstd level $lv is out of range (1..22, or -7..-1)"))
+        return L.npk_save_options(L.NPK_COMPRESSION_ZSTD, Int32(lv))
+    end
+    throw(ArgumentError("compression must be nothing, :zstd or (:zstd, level), not $(repr(c))"))
+end
+
+"""
+    compression(store, name)
+
+`nothing` for a plain array; for one written with `write(...; compression=:zstd)` a named
+tuple `(codec = :zstd, level, chunks, rows_per_chunk, stored_bytes, raw_bytes)`.
+"""
+function compression(s::NumPackStore, name::AbstractString)
+    out = Ref(L.npk_compression_info())
+    GC.@preserve s check(L.npk_store_compression(handle(s), String(name), out))
+    c = out[]
+    c.compression == L.NPK_COMPRESSION_NONE && return nothing
+    return (codec = :zstd, level = Int(c.level), chunks = Int(c.chunks), rows_per_chunk = Int(c.rows_per_chunk),
+            stored_bytes = Int(c.stored_bytes), raw_bytes = Int(c.raw_bytes))
+end
+
+# -- end compressed arrays -----------------------------------------------------------------
 save(s::NumPackStore, name::AbstractString, a::AbstractArray; kw...) = write(s, name, a; kw...)
 Base.setindex!(s::NumPackStore, a::AbstractArray, name::AbstractString) = (write(s, name, a); s)
 

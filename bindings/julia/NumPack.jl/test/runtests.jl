@@ -483,5 +483,26 @@ end
         @test fs[1].array === nothing
         e = try check_store(joinpath(dir, "no-such-store")) catch e; e end
         @test e isa NumPackError && e.code == L.NPK_STATUS_STORE_NOT_FOUND
+
+    # compressed arrays
+    @testset "compressed arrays" begin
+        open(NumPackStore, joinpath(dir, "z"); drop=true) do s
+            m = Int64[r ÷ c for c in 1:4, r in 1:30000]  # 30000 rows of 4
+            write(s, "z", m; compression=(:zstd, 5))
+            write(s, "p", m)
+            @test compression(s, "p") === nothing
+            c = compression(s, "z")
+            @test c.codec === :zstd && c.level == 5 && c.raw_bytes == sizeof(m)
+            @test c.chunks == cld(30000, c.rows_per_chunk) && c.stored_bytes < sizeof(m) ÷ 4
+            @test read(s, "z") == m
+            append!(s, "z", m[:, 1:3])
+            @test shape(s, "z") == (30003, 4)
+            write(s, "d", m; compression=:zstd)
+            @test compression(s, "d").level == 3
+            @test_throws ArgumentError write(s, "bad", m; compression=:gzip)
+            @test_throws ArgumentError write(s, "bad", m; compression=(:zstd, 99))
+            e = try compression(s, "missing") catch e; e end
+            @test e isa NumPackError && e.code == L.NPK_STATUS_NOT_FOUND
+        end
     end
 end
