@@ -12,10 +12,10 @@
 //!
 //! # Guarantees
 //! - **Streamed.** Import and export move data in blocks of [`BLOCK_BYTES`] whatever the
-//!   file size. A Fortran-order file is converted to C order from a read-only memory map
-//!   of the file, one block of output rows at a time (each block gathers its rows' elements
-//!   from every column of the file), so the heap holds one block; the page cache does the
-//!   rest. An `.npz` member in Fortran order is first extracted to a temporary file in the
+//!   file size. A Fortran-order file is converted to C order one block of output rows at a
+//!   time: each block reads its rows' part of every column with one positioned read per
+//!   column, so the file is read once and memory holds one block (see `fortran_to_c`).
+//!   An `.npz` member in Fortran order is first extracted to a temporary file in the
 //!   store's directory for that.
 //! - **Atomic import.** An import is written under a temporary array name and renamed
 //!   into place when complete, so readers never see half an array. With `overwrite`, the
@@ -553,15 +553,23 @@ fn block_rows(row_bytes: u64) -> u64 {
     (BLOCK_BYTES as u64 / row_bytes.max(1)).max(1)
 }
 
-/// Converts a Fortran-order array (mapped at `src`, little- or big-endian) to C order,
-/// handing `sink` consecutive blocks of native C-order rows.
+/// Least bytes read per positioned read when converting Fortran order (see below).
+const MIN_RUN_BYTES: usize = 16 << 10;
+/// Most bytes of output rows held when converting Fortran order.
+const MAX_TRANSPOSE_BYTES: usize = 64 << 20;
+
+/// Converts the Fortran-order array of `file` (little- or big-endian) to C order, handing
+/// `sink` consecutive blocks of native C-order rows.
 ///
-/// Seen as raw elements, the file is a C-order matrix `M[r][i]` with `d0` columns, where
+/// Seen as raw elements, the data is a C-order matrix `M[r][i]` with `d0` columns, where
 /// `i` is the first index and `r` the trailing indices in Fortran order. A block of
-/// output rows `i0..i1` takes, for every `r`, the run `M[r][i0..i1]`, and puts element
-/// `(r, i)` at row `i`, position `perm[r]` (the C-order position of the trailing
-/// indices). Memory: one block plus `perm` (one `usize` per element of a row).
-fn fortran_to_c(info: &NpyInfo, src: &[u8], sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
+/// output rows `i0..i1` reads, for every `r`, the run `M[r][i0..i1]` with one positioned
+/// read, and puts element `(r, i)` at row `i`, position `perm[r]` (the C-order position
+/// of the trailing indices). So each block is one pass over all columns of the file, and
+/// the file is read once in total. Blocks are [`BLOCK_BYTES`], grown (up to
+/// [`MAX_TRANSPOSE_BYTES`]) so that each run is at least [`MIN_RUN_BYTES`] when rows are
+/// wide. Memory: one block, one run and `perm` (one `usize` per element of a row).
+fn fortran_to_c(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
     let es = info.dtype.size();
     let d0 = info.shape[0] as usize;
     let trailing = &info.shape[1..];
@@ -585,14 +593,21 @@ fn fortran_to_c(info: &NpyInfo, src: &[u8], sink: &mut dyn FnMut(&mut [u8], u64)
         }
     }
     let row_bytes = per_row * es;
-    let block = block_rows(row_bytes as u64) as usize;
-    let mut buf = vec![0u8; block.min(d0.max(1)) * row_bytes];
+    let wide = (MIN_RUN_BYTES / es).min(MAX_TRANSPOSE_BYTES / row_bytes.max(1));
+    let block = (block_rows(row_bytes as u64) as usize).max(wide).clamp(1, d0.max(1));
+    let mut buf = vec![0u8; block * row_bytes];
+    let mut run = vec![0u8; block * es];
     let mut i0 = 0usize;
     while i0 < d0 {
         let i1 = (i0 + block).min(d0);
         let out = &mut buf[..(i1 - i0) * row_bytes];
+        let run = &mut run[..(i1 - i0) * es];
         for (r, &pos) in perm.iter().enumerate() {
-            let run = &src[(r * d0 + i0) * es..(r * d0 + i1) * es];
+            let at = info.data_offset + ((r * d0 + i0) * es) as u64;
+            file.read_exact_at(run, at).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => Error::corrupt(path, "the file ended while being read (truncated meanwhile?)"),
+                _ => Error::io("cannot read", path, e),
+            })?;
             for (k, e) in run.chunks_exact(es).enumerate() {
                 let at = k * row_bytes + pos * es;
                 out[at..at + es].copy_from_slice(e);
@@ -635,16 +650,7 @@ fn stream_c(info: &NpyInfo, r: &mut impl Read, origin: &Path, sink: &mut dyn FnM
 /// Feeds the data of the `.npy` file `file` (complete, header read) to `sink` in C order.
 fn stream_file(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
     if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
-        // SAFETY: a read-only private mapping; the file may change underneath (another
-        // process), which can garble the copied values but not memory safety of our
-        // reads beyond what memmap2 documents; we only read within the mapped length.
-        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io("cannot map", path, e))?;
-        let start = info.data_offset as usize;
-        let end = start + info.data_bytes().unwrap_or(0) as usize;
-        if map.len() < end {
-            bail!(Corrupt, "{} shrank while being read", path.display());
-        }
-        return fortran_to_c(info, &map[start..end], sink);
+        return fortran_to_c(info, file, path, sink);
     }
     let mut r = AtReader { file, pos: info.data_offset };
     stream_c(info, &mut r, path, sink)
@@ -1174,13 +1180,8 @@ pub fn recover(path: impl AsRef<Path>, zero_fill: bool) -> Result<Recovery> {
         let have = info.file_size.saturating_sub(info.data_offset);
         let mut rep = Recovery { header_rows: info.shape[0], ..Recovery::default() };
         let new_len;
-        if rb == 0 {
-            // Rows of zero bytes: the count cannot come from the size; drop stray bytes.
-            rep.rows = info.shape[0];
-            rep.dropped_bytes = have;
-            new_len = info.data_offset;
-        } else {
-            let (full, partial) = (have / rb, have % rb);
+        if let Some(full) = have.checked_div(rb) {
+            let partial = have % rb;
             if partial > 0 && zero_fill {
                 rep.rows = full + 1;
                 rep.zero_filled_bytes = rb - partial;
@@ -1189,6 +1190,11 @@ pub fn recover(path: impl AsRef<Path>, zero_fill: bool) -> Result<Recovery> {
                 rep.dropped_bytes = partial;
             }
             new_len = info.data_offset + rep.rows * rb;
+        } else {
+            // Rows of zero bytes: the count cannot come from the size; drop stray bytes.
+            rep.rows = info.shape[0];
+            rep.dropped_bytes = have;
+            new_len = info.data_offset;
         }
         file.set_len(new_len).map_err(|e| Error::io("cannot resize", path, e))?;
         file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;
