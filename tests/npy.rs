@@ -514,3 +514,47 @@ fn npz_member_not_matching_its_header_is_corrupt() {
     assert!(msg.contains("m.npy"), "{msg}");
     assert!(s.names().unwrap().is_empty());
 }
+
+#[test]
+fn appenders_waiting_on_a_file_being_made_appendable_move_to_the_new_file() {
+    // A file without header room: appenders are refused until one thread rewrites it,
+    // then every row lands in the rewritten file (an appender that opened the old file
+    // before the rename reopens the path after it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.npy");
+    let initial: Vec<u8> = (0..4u32).flat_map(|v| [v, 0].map(u32::to_le_bytes).concat()).collect();
+    fs::write(&path, tight_npy("<u4", "(4, 2)", &initial, 16)).unwrap();
+    assert!(!npy::info(&path).unwrap().appendable);
+    let (threads, per) = (4u32, 25u32);
+    std::thread::scope(|scope| {
+        scope.spawn(|| npy::make_appendable(&path).unwrap());
+        for t in 0..threads {
+            let path = &path;
+            scope.spawn(move || {
+                for i in 0..per {
+                    let row = [t + 1, i].map(u32::to_le_bytes).concat();
+                    loop {
+                        match npy::append(path, &row, DType::Uint32, &[2], AppendOptions::default()) {
+                            Ok(_) => break,
+                            Err(e) if e.code == ErrorCode::Unsupported => std::thread::yield_now(),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let info = npy::info(&path).unwrap();
+    let total = 4 + (threads * per) as u64;
+    assert_eq!(info.shape, [total, 2]);
+    let data = fs::read(&path).unwrap()[info.data_offset as usize..].to_vec();
+    assert_eq!(data.len() as u64, total * 8);
+    assert_eq!(&data[..32], &initial[..], "the original rows come first");
+    let mut rows: Vec<(u32, u32)> = data[32..]
+        .chunks_exact(8)
+        .map(|r| (u32::from_le_bytes(r[..4].try_into().unwrap()), u32::from_le_bytes(r[4..].try_into().unwrap())))
+        .collect();
+    rows.sort();
+    let want: Vec<(u32, u32)> = (1..=threads).flat_map(|t| (0..per).map(move |i| (t, i))).collect();
+    assert_eq!(rows, want);
+}

@@ -122,6 +122,16 @@ def test_append_npy_and_make_appendable(tmp_path):
     assert N.make_appendable(g) is False
     N.append_npy(g, a[:1])
     np.testing.assert_array_equal(np.load(g), np.concatenate([a, a[:1]]))
+    # NumPy >= 1.23 leaves room in its headers: a big-endian file grows in place, in its
+    # own byte order.
+    b = tmp_path / "be.npy"
+    big = sample("float64", (3, 2)).astype(">f8")
+    np.save(b, big)
+    assert N.is_appendable(b)
+    assert N.append_npy(b, np.ones((1, 2))) == 4
+    out = np.load(b)
+    assert out.dtype == np.dtype(">f8")
+    np.testing.assert_array_equal(out, np.concatenate([big, np.ones((1, 2))]))
     # An empty appendable file, created explicitly.
     h = tmp_path / "e.npy"
     N.create_appendable(h, np.complex64, (2,))
