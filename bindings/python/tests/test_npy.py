@@ -311,3 +311,39 @@ def test_cross_check_with_npy_append_array(tmp_path):
             fh.write(a[:1].tobytes() + b"\x07\x07")
         fn(f)
         np.testing.assert_array_equal(np.load(f), np.concatenate([a, a[:1]]))
+
+
+def _endless_appender(path):
+    i = 0
+    while True:
+        k = np.arange(i, i + 5000, dtype=np.int64)
+        N.append_npy(path, np.stack([k, 2 * k], axis=1))
+        i += 5000
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_killed_appender_is_recovered(tmp_path, seed):
+    import random
+    import signal
+    import time
+
+    f = str(tmp_path / "k.npy")
+    N.create_appendable(f, np.int64, (2,))
+    p = multiprocessing.get_context("spawn").Process(target=_endless_appender, args=(f,))
+    p.start()
+    try:
+        while N.npy_info(f).shape[0] < 20000:
+            assert p.is_alive()
+            time.sleep(0.005)
+        time.sleep(random.Random(seed).random() * 0.05)
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+    before = N.npy_info(f)
+    rep = N.recover_npy(f)
+    after = N.npy_info(f)
+    assert after.complete and after.shape[0] == rep["rows"] >= before.shape[0]
+    out = np.load(f)
+    k = np.arange(out.shape[0], dtype=np.int64)
+    np.testing.assert_array_equal(out, np.stack([k, 2 * k], axis=1))
+    assert N.append_npy(f, np.array([[out.shape[0], 2 * out.shape[0]]])) == out.shape[0] + 1
