@@ -529,9 +529,9 @@ npk_status npk_npy_import(const npk_store *store, const char *name, const char *
 /**
  * Imports every member of the `.npz` archive at `path` (stored or deflated members, as
  * `numpy.savez` and `numpy.savez_compressed` write) into an array named by its key, and
- * writes to `*out` the list of names imported, in archive order. All member headers are
- * checked first: a bad member or an existing name (without `NPK_NPY_OVERWRITE`)
- * changes nothing.
+ * writes to `*out` the list of names imported, in archive order. All or nothing: members
+ * are streamed (CRC-32 checked) into temporary arrays renamed into place once all are
+ * in, so a bad member or an existing name (without `NPK_NPY_OVERWRITE`) changes nothing.
  *
  * `flags`: 0 or `NPK_NPY_OVERWRITE`.
  *

@@ -419,6 +419,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8], origin: &Path) -> Result<bool> {
             Ok(0) => return Ok(false),
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Decompression and checksum failures of .npz members.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::corrupt(origin, e)),
             Err(e) => return Err(Error::io("cannot read", origin, e)),
         }
     }
@@ -682,14 +684,9 @@ fn check_target(store: &Store, name: &str, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes the data `feed` produces into a temporary array, then renames it to `name`.
-fn import_with(
-    store: &Store,
-    name: &str,
-    info: &NpyInfo,
-    overwrite: bool,
-    feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>,
-) -> Result<ArrayInfo> {
+/// Writes the data `feed` produces into a new temporary array; returns its name. On
+/// failure the temporary array is dropped.
+fn write_temp(store: &Store, info: &NpyInfo, feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>) -> Result<String> {
     let tmp = temp_array_name();
     let mut started = false;
     let result = (|| {
@@ -708,17 +705,41 @@ fn import_with(
             shape[0] = 0;
             store.save(&tmp, info.dtype, &shape, &[])?;
         }
-        if store.contains(name)? {
-            if !overwrite {
-                bail!(AlreadyExists, "an array named {name:?} already exists (import with overwrite to replace it)");
-            }
-            store.drop_array(name)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = store.drop_array(&tmp);
+            Err(e)
         }
-        store.rename(&tmp, name)?;
-        store.info(name)
+    }
+}
+
+/// Renames temporary arrays to their names, dropping existing arrays first when
+/// `overwrite` (else `ALREADY_EXISTS` for the first that exists, before any rename). On
+/// failure the temporary arrays not yet renamed are dropped.
+fn install(store: &Store, pairs: &[(String, String)], overwrite: bool) -> Result<()> {
+    let result = (|| {
+        if !overwrite {
+            for (_, name) in pairs {
+                if store.contains(name)? {
+                    bail!(AlreadyExists, "an array named {name:?} already exists (import with overwrite to replace it)");
+                }
+            }
+        }
+        for (tmp, name) in pairs {
+            if store.contains(name)? {
+                store.drop_array(name)?;
+            }
+            store.rename(tmp, name)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
-        let _ = store.drop_array(&tmp);
+        for (tmp, _) in pairs {
+            let _ = store.drop_array(tmp);
+        }
     }
     result
 }
@@ -737,7 +758,9 @@ pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     check_importable(&info, path)?;
     check_complete(&info, path)?;
     check_target(store, name, overwrite)?;
-    import_with(store, name, &info, overwrite, |sink| stream_file(&info, &file, path, sink))
+    let tmp = write_temp(store, &info, |sink| stream_file(&info, &file, path, sink))?;
+    install(store, &[(tmp, name.to_string())], overwrite)?;
+    store.info(name)
 }
 
 /// The array name for an `.npz` member: its name without the `.npy` suffix.
@@ -754,9 +777,11 @@ fn zip_err(path: &Path, e: zip::result::ZipError) -> Error {
 }
 
 /// Imports every member of the `.npz` archive at `path` (stored or deflated) into an
-/// array named by its key (the member name without `.npy`). All member headers are
-/// checked before anything is written, so a bad member or an existing name (without
-/// `overwrite`) changes nothing. Returns the names imported, in archive order.
+/// array named by its key (the member name without `.npy`). All or nothing: every header
+/// (and name) is checked first, then each member is streamed (its CRC-32 checked) into a
+/// temporary array, and the temporary arrays are renamed into place only once all are in;
+/// a bad member or an existing name (without `overwrite`) leaves the store as it was.
+/// Returns the names imported, in archive order.
 ///
 /// Errors: as [`import`]; `CORRUPT` for a damaged archive or a member whose data does not
 /// match its header; `UNSUPPORTED` for other compression methods.
@@ -786,33 +811,57 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
         }
         members.push((i, key, info));
     }
-    let mut done = Vec::new();
-    for (i, key, info) in members {
-        let mut m = zip.by_index(i).map_err(|e| zip_err(path, e))?;
-        let origin = path.join(m.name());
-        // Skip the header (already parsed).
-        io::copy(&mut (&mut m).take(info.data_offset), &mut io::sink()).map_err(|e| Error::io("cannot read", &origin, e))?;
-        if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
-            // Needs random access: extract to a temporary file in the store's directory.
-            let tmp_path = store.path().join(format!(".npz-member-{}-{}.npy", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-            let result = (|| {
-                let mut out = File::options().read(true).write(true).create_new(true).open(&tmp_path).map_err(|e| Error::io("cannot create", &tmp_path, e))?;
-                out.write_all(&vec![0u8; info.data_offset as usize]).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
-                let copied = io::copy(&mut m, &mut out).map_err(|e| Error::io("cannot extract", &origin, e))?;
-                if copied != info.data_bytes().unwrap_or(0) {
-                    bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
-                }
-                let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
-                import_with(store, &key, &tmp_info, overwrite, |sink| stream_file(&tmp_info, &out, &origin, sink))
-            })();
-            let _ = fs::remove_file(&tmp_path);
-            result?;
-        } else {
-            import_with(store, &key, &info, overwrite, |sink| stream_c(&info, &mut m, &origin, sink))?;
+    // Every member goes to a temporary array first; all are renamed once all are in, so a
+    // member whose data turns out damaged leaves the store as it was.
+    let mut done: Vec<(String, String)> = Vec::new();
+    let result = (|| {
+        for (i, key, info) in members {
+            let mut m = zip.by_index(i).map_err(|e| zip_err(path, e))?;
+            let origin = path.join(m.name());
+            // Skip the header (already parsed).
+            io::copy(&mut (&mut m).take(info.data_offset), &mut io::sink()).map_err(|e| Error::corrupt(&origin, e))?;
+            if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
+                // Needs random access: extract to a temporary file in the store's directory.
+                let tmp_path = store.path().join(format!(".npz-member-{}-{}.npy", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+                let result = (|| {
+                    let mut out = File::options().read(true).write(true).create_new(true).open(&tmp_path).map_err(|e| Error::io("cannot create", &tmp_path, e))?;
+                    out.write_all(&vec![0u8; info.data_offset as usize]).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+                    let copied = io::copy(&mut m, &mut out).map_err(|e| match e.kind() {
+                        io::ErrorKind::InvalidData => Error::corrupt(&origin, e),
+                        _ => Error::io("cannot extract", &origin, e),
+                    })?;
+                    if copied != info.data_bytes().unwrap_or(0) {
+                        bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
+                    }
+                    let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
+                    write_temp(store, &tmp_info, |sink| stream_file(&tmp_info, &out, &origin, sink))
+                })();
+                let _ = fs::remove_file(&tmp_path);
+                done.push((result?, key.clone()));
+            } else {
+                let tmp = write_temp(store, &info, |sink| {
+                    stream_c(&info, &mut m, &origin, sink)?;
+                    // Reading to the end makes the zip reader check the member's CRC-32.
+                    let mut rest = [0u8; 1];
+                    match m.read(&mut rest) {
+                        Ok(0) => Ok(()),
+                        Ok(_) => bail!(Corrupt, "{}: the member holds more data than its header's shape", origin.display()),
+                        Err(e) => Err(Error::corrupt(&origin, format!("cannot read the member: {e}"))),
+                    }
+                })?;
+                done.push((tmp, key.clone()));
+            }
         }
-        done.push(key);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &done {
+            let _ = store.drop_array(tmp);
+        }
+        return Err(e);
     }
-    Ok(done)
+    install(store, &done, overwrite)?;
+    Ok(done.into_iter().map(|(_, key)| key).collect())
 }
 
 // ---------------------------------------------------------------------------------

@@ -558,3 +558,29 @@ fn appenders_waiting_on_a_file_being_made_appendable_move_to_the_new_file() {
     let want: Vec<(u32, u32)> = (1..=threads).flat_map(|t| (0..per).map(move |i| (t, i))).collect();
     assert_eq!(rows, want);
 }
+
+#[test]
+fn damaged_npz_members_are_refused_and_leave_no_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let mut bytes = fs::read(fixtures().join("stored.npz")).unwrap();
+    // Flip one data byte of member "b.npy" (stored, so only its CRC-32 can tell).
+    let expect_b = fs::read(fixtures().join("npz_b.expect")).unwrap();
+    let at = bytes.windows(expect_b.len()).position(|w| w == &expect_b[..]).expect("member b's data");
+    bytes[at + 3] ^= 0x40;
+    let path = dir.path().join("flipped.npz");
+    fs::write(&path, &bytes).unwrap();
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    assert_eq!(code, ErrorCode::Corrupt, "{msg}");
+    assert!(msg.contains("b.npy"), "{msg}");
+    // All or nothing: member "a", read before the damaged one, is not there either.
+    assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
+    // A damaged deflated member likewise.
+    let mut bytes = fs::read(fixtures().join("deflated.npz")).unwrap();
+    let cut = bytes.len() / 3;
+    bytes[cut..cut + 16].fill(0xAA);
+    fs::write(&path, &bytes).unwrap();
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    assert_eq!(code, ErrorCode::Corrupt, "{msg}");
+    assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
+}

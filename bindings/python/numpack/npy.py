@@ -108,8 +108,8 @@ def import_npy(npk, filename, array_name=None, overwrite=False):
 def import_npz(npk, filename, overwrite=False):
     """Streams every member of the ``.npz`` archive (``np.savez`` or
     ``np.savez_compressed``) into an array named by its key. Returns the names, in
-    archive order. Nothing is written if a member is bad or (without ``overwrite``) a
-    name exists."""
+    archive order. All or nothing: the store is unchanged if a member is bad or
+    (without ``overwrite``) a name exists."""
     out = ffi.new("npk_names **")
     check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, out))
     names = out[0]

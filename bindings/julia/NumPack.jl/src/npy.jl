@@ -62,8 +62,8 @@ end
     import_npz(store, path; overwrite=false) -> Vector{String}
 
 Imports every member of the `.npz` at `path` (stored or deflated) as an array named by its
-key; returns the names in archive order. Nothing is written if a member is bad or (without
-`overwrite`) a name exists.
+key; returns the names in archive order. All or nothing: the store is unchanged if a
+member is bad or (without `overwrite`) a name exists.
 """
 function import_npz(s::NumPackStore, path::AbstractString; overwrite::Bool=false)
     out = Ref{Ptr{L.npk_names}}(C_NULL)
