@@ -821,8 +821,15 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
             // Skip the header (already parsed).
             io::copy(&mut (&mut m).take(info.data_offset), &mut io::sink()).map_err(|e| Error::corrupt(&origin, e))?;
             if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
-                // Needs random access: extract to a temporary file in the store's directory.
-                let tmp_path = store.path().join(format!(".npz-member-{}-{}.npy", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+                // Needs random access: extract to a temporary file in the store's directory,
+                // named like the store's own temporary files (`npk-tmp-<pid>-...npkt`) so
+                // that if this process dies, the next writer of the store removes it.
+                let tmp_path = store.path().join(format!(
+                    "npk-tmp-{}-{}-npz{}.npkt",
+                    std::process::id(),
+                    crate::store::now_us(),
+                    SEQ.fetch_add(1, Ordering::Relaxed)
+                ));
                 let result = (|| {
                     let mut out = File::options().read(true).write(true).create_new(true).open(&tmp_path).map_err(|e| Error::io("cannot create", &tmp_path, e))?;
                     out.write_all(&vec![0u8; info.data_offset as usize]).map_err(|e| Error::io("cannot write", &tmp_path, e))?;

@@ -117,6 +117,9 @@ fn npz_stored_and_deflated_import_every_member() {
         let s = store(dir.path());
         let names = npy::import_npz(&s, fixtures().join(archive), false).unwrap();
         assert_eq!(names, ["a", "b", "c", "d"], "{archive}");
+        // Member "c" (Fortran order) went through a temporary file, since removed.
+        let leftovers: Vec<_> = fs::read_dir(s.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("npk-tmp-")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         for (name, shape) in [("a", vec![4u64, 3]), ("b", vec![5]), ("c", vec![3, 5]), ("d", vec![0, 2])] {
             let (info, data) = s.load(name).unwrap();
             assert_eq!(info.shape, shape, "{archive}:{name}");
