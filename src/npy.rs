@@ -20,7 +20,8 @@
 //! - **Atomic import.** An import is written under a temporary array name and renamed
 //!   into place when complete, so readers never see half an array. With `overwrite`, the
 //!   old array is dropped just before the rename (a crash between the two leaves the new
-//!   data under the temporary name `.npy-import-<pid>-<n>`, never a mix).
+//!   data under the temporary name `.npy-import-<pid>-<n>`, never a mix). Temporary
+//!   arrays of dead processes are dropped by the next import into the store.
 //! - **Atomic export.** Exports are written to a temporary file next to the target, synced
 //!   and renamed over it: the target is either the old file or the complete new one.
 //! - **Appendable files.** Files this module writes (export, [`create_appendable`],
@@ -661,8 +662,28 @@ fn stream_file(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&m
 // ---------------------------------------------------------------------------------
 // Import
 
+const TEMP_ARRAY_PREFIX: &str = ".npy-import-";
+
 fn temp_array_name() -> String {
-    format!(".npy-import-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!("{TEMP_ARRAY_PREFIX}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Drops temporary arrays left by imports whose process has died (checked through
+/// `/proc/<pid>`; where that does not exist, nothing is dropped). Best effort: a
+/// read-only store or any error leaves them.
+fn drop_orphan_imports(store: &Store) {
+    if store.is_read_only() || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(names) = store.names() else { return };
+    for name in names {
+        let Some(pid) = name.strip_prefix(TEMP_ARRAY_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = store.drop_array(&name);
+        }
+    }
 }
 
 fn check_importable(info: &NpyInfo, path: &Path) -> Result<()> {
@@ -758,6 +779,7 @@ pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     check_importable(&info, path)?;
     check_complete(&info, path)?;
     check_target(store, name, overwrite)?;
+    drop_orphan_imports(store);
     let tmp = write_temp(store, &info, |sink| stream_file(&info, &file, path, sink))?;
     install(store, &[(tmp, name.to_string())], overwrite)?;
     store.info(name)
@@ -813,6 +835,7 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
     }
     // Every member goes to a temporary array first; all are renamed once all are in, so a
     // member whose data turns out damaged leaves the store as it was.
+    drop_orphan_imports(store);
     let mut done: Vec<(String, String)> = Vec::new();
     let result = (|| {
         for (i, key, info) in members {

@@ -587,3 +587,21 @@ fn damaged_npz_members_are_refused_and_leave_no_array() {
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
 }
+
+#[test]
+fn temporary_arrays_of_dead_importers_are_dropped_by_the_next_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    // What a killed import leaves: a temporary array named after its (now dead) process.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let orphan = format!(".npy-import-{dead}-0");
+    s.save(&orphan, DType::Uint8, &[1], &[7]).unwrap();
+    let mine = format!(".npy-import-{}-999999", std::process::id());
+    s.save(&mine, DType::Uint8, &[1], &[7]).unwrap();
+    npy::import(&s, "x", fixtures().join("f64_1d.npy"), false).unwrap();
+    let names = s.names().unwrap();
+    assert!(!names.contains(&orphan), "{names:?}");
+    assert!(names.contains(&mine), "a live process's temporary array must stay: {names:?}");
+}
