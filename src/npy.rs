@@ -1,6 +1,17 @@
 //! NumPy `.npy` / `.npz` interop: import files into a store, export arrays to `.npy`,
 //! and append rows in place to `.npy` files (the `npy-append-array` feature set).
 //!
+//! # API
+//! | function | does |
+//! |---|---|
+//! | [`info`] | reads a header ([`NpyInfo`]: dtype, shape, order, offsets, `appendable`) |
+//! | [`import`] / [`import_npz`] | file / every `.npz` member → store array(s) |
+//! | [`export`] | store array → `.npy` (atomic, appendable) |
+//! | [`create_appendable`] | new empty `.npy` of shape `(0, *row_shape)` |
+//! | [`append`] / [`append_file`] | rows from memory / from another `.npy` → in place |
+//! | [`make_appendable`] | one-time rewrite of a file that cannot grow in place |
+//! | [`recover`] | repairs a file left by a crashed appender ([`Recovery`] says what it did) |
+//!
 //! # The `.npy` format
 //! A file is the magic `\x93NUMPY`, a major and minor version byte, the length of the
 //! header as a little-endian `u16` (version 1.0) or `u32` (2.0 and 3.0), then the header:
