@@ -132,6 +132,13 @@ def test_append_npy_and_make_appendable(tmp_path):
     out = np.load(b)
     assert out.dtype == np.dtype(">f8")
     np.testing.assert_array_equal(out, np.concatenate([big, np.ones((1, 2))]))
+    # One file appended to another (streamed, under one lock).
+    c = tmp_path / "cat.npy"
+    assert N.append_npy_file(c, g) == 5
+    assert N.append_npy_file(c, g, sync=True) == 10
+    np.testing.assert_array_equal(np.load(c), np.concatenate([np.load(g)] * 2))
+    with pytest.raises(ValueError):
+        N.append_npy_file(c, c)
     # An empty appendable file, created explicitly.
     h = tmp_path / "e.npy"
     N.create_appendable(h, np.complex64, (2,))
