@@ -30,6 +30,21 @@
 #define NPK_MAX_NAME_LEN 242
 
 /**
+ * `npk_check_finding.severity`: worth knowing, nothing to fix.
+ */
+#define NPK_SEVERITY_INFO 0
+
+/**
+ * `npk_check_finding.severity`: harmless for reads and writes, but to clean up.
+ */
+#define NPK_SEVERITY_WARNING 1
+
+/**
+ * `npk_check_finding.severity`: the store cannot be used as it is.
+ */
+#define NPK_SEVERITY_ERROR 2
+
+/**
  * Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
  * array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
  */
@@ -79,6 +94,33 @@
  * not atomic.
  */
 #define NPK_VIEW_WRITABLE 1
+
+/**
+ * `npk_package_pack` flag: compress each file with zstd (level 3, as NumPack), storing
+ * a file raw when compression does not make it smaller. Without it every file is
+ * stored raw and the package says it uses no compression.
+ */
+#define NPK_PACK_COMPRESS 1
+
+/**
+ * `npk_package_pack` flag: replace an existing package file at the target. Without it
+ * an existing target gives `NPK_STATUS_ALREADY_EXISTS` and nothing is written.
+ */
+#define NPK_PACK_OVERWRITE 2
+
+/**
+ * `npk_package_unpack` flag: replace an existing store (or empty directory) at the
+ * target directory. The old one is removed only after the package has been read and
+ * checked in full. A non-empty directory that is not a store is never replaced.
+ */
+#define NPK_UNPACK_OVERWRITE 1
+
+/**
+ * `npk_package_unpack` flag: compare the package's footer checksum with the CRC32s of
+ * the unpacked files (NumPack's `verify=True`). Each compressed file is checked by
+ * its codec's own checksum either way.
+ */
+#define NPK_UNPACK_VERIFY 2
 
 /**
  * Stable error codes. Numbers are grouped, explicit and never reused.
@@ -256,9 +298,27 @@ typedef uint32_t npk_metric;
 #endif // __cplusplus
 
 /**
+ * The findings of `npk_store_check`. Create with `npk_store_check`, release with
+ * `npk_check_report_free`.
+ *
+ * Thread safety: `npk_check_report_len` and `npk_check_report_get` may be called on the
+ * same report from many threads at once.
+ */
+typedef struct npk_check_report npk_check_report;
+
+/**
  * A list of array names. Create with `npk_store_list`, release with `npk_names_free`.
  */
 typedef struct npk_names npk_names;
+
+/**
+ * The description of a package. Made by `npk_package_pack`, `npk_package_unpack` and
+ * `npk_package_read_info`; read with `npk_package_get_summary` and
+ * `npk_package_get_entry`; released with `npk_package_info_free`.
+ *
+ * Thread safety: may be read from many threads at once. It holds no file open.
+ */
+typedef struct npk_package_info npk_package_info;
 
 /**
  * An open store. Create with `npk_store_open`, release with `npk_store_close`.
@@ -285,6 +345,32 @@ typedef struct npk_stream npk_stream;
  * from many threads at once.
  */
 typedef struct npk_view npk_view;
+
+/**
+ * One finding of a check, as `npk_check_report_get` gives it.
+ */
+typedef struct {
+    /**
+     * `NPK_SEVERITY_INFO`, `NPK_SEVERITY_WARNING` or `NPK_SEVERITY_ERROR`.
+     */
+    uint32_t severity;
+    /**
+     * Stable identifier, e.g. "data-size-mismatch" (the README lists them all).
+     */
+    const char *id;
+    /**
+     * The file concerned, relative to the store directory; NULL when none.
+     */
+    const char *file;
+    /**
+     * The array concerned; NULL when none.
+     */
+    const char *array;
+    /**
+     * What is wrong and what to do about it.
+     */
+    const char *message;
+} npk_check_finding;
 
 /**
  * What `npk_npy_info` reports about a `.npy` file's header.
@@ -444,6 +530,77 @@ typedef struct {
     const uint64_t *row_map;
 } npk_view_layout;
 
+/**
+ * Progress callback of `npk_package_pack` and `npk_package_unpack`: called with the
+ * bytes of file data (uncompressed) done so far and in all, and the caller's
+ * `user_data`. It is called once at the start (`done` 0), after each file, at least
+ * every 4 MiB, and at the end (`done == total`), always on the thread that made the
+ * call. Return true to go on, false to cancel: the call then returns
+ * `NPK_STATUS_CANCELLED` and leaves no target and no temporary file behind (an
+ * existing target stays as it was). The callback must not unwind (throw) into the
+ * library, and must not call `npk_package_*` on the same target.
+ */
+typedef bool (*npk_progress_fn)(uint64_t done, uint64_t total, void *user_data);
+
+/**
+ * What `npk_package_get_summary` reports about a package as a whole.
+ */
+typedef struct {
+    /**
+     * Format version: 1 or 2 (numpack writes 2, as NumPack).
+     */
+    uint32_t version;
+    /**
+     * Compression flag: 0 (none) or 1 (zstd; NumPack without its `zstandard` module
+     * writes zlib streams under this flag, which are read as well).
+     */
+    uint32_t compression;
+    /**
+     * Number of files in the package.
+     */
+    uint64_t entry_count;
+    /**
+     * Sum of the files' sizes (uncompressed).
+     */
+    uint64_t total_original_size;
+    /**
+     * Sum of the bytes the files' payloads occupy in the package (NumPack's
+     * `total_compressed_size`).
+     */
+    uint64_t total_stored_size;
+} npk_package_summary;
+
+/**
+ * What `npk_package_get_entry` reports about one file of a package.
+ */
+typedef struct {
+    /**
+     * Its file name in the store directory (`metadata.npkm`, `data_<array>.npkd` or
+     * `deleted_<array>.npkb`), NUL-terminated UTF-8. Owned by the `npk_package_info`:
+     * valid until `npk_package_info_free`.
+     */
+    const char *name;
+    /**
+     * Its size in the store.
+     */
+    uint64_t original_size;
+    /**
+     * Its compressed size in the package; 0 when it is stored raw (NumPack's
+     * `compressed_size`).
+     */
+    uint64_t stored_size;
+    /**
+     * CRC32 of its uncompressed bytes, when `has_crc32`.
+     */
+    uint32_t crc32;
+    /**
+     * Whether `crc32` is known: true for descriptions from `npk_package_pack` and
+     * `npk_package_unpack`, false from `npk_package_read_info` (which decompresses
+     * nothing; the package stores per-file CRC32s only folded into its footer).
+     */
+    bool has_crc32;
+} npk_package_entry;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -456,6 +613,61 @@ extern "C" {
  * change the last-error message.
  */
 const char *npk_version(void);
+
+/**
+ * Checks the store at `path` without changing it (no file is created or written, and a
+ * store left by a killed writer is not recovered: that is reported as the finding
+ * "needs-recovery") and writes to `*out` a new report listing every problem found. A
+ * report with no finding of severity `NPK_SEVERITY_ERROR` is a store that works.
+ *
+ * Ownership: the caller owns `*out` and must release it with `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`; `STORE_NOT_FOUND` when there is no store at `path`;
+ * `INVALID_ARGUMENT` for an empty path or a path that is a file; `IO` when the
+ * directory cannot be listed or the store's lock taken. Damage is never an error here:
+ * it is what the report lists.
+ * Thread safety: safe from any thread. It holds the store's lock while it looks, so a
+ * writer in another thread or process waits for it (and it for the writer).
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_store_check(const char *path, npk_check_report **out);
+
+/**
+ * The number of findings in the report; 0 when `report` is NULL or not a live report.
+ *
+ * Thread safety: safe from many threads. Does not change the last-error message.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+size_t npk_check_report_len(const npk_check_report *report);
+
+/**
+ * Writes finding `index` (0-based, in the order found) to `*out`.
+ *
+ * Ownership: the strings `*out` points to belong to the report and stay valid until
+ * `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live report),
+ * `INDEX_OUT_OF_RANGE` when `index >= npk_check_report_len(report)`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`; `out` NULL or
+ * writable.
+ */
+npk_status npk_check_report_get(const npk_check_report *report, size_t index, npk_check_finding *out);
+
+/**
+ * Releases a report made by `npk_store_check`. NULL, and a report already released,
+ * are ignored. Must not race with other calls on the same report.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+void npk_check_report_free(npk_check_report *report);
 
 /**
  * Bytes per element of the dtype with code `dtype` (an `npk_dtype` value), or 0 when
@@ -1226,6 +1438,147 @@ npk_status npk_view_flush(const npk_view *view);
  * `view` must be NULL or a pointer returned by `npk_store_view`.
  */
 void npk_view_free(npk_view *view);
+
+/**
+ * Packs the store behind `store` into one package file at `target_path` (NumPack's
+ * `.npkg` layout, version 2, which NumPack's `unpack` reads).
+ *
+ * `flags` is a combination of `NPK_PACK_COMPRESS` and `NPK_PACK_OVERWRITE`. Changes
+ * still in the store's log are folded into `metadata.npkm` first, and every writer of
+ * the store (any thread, any process) waits while the package is written, so it holds
+ * one consistent state including every change made before the call. Writes through
+ * writable views bypass that lock and must not run meanwhile. Files are streamed
+ * through fixed-size buffers: memory use does not grow with the store.
+ *
+ * The package is written to `<target_path>.tmp-<pid>-<n>`, synced, and renamed to
+ * `target_path`, so the target is either absent, the old file, or the whole new package.
+ * A process killed meanwhile may leave the temporary file behind (never at
+ * `target_path`). Parent directories are created.
+ *
+ * `progress` may be NULL; see `npk_progress_fn`. `user_data` is passed to it untouched.
+ *
+ * Ownership: on success, when `out_info` is not NULL, the caller owns `*out_info` (the
+ * package's description, with every file's CRC32) and must release it with
+ * `npk_package_info_free`. `out_info` may be NULL when no description is wanted.
+ *
+ * Errors: `NULL_ARGUMENT` (`store` or `target_path` NULL), `INVALID_ARGUMENT` (not a live
+ * handle, unknown flag bits, empty path, the target is a directory or a file of the
+ * store itself), `ALREADY_EXISTS` (the target exists and no `NPK_PACK_OVERWRITE`;
+ * checked before anything is written), `READ_ONLY` (a read-only handle whose log has
+ * changes to fold), `CANCELLED` (the callback returned false), `IO`, `CORRUPT`,
+ * `NEEDS_RECOVERY`. On any error no target is created, an existing one is left as it
+ * was, and the temporary file is removed.
+ *
+ * Thread safety: safe from many threads, on the same store too (packs and writes to the
+ * store are serialised). Two calls with the same target do not mix their output.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `target_path` NULL
+ * or a NUL-terminated string; `progress` NULL or a function of the type
+ * `npk_progress_fn`; `out_info` NULL or writable.
+ */
+npk_status npk_package_pack(const npk_store *store, const char *target_path, uint32_t flags, npk_progress_fn progress, void *user_data, npk_package_info **out_info);
+
+/**
+ * Unpacks the package at `package_path` (written by numpack or NumPack, version 1 or 2)
+ * into a store directory at `target_dir`, which then opens with `npk_store_open`.
+ *
+ * `flags` is a combination of `NPK_UNPACK_OVERWRITE` and `NPK_UNPACK_VERIFY`. The files
+ * are decompressed, streamed through fixed-size buffers, into a new temporary directory
+ * beside the target (`.<target name>.unpack-<pid>-<n>`), each file's CRC32 computed as
+ * it is written; with `NPK_UNPACK_VERIFY` the footer is compared against them. The
+ * catalogue is checked against the files, everything is synced, and only then is the
+ * target touched: the temporary directory is renamed into place (with
+ * `NPK_UNPACK_OVERWRITE`, after renaming the old store aside; it is deleted last). So an
+ * existing store is never deleted before the package has been read and checked in
+ * full, and a failure, a cancellation or a kill leaves no half-written target. Entry
+ * names are plain file names of a store: an entry naming a path (`../x`, `/x`, `a/b`)
+ * is refused before anything is written. Parent directories are created.
+ *
+ * `progress` may be NULL; see `npk_progress_fn`. `user_data` is passed to it untouched.
+ *
+ * Ownership: on success, when `out_info` is not NULL, the caller owns `*out_info` (with
+ * every file's CRC32 as unpacked) and must release it with `npk_package_info_free`.
+ * `out_info` may be NULL.
+ *
+ * Errors: `NULL_ARGUMENT` (`package_path` or `target_dir` NULL), `INVALID_ARGUMENT`
+ * (unknown flag bits, empty path, `package_path` is not a regular file, with
+ * `NPK_UNPACK_OVERWRITE` a target that is a non-empty directory but not a store),
+ * `ALREADY_EXISTS` (the target exists and no `NPK_UNPACK_OVERWRITE`), `CORRUPT`
+ * (damage; the message names the package and, where it can be told, the file inside;
+ * a footer mismatch with `NPK_UNPACK_VERIFY`; an entry that would escape the target),
+ * `UNSUPPORTED` (a version above 2), `CANCELLED`, `IO` (e.g. no such package). On any
+ * error the target is left as it was and the temporary directory removed.
+ *
+ * Thread safety: safe from any thread. Two calls with the same target do not mix their
+ * output. Do not unpack over a store that is open: its handles keep the old files.
+ *
+ * # Safety
+ * `package_path` and `target_dir` must be NULL or NUL-terminated strings; `progress`
+ * NULL or a function of the type `npk_progress_fn`; `out_info` NULL or writable.
+ */
+npk_status npk_package_unpack(const char *package_path, const char *target_dir, uint32_t flags, npk_progress_fn progress, void *user_data, npk_package_info **out_info);
+
+/**
+ * Describes the package at `package_path` from its headers alone (NumPack's
+ * `get_package_info`) and writes a new description to `*out_info`. Nothing is
+ * decompressed, so the entries carry no CRC32 (`has_crc32` false). The structure is
+ * checked (magic, version, entry names, sizes against the file's length, duplicates,
+ * the footer's place), not the contents: use `npk_package_unpack` for that.
+ *
+ * Ownership: the caller owns `*out_info` and must release it with
+ * `npk_package_info_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path, not a regular file), `IO`
+ * (e.g. no such file), `CORRUPT` (not a package, or a damaged one; the message names
+ * the entry), `UNSUPPORTED` (a version above 2 or an unknown compression flag).
+ *
+ * Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `package_path` must be NULL or a NUL-terminated string; `out_info` NULL or writable.
+ */
+npk_status npk_package_read_info(const char *package_path, npk_package_info **out_info);
+
+/**
+ * Writes to `*out` the version, compression flag, file count and total sizes of the
+ * package `info` describes.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_package_info`).
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`; `out` NULL or writable.
+ */
+npk_status npk_package_get_summary(const npk_package_info *info, npk_package_summary *out);
+
+/**
+ * Writes to `*out` file number `index` (0-based, in package order: sorted by name when
+ * written by numpack or NumPack) of the package `info` describes.
+ *
+ * Ownership: `out->name` belongs to `info` and stays valid until `npk_package_info_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_package_info`),
+ * `INDEX_OUT_OF_RANGE` (`index` not below the summary's `entry_count`).
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`; `out` NULL or writable.
+ */
+npk_status npk_package_get_entry(const npk_package_info *info, size_t index, npk_package_entry *out);
+
+/**
+ * Releases a package description. NULL, and a description already released, are
+ * ignored. Must not race with other calls on the same description; the entry names it
+ * gave become invalid.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`.
+ */
+void npk_package_info_free(npk_package_info *info);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,6 +16,7 @@
 //   borrowed row-major matrix of vectors, npk_vectors), and Store::top_k / Store::scores
 //   over a stored array's live rows. Metrics are the C enum npk_metric (NPK_METRIC_COSINE,
 //   ...); parse_metric("cos") reads a name. Results: numpack::TopK and numpack::Scores.
+// - Packages (.npkg): numpack::package::pack / unpack / info (at the end of this file).
 //
 // Thread safety is that of the C API (see numpack.h): a Store may be shared between
 // threads; a Stream may not.
@@ -30,6 +31,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <memory>     // check (cli branch)
+#include <optional>   // check (cli branch)
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -1054,6 +1057,167 @@ inline Recovery recover(const std::string& path, bool zero_fill = false) {
 }  // namespace npy
 // --- end ---
 
+// ---------------------------------------------------------------------------------------
+// Check (cli branch)
+
+/// One finding of check(), with copies of the library's strings.
+struct Finding {
+    /// NPK_SEVERITY_INFO, NPK_SEVERITY_WARNING or NPK_SEVERITY_ERROR.
+    uint32_t severity = NPK_SEVERITY_INFO;
+    /// Stable identifier, e.g. "data-size-mismatch".
+    std::string id;
+    /// The file concerned (relative to the store directory), if any.
+    std::optional<std::string> file;
+    /// The array concerned, if any.
+    std::optional<std::string> array;
+    /// What is wrong and what to do about it.
+    std::string message;
+
+    bool is_error() const noexcept { return severity == NPK_SEVERITY_ERROR; }
+    /// "info", "warning" or "error".
+    const char* severity_name() const noexcept {
+        return severity == NPK_SEVERITY_ERROR ? "error" : severity == NPK_SEVERITY_WARNING ? "warning" : "info";
+    }
+};
+
+/// Verifies the store at `path` without changing it (npk_store_check) and returns every
+/// finding, in the order found; empty for a sound store. Throws Error for no store at
+/// `path` (NPK_STATUS_STORE_NOT_FOUND) or an unreadable directory, never for damage.
+inline std::vector<Finding> check(const std::string& path) {
+    npk_check_report* raw = nullptr;
+    detail::check(npk_store_check(path.c_str(), &raw));
+    std::unique_ptr<npk_check_report, void (*)(npk_check_report*)> report(raw, npk_check_report_free);
+    std::vector<Finding> out;
+    for (std::size_t i = 0, n = npk_check_report_len(raw); i < n; ++i) {
+        npk_check_finding f;
+        detail::check(npk_check_report_get(raw, i, &f));
+        Finding g;
+        g.severity = f.severity;
+        g.id = f.id;
+        if (f.file) g.file = std::string(f.file);
+        if (f.array) g.array = std::string(f.array);
+        g.message = f.message;
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
 }  // namespace numpack
+
+// --- packages (.npkg) -------------------------------------------------------------------
+// numpack::package::pack / unpack / info over npk_package_*: NumPack's .npkg files (a
+// whole store in one file), streamed in constant memory, CRC32-checked, atomic on disk.
+#include <exception>
+#include <functional>
+
+namespace numpack {
+namespace package {
+
+/// One file of a package (npk_package_entry).
+struct Entry {
+    std::string name;            ///< file name in the store: metadata.npkm, data_<a>.npkd, ...
+    uint64_t original_size = 0;  ///< its size in the store
+    uint64_t stored_size = 0;    ///< compressed size in the package; 0 = stored raw
+    uint32_t crc32 = 0;          ///< CRC32 of its bytes, when has_crc32
+    bool has_crc32 = false;      ///< true from pack/unpack, false from info (nothing decoded)
+};
+
+/// What a package holds (npk_package_summary and its entries).
+struct Info {
+    uint32_t version = 0;      ///< format version, 1 or 2
+    uint32_t compression = 0;  ///< 0 none, 1 zstd (or NumPack's zlib fallback)
+    uint64_t total_original_size = 0;
+    uint64_t total_stored_size = 0;
+    std::vector<Entry> entries;  ///< in package order (sorted by name)
+};
+
+/// Progress callback: (bytes done, bytes total); return false to cancel (the call then
+/// throws Error(NPK_STATUS_CANCELLED) and leaves no target). An exception it throws also
+/// cancels the call and is rethrown as it is.
+using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+
+namespace detail {
+struct InfoHandle {
+    npk_package_info* h = nullptr;
+    ~InfoHandle() { npk_package_info_free(h); }
+};
+
+inline Info read(const npk_package_info* h) {
+    npk_package_summary s{};
+    numpack::detail::check(npk_package_get_summary(h, &s));
+    Info info;
+    info.version = s.version;
+    info.compression = s.compression;
+    info.total_original_size = s.total_original_size;
+    info.total_stored_size = s.total_stored_size;
+    info.entries.reserve(static_cast<std::size_t>(s.entry_count));
+    for (uint64_t i = 0; i < s.entry_count; ++i) {
+        npk_package_entry e{};
+        numpack::detail::check(npk_package_get_entry(h, static_cast<std::size_t>(i), &e));
+        info.entries.push_back(Entry{e.name, e.original_size, e.stored_size, e.crc32, e.has_crc32});
+    }
+    return info;
+}
+
+/// Carries a std::function through the C callback; never lets an exception cross it.
+struct Trampoline {
+    const Progress* fn;
+    std::exception_ptr error;
+    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
+        auto* t = static_cast<Trampoline*>(self);
+        try {
+            return (*t->fn)(done, total);
+        } catch (...) {
+            t->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
+/// Runs `call(progress_fn, user_data, &handle)`; rethrows the callback's exception, or
+/// throws the status's Error (its message read before anything else runs).
+template <class Call>
+Info run(const Progress& progress, Call&& call) {
+    Trampoline t{&progress, nullptr};
+    InfoHandle out;
+    npk_status st = progress ? call(&Trampoline::call, static_cast<void*>(&t), &out.h)
+                             : call(nullptr, nullptr, &out.h);
+    if (t.error) std::rethrow_exception(t.error);
+    numpack::detail::check(st);
+    return read(out.h);
+}
+}  // namespace detail
+
+/// Packs `store` into the package file `target` (npk_package_pack). `flags`:
+/// NPK_PACK_COMPRESS (default) and/or NPK_PACK_OVERWRITE. Returns the package's
+/// description with every file's CRC32. Throws Error (ALREADY_EXISTS, CANCELLED, IO, ...).
+inline Info pack(const Store& store, const std::string& target, uint32_t flags = NPK_PACK_COMPRESS,
+                 const Progress& progress = {}) {
+    return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
+        return npk_package_pack(store.capi(), target.c_str(), flags, fn, ud, out);
+    });
+}
+
+/// Unpacks the package `package_path` into the store directory `target_dir`
+/// (npk_package_unpack). `flags`: NPK_UNPACK_VERIFY (default) and/or
+/// NPK_UNPACK_OVERWRITE. A failure leaves the target as it was. Throws Error (CORRUPT
+/// naming the damaged file, ALREADY_EXISTS, CANCELLED, ...).
+inline Info unpack(const std::string& package_path, const std::string& target_dir,
+                   uint32_t flags = NPK_UNPACK_VERIFY, const Progress& progress = {}) {
+    return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
+        return npk_package_unpack(package_path.c_str(), target_dir.c_str(), flags, fn, ud, out);
+    });
+}
+
+/// Describes a package from its headers (npk_package_read_info); entries carry no CRC32.
+inline Info info(const std::string& package_path) {
+    detail::InfoHandle out;
+    numpack::detail::check(npk_package_read_info(package_path.c_str(), &out.h));
+    return detail::read(out.h);
+}
+
+}  // namespace package
+}  // namespace numpack
+// --- end packages (.npkg) ---
 
 #endif  // NUMPACK_HPP

@@ -3,6 +3,8 @@
 //! and multi-process safety. The C ABI lives in [`ffi`].
 
 pub mod bitmap;
+// check: verifying a store without changing it (cli branch)
+pub mod check;
 mod codec;
 pub mod dtype;
 pub mod error;
