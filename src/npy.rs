@@ -932,24 +932,40 @@ impl TempFile {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
         fs::rename(&self.path, target).map_err(|e| Error::io("cannot rename a temporary file to", target, e))?;
         self.keep = true;
-        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        sync_parent(target);
         Ok(())
     }
 
-    /// Makes this file appear at `target` only if nothing is there (hard link, atomic).
+    /// Makes this file appear at `target` only if nothing is there: a hard link, which
+    /// fails atomically if `target` exists. On file systems without hard links, a check
+    /// then a rename (a file created at `target` in between would be replaced).
     fn persist_new(mut self, target: &Path) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
-        let r = fs::hard_link(&self.path, target);
-        let _ = fs::remove_file(&self.path);
-        self.keep = true;
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => bail!(AlreadyExists, "{} already exists", target.display()),
-            Err(e) => Err(Error::io("cannot create", target, e)),
+        let exists = || Error::new(ErrorCode::AlreadyExists, format!("{} already exists", target.display()));
+        match fs::hard_link(&self.path, target) {
+            Ok(()) => {
+                let _ = fs::remove_file(&self.path);
+                self.keep = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
+            Err(_) => {
+                if fs::symlink_metadata(target).is_ok() {
+                    return Err(exists());
+                }
+                fs::rename(&self.path, target).map_err(|e| Error::io("cannot rename a temporary file to", target, e))?;
+                self.keep = true;
+            }
+        }
+        sync_parent(target);
+        Ok(())
+    }
+}
+
+/// Syncs the directory holding `path` (best effort), so a rename or link in it is durable.
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
         }
     }
 }
