@@ -63,13 +63,14 @@
 #define NPK_NPY_OVERWRITE 1
 
 /**
- * Flag of `npk_npy_append`: `fsync` the rows and the header before returning.
+ * Flag of `npk_npy_append` and `npk_npy_append_file`: `fsync` the rows and the header
+ * before returning.
  */
 #define NPK_NPY_SYNC 2
 
 /**
- * Flag of `npk_npy_append`: create the file (appendable, no rows yet) if it does not
- * exist.
+ * Flag of `npk_npy_append` and `npk_npy_append_file`: create the file (appendable, no
+ * rows yet) if it does not exist.
  */
 #define NPK_NPY_CREATE 4
 
@@ -830,9 +831,9 @@ npk_status npk_npy_import(const npk_store *store, const char *name, const char *
 /**
  * Imports every member of the `.npz` archive at `path` (stored or deflated members, as
  * `numpy.savez` and `numpy.savez_compressed` write) into an array named by its key, and
- * writes to `*out` the list of names imported, in archive order. All member headers are
- * checked first: a bad member or an existing name (without `NPK_NPY_OVERWRITE`)
- * changes nothing.
+ * writes to `*out` the list of names imported, in archive order. All or nothing: members
+ * are streamed (CRC-32 checked) into temporary arrays renamed into place once all are
+ * in, so a bad member or an existing name (without `NPK_NPY_OVERWRITE`) changes nothing.
  *
  * `flags`: 0 or `NPK_NPY_OVERWRITE`.
  *
@@ -908,6 +909,24 @@ npk_status npk_npy_create_appendable(const char *path, uint32_t dtype, uint32_t 
  * writable.
  */
 npk_status npk_npy_append(const char *path, uint32_t dtype, uint32_t row_ndim, const uint64_t *row_shape, const void *data, size_t data_len, uint32_t flags, uint64_t *out_rows);
+
+/**
+ * Appends every row of the `.npy` file `src` to the `.npy` file at `path` in place,
+ * streamed (converting `src`'s byte order and Fortran order), and writes the new row
+ * count to `*out_rows`. `path` stays locked for the whole copy, so the rows land
+ * together even with concurrent appenders; the header is updated once at the end.
+ *
+ * `flags`: `NPK_NPY_SYNC`, `NPK_NPY_CREATE` (create `path` with `src`'s dtype and row
+ * shape if missing).
+ *
+ * Errors: as `npk_npy_append`; `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`
+ * for `src` too; `SHAPE_MISMATCH` (a 0-d `src`); `INVALID_ARGUMENT` (both name the same
+ * file). Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` and `src` must be NULL or NUL-terminated strings; `out_rows` NULL or writable.
+ */
+npk_status npk_npy_append_file(const char *path, const char *src, uint32_t flags, uint64_t *out_rows);
 
 /**
  * Makes the `.npy` file at `path` appendable. A file whose header has no spare room (as

@@ -1102,6 +1102,14 @@ uint64_t append(const std::string& path, const std::vector<T>& data,
     return append(path, data.data(), data.size(), row_shape, flags);
 }
 
+/// Appends every row of the .npy at `src` to the .npy at `path` (streamed, under one lock);
+/// returns the row count. `flags`: NPK_NPY_SYNC, NPK_NPY_CREATE.
+inline uint64_t append_file(const std::string& path, const std::string& src, uint32_t flags = 0) {
+    uint64_t rows = 0;
+    detail::check(npk_npy_append_file(path.c_str(), src.c_str(), flags, &rows));
+    return rows;
+}
+
 /// Rewrites the file if it cannot grow in place; returns whether it did.
 inline bool make_appendable(const std::string& path) {
     bool rewritten = false;

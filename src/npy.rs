@@ -1,6 +1,17 @@
 //! NumPy `.npy` / `.npz` interop: import files into a store, export arrays to `.npy`,
 //! and append rows in place to `.npy` files (the `npy-append-array` feature set).
 //!
+//! # API
+//! | function | does |
+//! |---|---|
+//! | [`info`] | reads a header ([`NpyInfo`]: dtype, shape, order, offsets, `appendable`) |
+//! | [`import`] / [`import_npz`] | file / every `.npz` member → store array(s) |
+//! | [`export`] | store array → `.npy` (atomic, appendable) |
+//! | [`create_appendable`] | new empty `.npy` of shape `(0, *row_shape)` |
+//! | [`append`] / [`append_file`] | rows from memory / from another `.npy` → in place |
+//! | [`make_appendable`] | one-time rewrite of a file that cannot grow in place |
+//! | [`recover`] | repairs a file left by a crashed appender ([`Recovery`] says what it did) |
+//!
 //! # The `.npy` format
 //! A file is the magic `\x93NUMPY`, a major and minor version byte, the length of the
 //! header as a little-endian `u16` (version 1.0) or `u32` (2.0 and 3.0), then the header:
@@ -12,15 +23,16 @@
 //!
 //! # Guarantees
 //! - **Streamed.** Import and export move data in blocks of [`BLOCK_BYTES`] whatever the
-//!   file size. A Fortran-order file is converted to C order from a read-only memory map
-//!   of the file, one block of output rows at a time (each block gathers its rows' elements
-//!   from every column of the file), so the heap holds one block; the page cache does the
-//!   rest. An `.npz` member in Fortran order is first extracted to a temporary file in the
+//!   file size. A Fortran-order file is converted to C order one block of output rows at a
+//!   time: each block reads its rows' part of every column with one positioned read per
+//!   column, so the file is read once and memory holds one block (see `fortran_to_c`).
+//!   An `.npz` member in Fortran order is first extracted to a temporary file in the
 //!   store's directory for that.
 //! - **Atomic import.** An import is written under a temporary array name and renamed
 //!   into place when complete, so readers never see half an array. With `overwrite`, the
 //!   old array is dropped just before the rename (a crash between the two leaves the new
-//!   data under the temporary name `.npy-import-<pid>-<n>`, never a mix).
+//!   data under the temporary name `.npy-import-<pid>-<n>`, never a mix). Temporary
+//!   arrays of dead processes are dropped by the next import into the store.
 //! - **Atomic export.** Exports are written to a temporary file next to the target, synced
 //!   and renamed over it: the target is either the old file or the complete new one.
 //! - **Appendable files.** Files this module writes (export, [`create_appendable`],
@@ -419,6 +431,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8], origin: &Path) -> Result<bool> {
             Ok(0) => return Ok(false),
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Decompression and checksum failures of .npz members.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::corrupt(origin, e)),
             Err(e) => return Err(Error::io("cannot read", origin, e)),
         }
     }
@@ -553,15 +567,23 @@ fn block_rows(row_bytes: u64) -> u64 {
     (BLOCK_BYTES as u64 / row_bytes.max(1)).max(1)
 }
 
-/// Converts a Fortran-order array (mapped at `src`, little- or big-endian) to C order,
-/// handing `sink` consecutive blocks of native C-order rows.
+/// Least bytes read per positioned read when converting Fortran order (see below).
+const MIN_RUN_BYTES: usize = 16 << 10;
+/// Most bytes of output rows held when converting Fortran order.
+const MAX_TRANSPOSE_BYTES: usize = 64 << 20;
+
+/// Converts the Fortran-order array of `file` (little- or big-endian) to C order, handing
+/// `sink` consecutive blocks of native C-order rows.
 ///
-/// Seen as raw elements, the file is a C-order matrix `M[r][i]` with `d0` columns, where
+/// Seen as raw elements, the data is a C-order matrix `M[r][i]` with `d0` columns, where
 /// `i` is the first index and `r` the trailing indices in Fortran order. A block of
-/// output rows `i0..i1` takes, for every `r`, the run `M[r][i0..i1]`, and puts element
-/// `(r, i)` at row `i`, position `perm[r]` (the C-order position of the trailing
-/// indices). Memory: one block plus `perm` (one `usize` per element of a row).
-fn fortran_to_c(info: &NpyInfo, src: &[u8], sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
+/// output rows `i0..i1` reads, for every `r`, the run `M[r][i0..i1]` with one positioned
+/// read, and puts element `(r, i)` at row `i`, position `perm[r]` (the C-order position
+/// of the trailing indices). So each block is one pass over all columns of the file, and
+/// the file is read once in total. Blocks are [`BLOCK_BYTES`], grown (up to
+/// [`MAX_TRANSPOSE_BYTES`]) so that each run is at least [`MIN_RUN_BYTES`] when rows are
+/// wide. Memory: one block, one run and `perm` (one `usize` per element of a row).
+fn fortran_to_c(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
     let es = info.dtype.size();
     let d0 = info.shape[0] as usize;
     let trailing = &info.shape[1..];
@@ -585,14 +607,21 @@ fn fortran_to_c(info: &NpyInfo, src: &[u8], sink: &mut dyn FnMut(&mut [u8], u64)
         }
     }
     let row_bytes = per_row * es;
-    let block = block_rows(row_bytes as u64) as usize;
-    let mut buf = vec![0u8; block.min(d0.max(1)) * row_bytes];
+    let wide = (MIN_RUN_BYTES / es).min(MAX_TRANSPOSE_BYTES / row_bytes.max(1));
+    let block = (block_rows(row_bytes as u64) as usize).max(wide).clamp(1, d0.max(1));
+    let mut buf = vec![0u8; block * row_bytes];
+    let mut run = vec![0u8; block * es];
     let mut i0 = 0usize;
     while i0 < d0 {
         let i1 = (i0 + block).min(d0);
         let out = &mut buf[..(i1 - i0) * row_bytes];
+        let run = &mut run[..(i1 - i0) * es];
         for (r, &pos) in perm.iter().enumerate() {
-            let run = &src[(r * d0 + i0) * es..(r * d0 + i1) * es];
+            let at = info.data_offset + ((r * d0 + i0) * es) as u64;
+            file.read_exact_at(run, at).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => Error::corrupt(path, "the file ended while being read (truncated meanwhile?)"),
+                _ => Error::io("cannot read", path, e),
+            })?;
             for (k, e) in run.chunks_exact(es).enumerate() {
                 let at = k * row_bytes + pos * es;
                 out[at..at + es].copy_from_slice(e);
@@ -635,16 +664,7 @@ fn stream_c(info: &NpyInfo, r: &mut impl Read, origin: &Path, sink: &mut dyn FnM
 /// Feeds the data of the `.npy` file `file` (complete, header read) to `sink` in C order.
 fn stream_file(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()> {
     if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
-        // SAFETY: a read-only private mapping; the file may change underneath (another
-        // process), which can garble the copied values but not memory safety of our
-        // reads beyond what memmap2 documents; we only read within the mapped length.
-        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io("cannot map", path, e))?;
-        let start = info.data_offset as usize;
-        let end = start + info.data_bytes().unwrap_or(0) as usize;
-        if map.len() < end {
-            bail!(Corrupt, "{} shrank while being read", path.display());
-        }
-        return fortran_to_c(info, &map[start..end], sink);
+        return fortran_to_c(info, file, path, sink);
     }
     let mut r = AtReader { file, pos: info.data_offset };
     stream_c(info, &mut r, path, sink)
@@ -653,8 +673,28 @@ fn stream_file(info: &NpyInfo, file: &File, path: &Path, sink: &mut dyn FnMut(&m
 // ---------------------------------------------------------------------------------
 // Import
 
+const TEMP_ARRAY_PREFIX: &str = ".npy-import-";
+
 fn temp_array_name() -> String {
-    format!(".npy-import-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!("{TEMP_ARRAY_PREFIX}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Drops temporary arrays left by imports whose process has died (checked through
+/// `/proc/<pid>`; where that does not exist, nothing is dropped). Best effort: a
+/// read-only store or any error leaves them.
+fn drop_orphan_imports(store: &Store) {
+    if store.is_read_only() || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(names) = store.names() else { return };
+    for name in names {
+        let Some(pid) = name.strip_prefix(TEMP_ARRAY_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = store.drop_array(&name);
+        }
+    }
 }
 
 fn check_importable(info: &NpyInfo, path: &Path) -> Result<()> {
@@ -676,14 +716,9 @@ fn check_target(store: &Store, name: &str, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes the data `feed` produces into a temporary array, then renames it to `name`.
-fn import_with(
-    store: &Store,
-    name: &str,
-    info: &NpyInfo,
-    overwrite: bool,
-    feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>,
-) -> Result<ArrayInfo> {
+/// Writes the data `feed` produces into a new temporary array; returns its name. On
+/// failure the temporary array is dropped.
+fn write_temp(store: &Store, info: &NpyInfo, feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>) -> Result<String> {
     let tmp = temp_array_name();
     let mut started = false;
     let result = (|| {
@@ -702,17 +737,41 @@ fn import_with(
             shape[0] = 0;
             store.save(&tmp, info.dtype, &shape, &[])?;
         }
-        if store.contains(name)? {
-            if !overwrite {
-                bail!(AlreadyExists, "an array named {name:?} already exists (import with overwrite to replace it)");
-            }
-            store.drop_array(name)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = store.drop_array(&tmp);
+            Err(e)
         }
-        store.rename(&tmp, name)?;
-        store.info(name)
+    }
+}
+
+/// Renames temporary arrays to their names, dropping existing arrays first when
+/// `overwrite` (else `ALREADY_EXISTS` for the first that exists, before any rename). On
+/// failure the temporary arrays not yet renamed are dropped.
+fn install(store: &Store, pairs: &[(String, String)], overwrite: bool) -> Result<()> {
+    let result = (|| {
+        if !overwrite {
+            for (_, name) in pairs {
+                if store.contains(name)? {
+                    bail!(AlreadyExists, "an array named {name:?} already exists (import with overwrite to replace it)");
+                }
+            }
+        }
+        for (tmp, name) in pairs {
+            if store.contains(name)? {
+                store.drop_array(name)?;
+            }
+            store.rename(tmp, name)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
-        let _ = store.drop_array(&tmp);
+        for (tmp, _) in pairs {
+            let _ = store.drop_array(tmp);
+        }
     }
     result
 }
@@ -731,7 +790,10 @@ pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     check_importable(&info, path)?;
     check_complete(&info, path)?;
     check_target(store, name, overwrite)?;
-    import_with(store, name, &info, overwrite, |sink| stream_file(&info, &file, path, sink))
+    drop_orphan_imports(store);
+    let tmp = write_temp(store, &info, |sink| stream_file(&info, &file, path, sink))?;
+    install(store, &[(tmp, name.to_string())], overwrite)?;
+    store.info(name)
 }
 
 /// The array name for an `.npz` member: its name without the `.npy` suffix.
@@ -748,9 +810,11 @@ fn zip_err(path: &Path, e: zip::result::ZipError) -> Error {
 }
 
 /// Imports every member of the `.npz` archive at `path` (stored or deflated) into an
-/// array named by its key (the member name without `.npy`). All member headers are
-/// checked before anything is written, so a bad member or an existing name (without
-/// `overwrite`) changes nothing. Returns the names imported, in archive order.
+/// array named by its key (the member name without `.npy`). All or nothing: every header
+/// (and name) is checked first, then each member is streamed (its CRC-32 checked) into a
+/// temporary array, and the temporary arrays are renamed into place only once all are in;
+/// a bad member or an existing name (without `overwrite`) leaves the store as it was.
+/// Returns the names imported, in archive order.
 ///
 /// Errors: as [`import`]; `CORRUPT` for a damaged archive or a member whose data does not
 /// match its header; `UNSUPPORTED` for other compression methods.
@@ -780,33 +844,65 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
         }
         members.push((i, key, info));
     }
-    let mut done = Vec::new();
-    for (i, key, info) in members {
-        let mut m = zip.by_index(i).map_err(|e| zip_err(path, e))?;
-        let origin = path.join(m.name());
-        // Skip the header (already parsed).
-        io::copy(&mut (&mut m).take(info.data_offset), &mut io::sink()).map_err(|e| Error::io("cannot read", &origin, e))?;
-        if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
-            // Needs random access: extract to a temporary file in the store's directory.
-            let tmp_path = store.path().join(format!(".npz-member-{}-{}.npy", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-            let result = (|| {
-                let mut out = File::options().read(true).write(true).create_new(true).open(&tmp_path).map_err(|e| Error::io("cannot create", &tmp_path, e))?;
-                out.write_all(&vec![0u8; info.data_offset as usize]).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
-                let copied = io::copy(&mut m, &mut out).map_err(|e| Error::io("cannot extract", &origin, e))?;
-                if copied != info.data_bytes().unwrap_or(0) {
-                    bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
-                }
-                let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
-                import_with(store, &key, &tmp_info, overwrite, |sink| stream_file(&tmp_info, &out, &origin, sink))
-            })();
-            let _ = fs::remove_file(&tmp_path);
-            result?;
-        } else {
-            import_with(store, &key, &info, overwrite, |sink| stream_c(&info, &mut m, &origin, sink))?;
+    // Every member goes to a temporary array first; all are renamed once all are in, so a
+    // member whose data turns out damaged leaves the store as it was.
+    drop_orphan_imports(store);
+    let mut done: Vec<(String, String)> = Vec::new();
+    let result = (|| {
+        for (i, key, info) in members {
+            let mut m = zip.by_index(i).map_err(|e| zip_err(path, e))?;
+            let origin = path.join(m.name());
+            // Skip the header (already parsed).
+            io::copy(&mut (&mut m).take(info.data_offset), &mut io::sink()).map_err(|e| Error::corrupt(&origin, e))?;
+            if info.fortran_order && info.shape.len() > 1 && info.data_bytes().unwrap_or(0) > 0 {
+                // Needs random access: extract to a temporary file in the store's directory,
+                // named like the store's own temporary files (`npk-tmp-<pid>-...npkt`) so
+                // that if this process dies, the next writer of the store removes it.
+                let tmp_path = store.path().join(format!(
+                    "npk-tmp-{}-{}-npz{}.npkt",
+                    std::process::id(),
+                    crate::store::now_us(),
+                    SEQ.fetch_add(1, Ordering::Relaxed)
+                ));
+                let result = (|| {
+                    let mut out = File::options().read(true).write(true).create_new(true).open(&tmp_path).map_err(|e| Error::io("cannot create", &tmp_path, e))?;
+                    out.write_all(&vec![0u8; info.data_offset as usize]).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+                    let copied = io::copy(&mut m, &mut out).map_err(|e| match e.kind() {
+                        io::ErrorKind::InvalidData => Error::corrupt(&origin, e),
+                        _ => Error::io("cannot extract", &origin, e),
+                    })?;
+                    if copied != info.data_bytes().unwrap_or(0) {
+                        bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
+                    }
+                    let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
+                    write_temp(store, &tmp_info, |sink| stream_file(&tmp_info, &out, &origin, sink))
+                })();
+                let _ = fs::remove_file(&tmp_path);
+                done.push((result?, key.clone()));
+            } else {
+                let tmp = write_temp(store, &info, |sink| {
+                    stream_c(&info, &mut m, &origin, sink)?;
+                    // Reading to the end makes the zip reader check the member's CRC-32.
+                    let mut rest = [0u8; 1];
+                    match m.read(&mut rest) {
+                        Ok(0) => Ok(()),
+                        Ok(_) => bail!(Corrupt, "{}: the member holds more data than its header's shape", origin.display()),
+                        Err(e) => Err(Error::corrupt(&origin, format!("cannot read the member: {e}"))),
+                    }
+                })?;
+                done.push((tmp, key.clone()));
+            }
         }
-        done.push(key);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &done {
+            let _ = store.drop_array(tmp);
+        }
+        return Err(e);
     }
-    Ok(done)
+    install(store, &done, overwrite)?;
+    Ok(done.into_iter().map(|(_, key)| key).collect())
 }
 
 // ---------------------------------------------------------------------------------
@@ -836,24 +932,40 @@ impl TempFile {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
         fs::rename(&self.path, target).map_err(|e| Error::io("cannot rename a temporary file to", target, e))?;
         self.keep = true;
-        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        sync_parent(target);
         Ok(())
     }
 
-    /// Makes this file appear at `target` only if nothing is there (hard link, atomic).
+    /// Makes this file appear at `target` only if nothing is there: a hard link, which
+    /// fails atomically if `target` exists. On file systems without hard links, a check
+    /// then a rename (a file created at `target` in between would be replaced).
     fn persist_new(mut self, target: &Path) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
-        let r = fs::hard_link(&self.path, target);
-        let _ = fs::remove_file(&self.path);
-        self.keep = true;
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => bail!(AlreadyExists, "{} already exists", target.display()),
-            Err(e) => Err(Error::io("cannot create", target, e)),
+        let exists = || Error::new(ErrorCode::AlreadyExists, format!("{} already exists", target.display()));
+        match fs::hard_link(&self.path, target) {
+            Ok(()) => {
+                let _ = fs::remove_file(&self.path);
+                self.keep = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
+            Err(_) => {
+                if fs::symlink_metadata(target).is_ok() {
+                    return Err(exists());
+                }
+                fs::rename(&self.path, target).map_err(|e| Error::io("cannot rename a temporary file to", target, e))?;
+                self.keep = true;
+            }
+        }
+        sync_parent(target);
+        Ok(())
+    }
+}
+
+/// Syncs the directory holding `path` (best effort), so a rename or link in it is durable.
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
         }
     }
 }
@@ -1174,13 +1286,8 @@ pub fn recover(path: impl AsRef<Path>, zero_fill: bool) -> Result<Recovery> {
         let have = info.file_size.saturating_sub(info.data_offset);
         let mut rep = Recovery { header_rows: info.shape[0], ..Recovery::default() };
         let new_len;
-        if rb == 0 {
-            // Rows of zero bytes: the count cannot come from the size; drop stray bytes.
-            rep.rows = info.shape[0];
-            rep.dropped_bytes = have;
-            new_len = info.data_offset;
-        } else {
-            let (full, partial) = (have / rb, have % rb);
+        if let Some(full) = have.checked_div(rb) {
+            let partial = have % rb;
             if partial > 0 && zero_fill {
                 rep.rows = full + 1;
                 rep.zero_filled_bytes = rb - partial;
@@ -1189,6 +1296,11 @@ pub fn recover(path: impl AsRef<Path>, zero_fill: bool) -> Result<Recovery> {
                 rep.dropped_bytes = partial;
             }
             new_len = info.data_offset + rep.rows * rb;
+        } else {
+            // Rows of zero bytes: the count cannot come from the size; drop stray bytes.
+            rep.rows = info.shape[0];
+            rep.dropped_bytes = have;
+            new_len = info.data_offset;
         }
         file.set_len(new_len).map_err(|e| Error::io("cannot resize", path, e))?;
         file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;

@@ -117,6 +117,9 @@ fn npz_stored_and_deflated_import_every_member() {
         let s = store(dir.path());
         let names = npy::import_npz(&s, fixtures().join(archive), false).unwrap();
         assert_eq!(names, ["a", "b", "c", "d"], "{archive}");
+        // Member "c" (Fortran order) went through a temporary file, since removed.
+        let leftovers: Vec<_> = fs::read_dir(s.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("npk-tmp-")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         for (name, shape) in [("a", vec![4u64, 3]), ("b", vec![5]), ("c", vec![3, 5]), ("d", vec![0, 2])] {
             let (info, data) = s.load(name).unwrap();
             assert_eq!(info.shape, shape, "{archive}:{name}");
@@ -513,4 +516,92 @@ fn npz_member_not_matching_its_header_is_corrupt() {
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     assert!(msg.contains("m.npy"), "{msg}");
     assert!(s.names().unwrap().is_empty());
+}
+
+#[test]
+fn appenders_waiting_on_a_file_being_made_appendable_move_to_the_new_file() {
+    // A file without header room: appenders are refused until one thread rewrites it,
+    // then every row lands in the rewritten file (an appender that opened the old file
+    // before the rename reopens the path after it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.npy");
+    let initial: Vec<u8> = (0..4u32).flat_map(|v| [v, 0].map(u32::to_le_bytes).concat()).collect();
+    fs::write(&path, tight_npy("<u4", "(4, 2)", &initial, 16)).unwrap();
+    assert!(!npy::info(&path).unwrap().appendable);
+    let (threads, per) = (4u32, 25u32);
+    std::thread::scope(|scope| {
+        scope.spawn(|| npy::make_appendable(&path).unwrap());
+        for t in 0..threads {
+            let path = &path;
+            scope.spawn(move || {
+                for i in 0..per {
+                    let row = [t + 1, i].map(u32::to_le_bytes).concat();
+                    loop {
+                        match npy::append(path, &row, DType::Uint32, &[2], AppendOptions::default()) {
+                            Ok(_) => break,
+                            Err(e) if e.code == ErrorCode::Unsupported => std::thread::yield_now(),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let info = npy::info(&path).unwrap();
+    let total = 4 + (threads * per) as u64;
+    assert_eq!(info.shape, [total, 2]);
+    let data = fs::read(&path).unwrap()[info.data_offset as usize..].to_vec();
+    assert_eq!(data.len() as u64, total * 8);
+    assert_eq!(&data[..32], &initial[..], "the original rows come first");
+    let mut rows: Vec<(u32, u32)> = data[32..]
+        .chunks_exact(8)
+        .map(|r| (u32::from_le_bytes(r[..4].try_into().unwrap()), u32::from_le_bytes(r[4..].try_into().unwrap())))
+        .collect();
+    rows.sort();
+    let want: Vec<(u32, u32)> = (1..=threads).flat_map(|t| (0..per).map(move |i| (t, i))).collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn damaged_npz_members_are_refused_and_leave_no_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let mut bytes = fs::read(fixtures().join("stored.npz")).unwrap();
+    // Flip one data byte of member "b.npy" (stored, so only its CRC-32 can tell).
+    let expect_b = fs::read(fixtures().join("npz_b.expect")).unwrap();
+    let at = bytes.windows(expect_b.len()).position(|w| w == &expect_b[..]).expect("member b's data");
+    bytes[at + 3] ^= 0x40;
+    let path = dir.path().join("flipped.npz");
+    fs::write(&path, &bytes).unwrap();
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    assert_eq!(code, ErrorCode::Corrupt, "{msg}");
+    assert!(msg.contains("b.npy"), "{msg}");
+    // All or nothing: member "a", read before the damaged one, is not there either.
+    assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
+    // A damaged deflated member likewise.
+    let mut bytes = fs::read(fixtures().join("deflated.npz")).unwrap();
+    let cut = bytes.len() / 3;
+    bytes[cut..cut + 16].fill(0xAA);
+    fs::write(&path, &bytes).unwrap();
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    assert_eq!(code, ErrorCode::Corrupt, "{msg}");
+    assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
+}
+
+#[test]
+fn temporary_arrays_of_dead_importers_are_dropped_by_the_next_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    // What a killed import leaves: a temporary array named after its (now dead) process.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let orphan = format!(".npy-import-{dead}-0");
+    s.save(&orphan, DType::Uint8, &[1], &[7]).unwrap();
+    let mine = format!(".npy-import-{}-999999", std::process::id());
+    s.save(&mine, DType::Uint8, &[1], &[7]).unwrap();
+    npy::import(&s, "x", fixtures().join("f64_1d.npy"), false).unwrap();
+    let names = s.names().unwrap();
+    assert!(!names.contains(&orphan), "{names:?}");
+    assert!(names.contains(&mine), "a live process's temporary array must stay: {names:?}");
 }

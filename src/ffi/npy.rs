@@ -18,10 +18,11 @@ use crate::npy::{self, AppendOptions};
 /// Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
 /// array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
 pub const NPK_NPY_OVERWRITE: u32 = 1;
-/// Flag of `npk_npy_append`: `fsync` the rows and the header before returning.
+/// Flag of `npk_npy_append` and `npk_npy_append_file`: `fsync` the rows and the header
+/// before returning.
 pub const NPK_NPY_SYNC: u32 = 2;
-/// Flag of `npk_npy_append`: create the file (appendable, no rows yet) if it does not
-/// exist.
+/// Flag of `npk_npy_append` and `npk_npy_append_file`: create the file (appendable, no
+/// rows yet) if it does not exist.
 pub const NPK_NPY_CREATE: u32 = 4;
 /// Flag of `npk_npy_recover`: complete an incomplete last row with zeros instead of
 /// dropping it.
@@ -133,9 +134,9 @@ pub unsafe extern "C" fn npk_npy_import(store: *const npk_store, name: *const c_
 
 /// Imports every member of the `.npz` archive at `path` (stored or deflated members, as
 /// `numpy.savez` and `numpy.savez_compressed` write) into an array named by its key, and
-/// writes to `*out` the list of names imported, in archive order. All member headers are
-/// checked first: a bad member or an existing name (without `NPK_NPY_OVERWRITE`)
-/// changes nothing.
+/// writes to `*out` the list of names imported, in archive order. All or nothing: members
+/// are streamed (CRC-32 checked) into temporary arrays renamed into place once all are
+/// in, so a bad member or an existing name (without `NPK_NPY_OVERWRITE`) changes nothing.
 ///
 /// `flags`: 0 or `NPK_NPY_OVERWRITE`.
 ///
@@ -254,6 +255,34 @@ pub unsafe extern "C" fn npk_npy_append(
         let out = Out::new(out_rows, "out_rows")?;
         let opts = AppendOptions { sync: flags & NPK_NPY_SYNC != 0, create: flags & NPK_NPY_CREATE != 0 };
         let rows = npy::append(path, data, dtype, row_shape, opts)?;
+        unsafe { out.write(rows) };
+        Ok(())
+    })
+}
+
+/// Appends every row of the `.npy` file `src` to the `.npy` file at `path` in place,
+/// streamed (converting `src`'s byte order and Fortran order), and writes the new row
+/// count to `*out_rows`. `path` stays locked for the whole copy, so the rows land
+/// together even with concurrent appenders; the header is updated once at the end.
+///
+/// `flags`: `NPK_NPY_SYNC`, `NPK_NPY_CREATE` (create `path` with `src`'s dtype and row
+/// shape if missing).
+///
+/// Errors: as `npk_npy_append`; `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`
+/// for `src` too; `SHAPE_MISMATCH` (a 0-d `src`); `INVALID_ARGUMENT` (both name the same
+/// file). Thread safety: safe from any thread.
+///
+/// # Safety
+/// `path` and `src` must be NULL or NUL-terminated strings; `out_rows` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn npk_npy_append_file(path: *const c_char, src: *const c_char, flags: u32, out_rows: *mut u64) -> ErrorCode {
+    boundary::status(|| {
+        let path = unsafe { path_arg(path, "path") }?;
+        let src = unsafe { path_arg(src, "src") }?;
+        let flags = flags_arg(flags, NPK_NPY_SYNC | NPK_NPY_CREATE, "flags")?;
+        let out = Out::new(out_rows, "out_rows")?;
+        let opts = AppendOptions { sync: flags & NPK_NPY_SYNC != 0, create: flags & NPK_NPY_CREATE != 0 };
+        let rows = npy::append_file(path, src, opts)?;
         unsafe { out.write(rows) };
         Ok(())
     })

@@ -265,6 +265,25 @@ static void test_npy_append_make_appendable_recover(void) {
     CHECK_OK(npk_npy_append(legacy, NPK_DTYPE_INT32, 1, row_shape, block, 12, 0, &rows));
     CHECK(rows == 3);
 
+    /* One file appended to another, and onto a new file. */
+    {
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%s/copy.npy", dir);
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, &rows), NPK_STATUS_NOT_FOUND);
+        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_CREATE, &rows));
+        CHECK(rows == 3);
+        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_SYNC, &rows));
+        CHECK(rows == 6);
+        CHECK_OK(npk_npy_info(copy, &info));
+        CHECK(info.shape[0] == 6 && info.shape[1] == 3 && (long)info.file_size == file_size(copy));
+        CHECK_STATUS(npk_npy_append_file(copy, copy, 0, &rows), NPK_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(NULL, legacy, 0, &rows), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, NULL, 0, &rows), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, NULL), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, NPK_NPY_ZERO_FILL, &rows), NPK_STATUS_INVALID_ARGUMENT);
+        CHECK(rows == 6);
+    }
+
     /* Recovery: a clean file, a partial row (dropped, then zero-filled), a lagging header. */
     CHECK_OK(npk_npy_recover(path, 0, &rec));
     CHECK(rec.header_rows == 3 && rec.rows == 3 && rec.dropped_bytes == 0 && !rec.rewritten);

@@ -765,6 +765,12 @@ void test_npy(const std::string& dir) {
     const std::string h = dir + "/h.npy";
     std::remove(h.c_str());
     CHECK(npy::append_bytes(h, NPK_DTYPE_UINT8, {}, "abc", 3, NPK_NPY_CREATE) == 3);
+    const std::string h2 = dir + "/h2.npy";
+    std::remove(h2.c_str());
+    CHECK(npy::append_file(h2, h, NPK_NPY_CREATE) == 3);
+    CHECK(npy::append_file(h2, h) == 6);
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, npy::append_file(h2, h2));
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, npy::append_file(h2, dir + "/missing.npy"));
     s.close();
 }
 // --- end ---

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, MACROS, check, ffi, lib
 
-__all__ = ["NpyInfo", "npy_info", "import_npy", "import_npz", "export_npy", "append_npy",
+__all__ = ["NpyInfo", "npy_info", "import_npy", "import_npz", "export_npy", "append_npy", "append_npy_file",
            "create_appendable", "make_appendable", "recover_npy", "NpyAppendArray",
            "ensure_appendable", "is_appendable", "recover"]
 
@@ -108,8 +108,8 @@ def import_npy(npk, filename, array_name=None, overwrite=False):
 def import_npz(npk, filename, overwrite=False):
     """Streams every member of the ``.npz`` archive (``np.savez`` or
     ``np.savez_compressed``) into an array named by its key. Returns the names, in
-    archive order. Nothing is written if a member is bad or (without ``overwrite``) a
-    name exists."""
+    archive order. All or nothing: the store is unchanged if a member is bad or
+    (without ``overwrite``) a name exists."""
     out = ffi.new("npk_names **")
     check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, out))
     names = out[0]
@@ -161,6 +161,16 @@ def append_npy(filename, arr, sync=False, create=True):
     if os.path.exists(filename):
         dtype = npy_info(filename).dtype
     return _append(filename, arr, dtype, sync, create)
+
+
+def append_npy_file(filename, src, sync=False, create=True):
+    """Appends every row of the ``.npy`` file ``src`` to ``filename`` in place, streamed
+    (whatever its size) and under one lock of ``filename``; returns the new row count.
+    With ``create``, a missing ``filename`` is made with ``src``'s dtype and row shape."""
+    rows = ffi.new("uint64_t *")
+    flags = (SYNC if sync else 0) | (CREATE if create else 0)
+    check(lib.npk_npy_append_file(_path(filename), _path(src), flags, rows))
+    return int(rows[0])
 
 
 def make_appendable(filename):

@@ -122,6 +122,23 @@ def test_append_npy_and_make_appendable(tmp_path):
     assert N.make_appendable(g) is False
     N.append_npy(g, a[:1])
     np.testing.assert_array_equal(np.load(g), np.concatenate([a, a[:1]]))
+    # NumPy >= 1.23 leaves room in its headers: a big-endian file grows in place, in its
+    # own byte order.
+    b = tmp_path / "be.npy"
+    big = sample("float64", (3, 2)).astype(">f8")
+    np.save(b, big)
+    assert N.is_appendable(b)
+    assert N.append_npy(b, np.ones((1, 2))) == 4
+    out = np.load(b)
+    assert out.dtype == np.dtype(">f8")
+    np.testing.assert_array_equal(out, np.concatenate([big, np.ones((1, 2))]))
+    # One file appended to another (streamed, under one lock).
+    c = tmp_path / "cat.npy"
+    assert N.append_npy_file(c, g) == 5
+    assert N.append_npy_file(c, g, sync=True) == 10
+    np.testing.assert_array_equal(np.load(c), np.concatenate([np.load(g)] * 2))
+    with pytest.raises(ValueError):
+        N.append_npy_file(c, c)
     # An empty appendable file, created explicitly.
     h = tmp_path / "e.npy"
     N.create_appendable(h, np.complex64, (2,))
@@ -301,3 +318,39 @@ def test_cross_check_with_npy_append_array(tmp_path):
             fh.write(a[:1].tobytes() + b"\x07\x07")
         fn(f)
         np.testing.assert_array_equal(np.load(f), np.concatenate([a, a[:1]]))
+
+
+def _endless_appender(path):
+    i = 0
+    while True:
+        k = np.arange(i, i + 5000, dtype=np.int64)
+        N.append_npy(path, np.stack([k, 2 * k], axis=1))
+        i += 5000
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_killed_appender_is_recovered(tmp_path, seed):
+    import random
+    import signal
+    import time
+
+    f = str(tmp_path / "k.npy")
+    N.create_appendable(f, np.int64, (2,))
+    p = multiprocessing.get_context("spawn").Process(target=_endless_appender, args=(f,))
+    p.start()
+    try:
+        while N.npy_info(f).shape[0] < 20000:
+            assert p.is_alive()
+            time.sleep(0.005)
+        time.sleep(random.Random(seed).random() * 0.05)
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+    before = N.npy_info(f)
+    rep = N.recover_npy(f)
+    after = N.npy_info(f)
+    assert after.complete and after.shape[0] == rep["rows"] >= before.shape[0]
+    out = np.load(f)
+    k = np.arange(out.shape[0], dtype=np.int64)
+    np.testing.assert_array_equal(out, np.stack([k, 2 * k], axis=1))
+    assert N.append_npy(f, np.array([[out.shape[0], 2 * out.shape[0]]])) == out.shape[0] + 1

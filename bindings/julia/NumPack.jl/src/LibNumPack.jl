@@ -209,7 +209,8 @@ const EXPORTS = (
     :npk_package_get_entry, :npk_package_info_free,
     # --- .npy interop ---
     :npk_npy_info, :npk_npy_import, :npk_npz_import, :npk_npy_export,
-    :npk_npy_create_appendable, :npk_npy_append, :npk_npy_make_appendable, :npk_npy_recover,
+    :npk_npy_create_appendable, :npk_npy_append, :npk_npy_append_file, :npk_npy_make_appendable,
+    :npk_npy_recover,
     # --- end ---
     # check (cli branch)
     :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
@@ -434,6 +435,8 @@ npk_npy_append(path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows
     ccall(fptr(:npk_npy_append), UInt32,
           (Cstring, UInt32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, UInt32, Ptr{UInt64}),
           path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows)
+npk_npy_append_file(path, src, flags, out_rows) =
+    ccall(fptr(:npk_npy_append_file), UInt32, (Cstring, Cstring, UInt32, Ptr{UInt64}), path, src, flags, out_rows)
 npk_npy_make_appendable(path, out_rewritten) =
     ccall(fptr(:npk_npy_make_appendable), UInt32, (Cstring, Ptr{Bool}), path, out_rewritten)
 npk_npy_recover(path, flags, out) =

@@ -3,7 +3,7 @@
 # process), make legacy files appendable, recover files left by a crashed appender.
 # Shapes are C order as in the file: a Julia `d × k` matrix is `k` rows of `d`.
 
-export NpyInfo, npy_info, import_npy, import_npz, export_npy, append_npy,
+export NpyInfo, npy_info, import_npy, import_npz, export_npy, append_npy, append_npy_file,
        create_appendable_npy, make_appendable, recover_npy
 
 """
@@ -62,8 +62,8 @@ end
     import_npz(store, path; overwrite=false) -> Vector{String}
 
 Imports every member of the `.npz` at `path` (stored or deflated) as an array named by its
-key; returns the names in archive order. Nothing is written if a member is bad or (without
-`overwrite`) a name exists.
+key; returns the names in archive order. All or nothing: the store is unchanged if a
+member is bad or (without `overwrite`) a name exists.
 """
 function import_npz(s::NumPackStore, path::AbstractString; overwrite::Bool=false)
     out = Ref{Ptr{L.npk_names}}(C_NULL)
@@ -120,6 +120,20 @@ function append_npy(path::AbstractString, a::AbstractArray{T}; rowmajor::Bool=fa
     GC.@preserve d row check(L.npk_npy_append(String(path), dtype_code(T), length(row),
                                               isempty(row) ? C_NULL : pointer(row), pointer(d), sizeof(d),
                                               flags, rows))
+    return Int(rows[])
+end
+
+"""
+    append_npy_file(path, src; sync=false, create=true) -> Int
+
+Appends every row of the `.npy` at `src` to the `.npy` at `path` in place (streamed, under
+one lock of `path`) and returns its row count.
+"""
+function append_npy_file(path::AbstractString, src::AbstractString; sync::Bool=false, create::Bool=true)
+    ensure_loaded()
+    rows = Ref{UInt64}(0)
+    flags = (sync ? L.NPK_NPY_SYNC : UInt32(0)) | (create ? L.NPK_NPY_CREATE : UInt32(0))
+    check(L.npk_npy_append_file(String(path), String(src), flags, rows))
     return Int(rows[])
 end
 

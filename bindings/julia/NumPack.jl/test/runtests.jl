@@ -458,6 +458,12 @@ end
         r = recover_npy(g; zero_fill=true)
         @test r.header_rows == 2 && r.rows == 3 && r.zero_filled_bytes == 3 && !r.rewritten
         @test recover_npy(g).dropped_bytes == 0
+        h = joinpath(dir, "h.npy")
+        isfile(h) && rm(h)
+        @test append_npy_file(h, g) == 3
+        @test append_npy_file(h, g; sync=true, create=false) == 6
+        e = try append_npy_file(h, h) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_INVALID_ARGUMENT
         close(s)
     end
     # --- end ---
