@@ -30,6 +30,21 @@
 #define NPK_MAX_NAME_LEN 242
 
 /**
+ * `npk_check_finding.severity`: worth knowing, nothing to fix.
+ */
+#define NPK_SEVERITY_INFO 0
+
+/**
+ * `npk_check_finding.severity`: harmless for reads and writes, but to clean up.
+ */
+#define NPK_SEVERITY_WARNING 1
+
+/**
+ * `npk_check_finding.severity`: the store cannot be used as it is.
+ */
+#define NPK_SEVERITY_ERROR 2
+
+/**
  * `npk_save_options.compression`: a plain array (`data_<name>.npkd`, readable by
  * NumPack).
  */
@@ -40,6 +55,30 @@
  * (`data_<name>.npkz`; NumPack does not read such arrays).
  */
 #define NPK_COMPRESSION_ZSTD 1
+
+/**
+ * Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
+ * array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
+ */
+#define NPK_NPY_OVERWRITE 1
+
+/**
+ * Flag of `npk_npy_append` and `npk_npy_append_file`: `fsync` the rows and the header
+ * before returning.
+ */
+#define NPK_NPY_SYNC 2
+
+/**
+ * Flag of `npk_npy_append` and `npk_npy_append_file`: create the file (appendable, no
+ * rows yet) if it does not exist.
+ */
+#define NPK_NPY_CREATE 4
+
+/**
+ * Flag of `npk_npy_recover`: complete an incomplete last row with zeros instead of
+ * dropping it.
+ */
+#define NPK_NPY_ZERO_FILL 8
 
 /**
  * `npk_store_open` flag: create the store (directory included) if there is none.
@@ -67,6 +106,33 @@
  * not atomic.
  */
 #define NPK_VIEW_WRITABLE 1
+
+/**
+ * `npk_package_pack` flag: compress each file with zstd (level 3, as NumPack), storing
+ * a file raw when compression does not make it smaller. Without it every file is
+ * stored raw and the package says it uses no compression.
+ */
+#define NPK_PACK_COMPRESS 1
+
+/**
+ * `npk_package_pack` flag: replace an existing package file at the target. Without it
+ * an existing target gives `NPK_STATUS_ALREADY_EXISTS` and nothing is written.
+ */
+#define NPK_PACK_OVERWRITE 2
+
+/**
+ * `npk_package_unpack` flag: replace an existing store (or empty directory) at the
+ * target directory. The old one is removed only after the package has been read and
+ * checked in full. A non-empty directory that is not a store is never replaced.
+ */
+#define NPK_UNPACK_OVERWRITE 1
+
+/**
+ * `npk_package_unpack` flag: compare the package's footer checksum with the CRC32s of
+ * the unpacked files (NumPack's `verify=True`). Each compressed file is checked by
+ * its codec's own checksum either way.
+ */
+#define NPK_UNPACK_VERIFY 2
 
 /**
  * Stable error codes. Numbers are grouped, explicit and never reused.
@@ -244,9 +310,27 @@ typedef uint32_t npk_metric;
 #endif // __cplusplus
 
 /**
+ * The findings of `npk_store_check`. Create with `npk_store_check`, release with
+ * `npk_check_report_free`.
+ *
+ * Thread safety: `npk_check_report_len` and `npk_check_report_get` may be called on the
+ * same report from many threads at once.
+ */
+typedef struct npk_check_report npk_check_report;
+
+/**
  * A list of array names. Create with `npk_store_list`, release with `npk_names_free`.
  */
 typedef struct npk_names npk_names;
+
+/**
+ * The description of a package. Made by `npk_package_pack`, `npk_package_unpack` and
+ * `npk_package_read_info`; read with `npk_package_get_summary` and
+ * `npk_package_get_entry`; released with `npk_package_info_free`.
+ *
+ * Thread safety: may be read from many threads at once. It holds no file open.
+ */
+typedef struct npk_package_info npk_package_info;
 
 /**
  * An open store. Create with `npk_store_open`, release with `npk_store_close`.
@@ -273,6 +357,32 @@ typedef struct npk_stream npk_stream;
  * from many threads at once.
  */
 typedef struct npk_view npk_view;
+
+/**
+ * One finding of a check, as `npk_check_report_get` gives it.
+ */
+typedef struct {
+    /**
+     * `NPK_SEVERITY_INFO`, `NPK_SEVERITY_WARNING` or `NPK_SEVERITY_ERROR`.
+     */
+    uint32_t severity;
+    /**
+     * Stable identifier, e.g. "data-size-mismatch" (the README lists them all).
+     */
+    const char *id;
+    /**
+     * The file concerned, relative to the store directory; NULL when none.
+     */
+    const char *file;
+    /**
+     * The array concerned; NULL when none.
+     */
+    const char *array;
+    /**
+     * What is wrong and what to do about it.
+     */
+    const char *message;
+} npk_check_finding;
 
 /**
  * Options of `npk_store_save_with`. A zero-initialised struct (`npk_save_options o =
@@ -321,6 +431,82 @@ typedef struct {
      */
     uint64_t raw_bytes;
 } npk_compression_info;
+
+/**
+ * What `npk_npy_info` reports about a `.npy` file's header.
+ */
+typedef struct {
+    /**
+     * The element type: an `npk_dtype` value.
+     */
+    uint32_t dtype;
+    /**
+     * Number of dimensions; 0 for a 0-d array.
+     */
+    uint32_t ndim;
+    /**
+     * The shape the header states. Entries past `ndim` are 0.
+     */
+    uint64_t shape[NPK_MAX_NDIM];
+    /**
+     * Format version: 1, 2 or 3 (minor is always 0).
+     */
+    uint32_t version_major;
+    uint32_t version_minor;
+    /**
+     * The elements are stored big-endian (import converts them).
+     */
+    bool big_endian;
+    /**
+     * The elements are in Fortran (column-major) order (import converts them).
+     */
+    bool fortran_order;
+    /**
+     * The header has room for the shape to grow and the array is C order with at least
+     * one dimension: `npk_npy_append` works without `npk_npy_make_appendable`.
+     */
+    bool appendable;
+    /**
+     * The header length field: bytes of the header text, padding and `\n` included.
+     */
+    uint64_t header_len;
+    /**
+     * Offset of the first element in the file.
+     */
+    uint64_t data_offset;
+    /**
+     * Size of the file. It equals `data_offset` + the shape's bytes unless the file is
+     * truncated or a crashed appender left rows the header does not count (then
+     * `npk_npy_recover` repairs it).
+     */
+    uint64_t file_size;
+} npk_npy_file_info;
+
+/**
+ * What `npk_npy_recover` found and did.
+ */
+typedef struct {
+    /**
+     * Rows the header stated before.
+     */
+    uint64_t header_rows;
+    /**
+     * Rows the file holds now (and its header states).
+     */
+    uint64_t rows;
+    /**
+     * Bytes of an incomplete last row that were cut off.
+     */
+    uint64_t dropped_bytes;
+    /**
+     * Zero bytes added to complete an incomplete last row (`NPK_NPY_ZERO_FILL`).
+     */
+    uint64_t zero_filled_bytes;
+    /**
+     * The whole file was rewritten because its header had no room for the new shape.
+     */
+    bool rewritten;
+} npk_npy_recovery;
 
 /**
  * What `npk_store_info` reports about an array.
@@ -404,6 +590,77 @@ typedef struct {
     const uint64_t *row_map;
 } npk_view_layout;
 
+/**
+ * Progress callback of `npk_package_pack` and `npk_package_unpack`: called with the
+ * bytes of file data (uncompressed) done so far and in all, and the caller's
+ * `user_data`. It is called once at the start (`done` 0), after each file, at least
+ * every 4 MiB, and at the end (`done == total`), always on the thread that made the
+ * call. Return true to go on, false to cancel: the call then returns
+ * `NPK_STATUS_CANCELLED` and leaves no target and no temporary file behind (an
+ * existing target stays as it was). The callback must not unwind (throw) into the
+ * library, and must not call `npk_package_*` on the same target.
+ */
+typedef bool (*npk_progress_fn)(uint64_t done, uint64_t total, void *user_data);
+
+/**
+ * What `npk_package_get_summary` reports about a package as a whole.
+ */
+typedef struct {
+    /**
+     * Format version: 1 or 2 (numpack writes 2, as NumPack).
+     */
+    uint32_t version;
+    /**
+     * Compression flag: 0 (none) or 1 (zstd; NumPack without its `zstandard` module
+     * writes zlib streams under this flag, which are read as well).
+     */
+    uint32_t compression;
+    /**
+     * Number of files in the package.
+     */
+    uint64_t entry_count;
+    /**
+     * Sum of the files' sizes (uncompressed).
+     */
+    uint64_t total_original_size;
+    /**
+     * Sum of the bytes the files' payloads occupy in the package (NumPack's
+     * `total_compressed_size`).
+     */
+    uint64_t total_stored_size;
+} npk_package_summary;
+
+/**
+ * What `npk_package_get_entry` reports about one file of a package.
+ */
+typedef struct {
+    /**
+     * Its file name in the store directory (`metadata.npkm`, `data_<array>.npkd` or
+     * `deleted_<array>.npkb`), NUL-terminated UTF-8. Owned by the `npk_package_info`:
+     * valid until `npk_package_info_free`.
+     */
+    const char *name;
+    /**
+     * Its size in the store.
+     */
+    uint64_t original_size;
+    /**
+     * Its compressed size in the package; 0 when it is stored raw (NumPack's
+     * `compressed_size`).
+     */
+    uint64_t stored_size;
+    /**
+     * CRC32 of its uncompressed bytes, when `has_crc32`.
+     */
+    uint32_t crc32;
+    /**
+     * Whether `crc32` is known: true for descriptions from `npk_package_pack` and
+     * `npk_package_unpack`, false from `npk_package_read_info` (which decompresses
+     * nothing; the package stores per-file CRC32s only folded into its footer).
+     */
+    bool has_crc32;
+} npk_package_entry;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -416,6 +673,61 @@ extern "C" {
  * change the last-error message.
  */
 const char *npk_version(void);
+
+/**
+ * Checks the store at `path` without changing it (no file is created or written, and a
+ * store left by a killed writer is not recovered: that is reported as the finding
+ * "needs-recovery") and writes to `*out` a new report listing every problem found. A
+ * report with no finding of severity `NPK_SEVERITY_ERROR` is a store that works.
+ *
+ * Ownership: the caller owns `*out` and must release it with `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`; `STORE_NOT_FOUND` when there is no store at `path`;
+ * `INVALID_ARGUMENT` for an empty path or a path that is a file; `IO` when the
+ * directory cannot be listed or the store's lock taken. Damage is never an error here:
+ * it is what the report lists.
+ * Thread safety: safe from any thread. It holds the store's lock while it looks, so a
+ * writer in another thread or process waits for it (and it for the writer).
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_store_check(const char *path, npk_check_report **out);
+
+/**
+ * The number of findings in the report; 0 when `report` is NULL or not a live report.
+ *
+ * Thread safety: safe from many threads. Does not change the last-error message.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+size_t npk_check_report_len(const npk_check_report *report);
+
+/**
+ * Writes finding `index` (0-based, in the order found) to `*out`.
+ *
+ * Ownership: the strings `*out` points to belong to the report and stay valid until
+ * `npk_check_report_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live report),
+ * `INDEX_OUT_OF_RANGE` when `index >= npk_check_report_len(report)`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`; `out` NULL or
+ * writable.
+ */
+npk_status npk_check_report_get(const npk_check_report *report, size_t index, npk_check_finding *out);
+
+/**
+ * Releases a report made by `npk_store_check`. NULL, and a report already released,
+ * are ignored. Must not race with other calls on the same report.
+ *
+ * # Safety
+ * `report` must be NULL or a pointer returned by `npk_store_check`.
+ */
+void npk_check_report_free(npk_check_report *report);
 
 /**
  * As `npk_store_save`, with options: `opts->compression == NPK_COMPRESSION_ZSTD`
@@ -482,6 +794,174 @@ const char *npk_last_error_message(void);
  * Ownership: a static string; never NULL. Thread safety: safe from any thread.
  */
 const char *npk_status_name(uint32_t status);
+
+/**
+ * Reads the header of the `.npy` file at `path` into `*out`. The data is not read and
+ * need not be complete.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path), `NOT_FOUND` (no file),
+ * `CORRUPT` (not a `.npy` file, damaged header), `UNSUPPORTED` (format version, a
+ * dtype numpack does not hold — the message names the descr — or more than
+ * `NPK_MAX_NDIM` dimensions), `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npy_info(const char *path, npk_npy_file_info *out);
+
+/**
+ * Imports the `.npy` file at `path` into array `name` of `store`, streamed (blocks of a
+ * few MB). Big-endian data is converted to native order, Fortran order to C order. The
+ * array is written under a temporary name and renamed into place when complete.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing array).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
+ * not UTF-8, empty path), `INVALID_NAME`, `ALREADY_EXISTS`, `NOT_FOUND` (no file),
+ * `CORRUPT`, `UNSUPPORTED` (dtype, version), `SHAPE_MISMATCH` (a 0-d array),
+ * `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `IO`.
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
+ * NULL or NUL-terminated strings.
+ */
+npk_status npk_npy_import(const npk_store *store, const char *name, const char *path, uint32_t flags);
+
+/**
+ * Imports every member of the `.npz` archive at `path` (stored or deflated members, as
+ * `numpy.savez` and `numpy.savez_compressed` write) into an array named by its key, and
+ * writes to `*out` the list of names imported, in archive order. All or nothing: members
+ * are streamed (CRC-32 checked) into temporary arrays renamed into place once all are
+ * in, so a bad member or an existing name (without `NPK_NPY_OVERWRITE`) changes nothing.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE`.
+ *
+ * Ownership: the caller owns `*out` and releases it with `npk_names_free`.
+ *
+ * Errors: as `npk_npy_import`; `CORRUPT` also for a damaged archive, `UNSUPPORTED` for
+ * compression methods other than stored and deflate. Thread safety: safe from many
+ * threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
+ * NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npz_import(const npk_store *store, const char *path, uint32_t flags, npk_names **out);
+
+/**
+ * Exports array `name` of `store` to a `.npy` file at `path`: C order, little-endian,
+ * version 1.0, with header room so the file stays appendable. Deleted rows are left
+ * out. Streamed; written to a temporary file next to `path`, synced, and renamed over
+ * it, so `path` holds either its old contents or the complete new file.
+ *
+ * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing file).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
+ * not UTF-8, empty path), `INVALID_NAME`, `NOT_FOUND` (no array), `ALREADY_EXISTS` (the
+ * file exists, no `NPK_NPY_OVERWRITE`), `IO`, `CORRUPT`. Thread safety: safe from many
+ * threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
+ * NULL or NUL-terminated strings.
+ */
+npk_status npk_npy_export(const npk_store *store, const char *name, const char *path, uint32_t flags);
+
+/**
+ * Creates an empty appendable `.npy` file at `path` holding `dtype` rows of shape
+ * `row_shape[0..row_ndim]` (the file's shape is `(0, *row_shape)`). The file appears
+ * atomically, complete with its header.
+ *
+ * Errors: `NULL_ARGUMENT` (`path` NULL, `row_shape` NULL with `row_ndim` > 0),
+ * `INVALID_ARGUMENT` (bad dtype code, empty path, row too large), `SHAPE_MISMATCH`
+ * (`row_ndim` + 1 above `NPK_MAX_NDIM`), `ALREADY_EXISTS`, `IO`. Thread safety: safe
+ * from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `row_shape` NULL or `row_ndim`
+ * readable values.
+ */
+npk_status npk_npy_create_appendable(const char *path, uint32_t dtype, uint32_t row_ndim, const uint64_t *row_shape);
+
+/**
+ * Appends `data_len` bytes of rows to the `.npy` file at `path` in place and writes the
+ * file's new row count to `*out_rows`. `data` holds C-order, native (little-endian)
+ * elements of `dtype`, in rows of shape `row_shape[0..row_ndim]`, which must be the
+ * file's shape without its first dimension. The rows go after the existing data, then
+ * the shape in the header is updated in place, all under an exclusive lock of the file:
+ * concurrent appenders (threads or processes) are serialised and lose no row. A crash
+ * between the two steps leaves a file `npk_npy_recover` repairs.
+ *
+ * `flags`: `NPK_NPY_SYNC` (fsync before returning), `NPK_NPY_CREATE` (create the file
+ * if missing, as `npk_npy_create_appendable`).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (bad dtype code, unknown flags, empty
+ * path), `NOT_FOUND` (no file, no `NPK_NPY_CREATE`), `DTYPE_MISMATCH`, `SHAPE_MISMATCH`,
+ * `BUFFER_SIZE` (`data_len` is not a whole number of rows), `UNSUPPORTED` (the header
+ * has no spare room or the file is in Fortran order: call `npk_npy_make_appendable`;
+ * a 0-d array), `NEEDS_RECOVERY` (the file size does not match its header: call
+ * `npk_npy_recover`), `CORRUPT`, `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `row_shape` NULL or `row_ndim`
+ * readable values; `data` NULL or `data_len` readable bytes; `out_rows` NULL or
+ * writable.
+ */
+npk_status npk_npy_append(const char *path, uint32_t dtype, uint32_t row_ndim, const uint64_t *row_shape, const void *data, size_t data_len, uint32_t flags, uint64_t *out_rows);
+
+/**
+ * Appends every row of the `.npy` file `src` to the `.npy` file at `path` in place,
+ * streamed (converting `src`'s byte order and Fortran order), and writes the new row
+ * count to `*out_rows`. `path` stays locked for the whole copy, so the rows land
+ * together even with concurrent appenders; the header is updated once at the end.
+ *
+ * `flags`: `NPK_NPY_SYNC`, `NPK_NPY_CREATE` (create `path` with `src`'s dtype and row
+ * shape if missing).
+ *
+ * Errors: as `npk_npy_append`; `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`
+ * for `src` too; `SHAPE_MISMATCH` (a 0-d `src`); `INVALID_ARGUMENT` (both name the same
+ * file). Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` and `src` must be NULL or NUL-terminated strings; `out_rows` NULL or writable.
+ */
+npk_status npk_npy_append_file(const char *path, const char *src, uint32_t flags, uint64_t *out_rows);
+
+/**
+ * Makes the `.npy` file at `path` appendable. A file whose header has no spare room (as
+ * NumPy writes them) or in Fortran order is rewritten — streamed into a temporary file
+ * with a growable header, in C order and native byte order, then renamed over it under
+ * the file's lock. Writes to `*out_rewritten` whether it rewrote the file (false: it was
+ * appendable already and is untouched).
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path), `NOT_FOUND`, `CORRUPT`,
+ * `UNSUPPORTED` (dtype, 0-d array), `NEEDS_RECOVERY` (size does not match the header:
+ * call `npk_npy_recover` first), `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out_rewritten` NULL or writable.
+ */
+npk_status npk_npy_make_appendable(const char *path, bool *out_rewritten);
+
+/**
+ * Repairs a `.npy` file whose size does not match its header (an appender crashed): the
+ * first dimension is set from the data present, an incomplete last row is cut off (or,
+ * with `NPK_NPY_ZERO_FILL`, completed with zeros). Covers both a truncated last row and
+ * a header that lags behind rows already written. A file that needs nothing is left
+ * untouched. Writes what was done to `*out`.
+ *
+ * `flags`: 0 or `NPK_NPY_ZERO_FILL`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (unknown flags, empty path), `NOT_FOUND`,
+ * `CORRUPT` (the header itself is damaged), `UNSUPPORTED` (Fortran order or 0-d: rows
+ * cannot be told apart; dtype), `IO`. Thread safety: safe from any thread; takes the
+ * same lock as `npk_npy_append`.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_npy_recover(const char *path, uint32_t flags, npk_npy_recovery *out);
 
 /**
  * Opens (or with `NPK_OPEN_CREATE` creates) the store at directory `path` and writes a
@@ -1050,6 +1530,147 @@ npk_status npk_view_flush(const npk_view *view);
  * `view` must be NULL or a pointer returned by `npk_store_view`.
  */
 void npk_view_free(npk_view *view);
+
+/**
+ * Packs the store behind `store` into one package file at `target_path` (NumPack's
+ * `.npkg` layout, version 2, which NumPack's `unpack` reads).
+ *
+ * `flags` is a combination of `NPK_PACK_COMPRESS` and `NPK_PACK_OVERWRITE`. Changes
+ * still in the store's log are folded into `metadata.npkm` first, and every writer of
+ * the store (any thread, any process) waits while the package is written, so it holds
+ * one consistent state including every change made before the call. Writes through
+ * writable views bypass that lock and must not run meanwhile. Files are streamed
+ * through fixed-size buffers: memory use does not grow with the store.
+ *
+ * The package is written to `<target_path>.tmp-<pid>-<n>`, synced, and renamed to
+ * `target_path`, so the target is either absent, the old file, or the whole new package.
+ * A process killed meanwhile may leave the temporary file behind (never at
+ * `target_path`). Parent directories are created.
+ *
+ * `progress` may be NULL; see `npk_progress_fn`. `user_data` is passed to it untouched.
+ *
+ * Ownership: on success, when `out_info` is not NULL, the caller owns `*out_info` (the
+ * package's description, with every file's CRC32) and must release it with
+ * `npk_package_info_free`. `out_info` may be NULL when no description is wanted.
+ *
+ * Errors: `NULL_ARGUMENT` (`store` or `target_path` NULL), `INVALID_ARGUMENT` (not a live
+ * handle, unknown flag bits, empty path, the target is a directory or a file of the
+ * store itself), `ALREADY_EXISTS` (the target exists and no `NPK_PACK_OVERWRITE`;
+ * checked before anything is written), `READ_ONLY` (a read-only handle whose log has
+ * changes to fold), `CANCELLED` (the callback returned false), `IO`, `CORRUPT`,
+ * `NEEDS_RECOVERY`. On any error no target is created, an existing one is left as it
+ * was, and the temporary file is removed.
+ *
+ * Thread safety: safe from many threads, on the same store too (packs and writes to the
+ * store are serialised). Two calls with the same target do not mix their output.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `target_path` NULL
+ * or a NUL-terminated string; `progress` NULL or a function of the type
+ * `npk_progress_fn`; `out_info` NULL or writable.
+ */
+npk_status npk_package_pack(const npk_store *store, const char *target_path, uint32_t flags, npk_progress_fn progress, void *user_data, npk_package_info **out_info);
+
+/**
+ * Unpacks the package at `package_path` (written by numpack or NumPack, version 1 or 2)
+ * into a store directory at `target_dir`, which then opens with `npk_store_open`.
+ *
+ * `flags` is a combination of `NPK_UNPACK_OVERWRITE` and `NPK_UNPACK_VERIFY`. The files
+ * are decompressed, streamed through fixed-size buffers, into a new temporary directory
+ * beside the target (`.<target name>.unpack-<pid>-<n>`), each file's CRC32 computed as
+ * it is written; with `NPK_UNPACK_VERIFY` the footer is compared against them. The
+ * catalogue is checked against the files, everything is synced, and only then is the
+ * target touched: the temporary directory is renamed into place (with
+ * `NPK_UNPACK_OVERWRITE`, after renaming the old store aside; it is deleted last). So an
+ * existing store is never deleted before the package has been read and checked in
+ * full, and a failure, a cancellation or a kill leaves no half-written target. Entry
+ * names are plain file names of a store: an entry naming a path (`../x`, `/x`, `a/b`)
+ * is refused before anything is written. Parent directories are created.
+ *
+ * `progress` may be NULL; see `npk_progress_fn`. `user_data` is passed to it untouched.
+ *
+ * Ownership: on success, when `out_info` is not NULL, the caller owns `*out_info` (with
+ * every file's CRC32 as unpacked) and must release it with `npk_package_info_free`.
+ * `out_info` may be NULL.
+ *
+ * Errors: `NULL_ARGUMENT` (`package_path` or `target_dir` NULL), `INVALID_ARGUMENT`
+ * (unknown flag bits, empty path, `package_path` is not a regular file, with
+ * `NPK_UNPACK_OVERWRITE` a target that is a non-empty directory but not a store),
+ * `ALREADY_EXISTS` (the target exists and no `NPK_UNPACK_OVERWRITE`), `CORRUPT`
+ * (damage; the message names the package and, where it can be told, the file inside;
+ * a footer mismatch with `NPK_UNPACK_VERIFY`; an entry that would escape the target),
+ * `UNSUPPORTED` (a version above 2), `CANCELLED`, `IO` (e.g. no such package). On any
+ * error the target is left as it was and the temporary directory removed.
+ *
+ * Thread safety: safe from any thread. Two calls with the same target do not mix their
+ * output. Do not unpack over a store that is open: its handles keep the old files.
+ *
+ * # Safety
+ * `package_path` and `target_dir` must be NULL or NUL-terminated strings; `progress`
+ * NULL or a function of the type `npk_progress_fn`; `out_info` NULL or writable.
+ */
+npk_status npk_package_unpack(const char *package_path, const char *target_dir, uint32_t flags, npk_progress_fn progress, void *user_data, npk_package_info **out_info);
+
+/**
+ * Describes the package at `package_path` from its headers alone (NumPack's
+ * `get_package_info`) and writes a new description to `*out_info`. Nothing is
+ * decompressed, so the entries carry no CRC32 (`has_crc32` false). The structure is
+ * checked (magic, version, entry names, sizes against the file's length, duplicates,
+ * the footer's place), not the contents: use `npk_package_unpack` for that.
+ *
+ * Ownership: the caller owns `*out_info` and must release it with
+ * `npk_package_info_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path, not a regular file), `IO`
+ * (e.g. no such file), `CORRUPT` (not a package, or a damaged one; the message names
+ * the entry), `UNSUPPORTED` (a version above 2 or an unknown compression flag).
+ *
+ * Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `package_path` must be NULL or a NUL-terminated string; `out_info` NULL or writable.
+ */
+npk_status npk_package_read_info(const char *package_path, npk_package_info **out_info);
+
+/**
+ * Writes to `*out` the version, compression flag, file count and total sizes of the
+ * package `info` describes.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_package_info`).
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`; `out` NULL or writable.
+ */
+npk_status npk_package_get_summary(const npk_package_info *info, npk_package_summary *out);
+
+/**
+ * Writes to `*out` file number `index` (0-based, in package order: sorted by name when
+ * written by numpack or NumPack) of the package `info` describes.
+ *
+ * Ownership: `out->name` belongs to `info` and stays valid until `npk_package_info_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_package_info`),
+ * `INDEX_OUT_OF_RANGE` (`index` not below the summary's `entry_count`).
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`; `out` NULL or writable.
+ */
+npk_status npk_package_get_entry(const npk_package_info *info, size_t index, npk_package_entry *out);
+
+/**
+ * Releases a package description. NULL, and a description already released, are
+ * ignored. Must not race with other calls on the same description; the entry names it
+ * gave become invalid.
+ *
+ * # Safety
+ * `info` must be NULL or a pointer returned through `npk_package_pack`,
+ * `npk_package_unpack` or `npk_package_read_info`.
+ */
+void npk_package_info_free(npk_package_info *info);
 
 #ifdef __cplusplus
 }  // extern "C"

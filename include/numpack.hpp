@@ -16,6 +16,7 @@
 //   borrowed row-major matrix of vectors, npk_vectors), and Store::top_k / Store::scores
 //   over a stored array's live rows. Metrics are the C enum npk_metric (NPK_METRIC_COSINE,
 //   ...); parse_metric("cos") reads a name. Results: numpack::TopK and numpack::Scores.
+// - Packages (.npkg): numpack::package::pack / unpack / info (at the end of this file).
 //
 // Thread safety is that of the C API (see numpack.h): a Store may be shared between
 // threads; a Stream may not.
@@ -30,6 +31,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <memory>     // check (cli branch)
+#include <optional>   // check (cli branch)
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -992,6 +995,305 @@ private:
     npk_store* h_ = nullptr;
 };
 
+// --- .npy interop ---
+// ---------------------------------------------------------------------------------------
+// .npy / .npz files (npk_npy_*, npk_npz_import)
+
+/// NumPy .npy / .npz interop: import into a Store, export from it, append rows to a .npy
+/// in place (safe with concurrent appenders), make legacy files appendable, recover files
+/// left by a crashed appender. Import and export are streamed; export is atomic.
+namespace npy {
+
+/// What a .npy header says (npk_npy_file_info).
+struct FileInfo {
+    uint32_t dtype = 0;           ///< an npk_dtype value
+    std::vector<uint64_t> shape;  ///< empty for a 0-d array
+    uint32_t version_major = 1, version_minor = 0;
+    bool big_endian = false, fortran_order = false;
+    bool appendable = false;      ///< append() works without make_appendable()
+    uint64_t header_len = 0, data_offset = 0, file_size = 0;
+
+    /// The file holds exactly the data its shape calls for (else: recover()).
+    bool complete() const noexcept {
+        return file_size == data_offset + detail::product(shape.data(), shape.data() + shape.size()) *
+                                              dtype_size(dtype);
+    }
+};
+
+/// What recover() did (npk_npy_recovery).
+struct Recovery {
+    uint64_t header_rows = 0, rows = 0, dropped_bytes = 0, zero_filled_bytes = 0;
+    bool rewritten = false;
+    bool clean() const noexcept {
+        return header_rows == rows && dropped_bytes == 0 && zero_filled_bytes == 0 && !rewritten;
+    }
+};
+
+/// The header of the .npy file at `path`.
+inline FileInfo info(const std::string& path) {
+    npk_npy_file_info raw{};
+    detail::check(npk_npy_info(path.c_str(), &raw));
+    FileInfo fi;
+    fi.dtype = raw.dtype;
+    fi.shape.assign(raw.shape, raw.shape + raw.ndim);
+    fi.version_major = raw.version_major;
+    fi.version_minor = raw.version_minor;
+    fi.big_endian = raw.big_endian;
+    fi.fortran_order = raw.fortran_order;
+    fi.appendable = raw.appendable;
+    fi.header_len = raw.header_len;
+    fi.data_offset = raw.data_offset;
+    fi.file_size = raw.file_size;
+    return fi;
+}
+
+/// Imports the .npy at `path` into array `name` (converted to C order, native bytes).
+inline void import_file(const Store& store, const std::string& name, const std::string& path,
+                        bool overwrite = false) {
+    detail::check(npk_npy_import(store.capi(), name.c_str(), path.c_str(),
+                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+}
+
+/// Imports every member of the .npz at `path`; returns the array names, in archive order.
+inline std::vector<std::string> import_npz(const Store& store, const std::string& path,
+                                           bool overwrite = false) {
+    npk_names* out = nullptr;
+    detail::check(npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, &out));
+    return Names(out).to_vector();
+}
+
+/// Exports array `name` to a .npy at `path` (deleted rows left out; atomic; appendable).
+inline void export_file(const Store& store, const std::string& name, const std::string& path,
+                        bool overwrite = false) {
+    detail::check(npk_npy_export(store.capi(), name.c_str(), path.c_str(),
+                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+}
+
+/// Creates an empty appendable .npy of shape (0, *row_shape).
+inline void create_appendable(const std::string& path, uint32_t dtype,
+                              const std::vector<uint64_t>& row_shape) {
+    detail::check(npk_npy_create_appendable(path.c_str(), dtype,
+                                            static_cast<uint32_t>(row_shape.size()), row_shape.data()));
+}
+template <class T>
+void create_appendable(const std::string& path, const std::vector<uint64_t>& row_shape) {
+    create_appendable(path, dtype_v<T>, row_shape);
+}
+
+/// Appends `nbytes` of rows of `dtype` shaped `row_shape`; returns the file's row count.
+/// `flags`: NPK_NPY_SYNC, NPK_NPY_CREATE.
+inline uint64_t append_bytes(const std::string& path, uint32_t dtype,
+                             const std::vector<uint64_t>& row_shape, const void* data,
+                             std::size_t nbytes, uint32_t flags = 0) {
+    uint64_t rows = 0;
+    detail::check(npk_npy_append(path.c_str(), dtype, static_cast<uint32_t>(row_shape.size()),
+                                 row_shape.data(), data, nbytes, flags, &rows));
+    return rows;
+}
+/// Appends `count` elements of T (whole rows of shape `row_shape`).
+template <class T>
+uint64_t append(const std::string& path, const T* data, std::size_t count,
+                const std::vector<uint64_t>& row_shape, uint32_t flags = 0) {
+    return append_bytes(path, dtype_v<T>, row_shape, data, count * sizeof(T), flags);
+}
+template <class T>
+uint64_t append(const std::string& path, const std::vector<T>& data,
+                const std::vector<uint64_t>& row_shape, uint32_t flags = 0) {
+    return append(path, data.data(), data.size(), row_shape, flags);
+}
+
+/// Appends every row of the .npy at `src` to the .npy at `path` (streamed, under one lock);
+/// returns the row count. `flags`: NPK_NPY_SYNC, NPK_NPY_CREATE.
+inline uint64_t append_file(const std::string& path, const std::string& src, uint32_t flags = 0) {
+    uint64_t rows = 0;
+    detail::check(npk_npy_append_file(path.c_str(), src.c_str(), flags, &rows));
+    return rows;
+}
+
+/// Rewrites the file if it cannot grow in place; returns whether it did.
+inline bool make_appendable(const std::string& path) {
+    bool rewritten = false;
+    detail::check(npk_npy_make_appendable(path.c_str(), &rewritten));
+    return rewritten;
+}
+
+/// Repairs a file left by a crashed appender (drops, or zero-fills, a partial last row).
+inline Recovery recover(const std::string& path, bool zero_fill = false) {
+    npk_npy_recovery raw{};
+    detail::check(npk_npy_recover(path.c_str(), zero_fill ? NPK_NPY_ZERO_FILL : 0, &raw));
+    Recovery r;
+    r.header_rows = raw.header_rows;
+    r.rows = raw.rows;
+    r.dropped_bytes = raw.dropped_bytes;
+    r.zero_filled_bytes = raw.zero_filled_bytes;
+    r.rewritten = raw.rewritten;
+    return r;
+}
+
+}  // namespace npy
+// --- end ---
+
+// ---------------------------------------------------------------------------------------
+// Check (cli branch)
+
+/// One finding of check(), with copies of the library's strings.
+struct Finding {
+    /// NPK_SEVERITY_INFO, NPK_SEVERITY_WARNING or NPK_SEVERITY_ERROR.
+    uint32_t severity = NPK_SEVERITY_INFO;
+    /// Stable identifier, e.g. "data-size-mismatch".
+    std::string id;
+    /// The file concerned (relative to the store directory), if any.
+    std::optional<std::string> file;
+    /// The array concerned, if any.
+    std::optional<std::string> array;
+    /// What is wrong and what to do about it.
+    std::string message;
+
+    bool is_error() const noexcept { return severity == NPK_SEVERITY_ERROR; }
+    /// "info", "warning" or "error".
+    const char* severity_name() const noexcept {
+        return severity == NPK_SEVERITY_ERROR ? "error" : severity == NPK_SEVERITY_WARNING ? "warning" : "info";
+    }
+};
+
+/// Verifies the store at `path` without changing it (npk_store_check) and returns every
+/// finding, in the order found; empty for a sound store. Throws Error for no store at
+/// `path` (NPK_STATUS_STORE_NOT_FOUND) or an unreadable directory, never for damage.
+inline std::vector<Finding> check(const std::string& path) {
+    npk_check_report* raw = nullptr;
+    detail::check(npk_store_check(path.c_str(), &raw));
+    std::unique_ptr<npk_check_report, void (*)(npk_check_report*)> report(raw, npk_check_report_free);
+    std::vector<Finding> out;
+    for (std::size_t i = 0, n = npk_check_report_len(raw); i < n; ++i) {
+        npk_check_finding f;
+        detail::check(npk_check_report_get(raw, i, &f));
+        Finding g;
+        g.severity = f.severity;
+        g.id = f.id;
+        if (f.file) g.file = std::string(f.file);
+        if (f.array) g.array = std::string(f.array);
+        g.message = f.message;
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
 }  // namespace numpack
+
+// --- packages (.npkg) -------------------------------------------------------------------
+// numpack::package::pack / unpack / info over npk_package_*: NumPack's .npkg files (a
+// whole store in one file), streamed in constant memory, CRC32-checked, atomic on disk.
+#include <exception>
+#include <functional>
+
+namespace numpack {
+namespace package {
+
+/// One file of a package (npk_package_entry).
+struct Entry {
+    std::string name;            ///< file name in the store: metadata.npkm, data_<a>.npkd, ...
+    uint64_t original_size = 0;  ///< its size in the store
+    uint64_t stored_size = 0;    ///< compressed size in the package; 0 = stored raw
+    uint32_t crc32 = 0;          ///< CRC32 of its bytes, when has_crc32
+    bool has_crc32 = false;      ///< true from pack/unpack, false from info (nothing decoded)
+};
+
+/// What a package holds (npk_package_summary and its entries).
+struct Info {
+    uint32_t version = 0;      ///< format version, 1 or 2
+    uint32_t compression = 0;  ///< 0 none, 1 zstd (or NumPack's zlib fallback)
+    uint64_t total_original_size = 0;
+    uint64_t total_stored_size = 0;
+    std::vector<Entry> entries;  ///< in package order (sorted by name)
+};
+
+/// Progress callback: (bytes done, bytes total); return false to cancel (the call then
+/// throws Error(NPK_STATUS_CANCELLED) and leaves no target). An exception it throws also
+/// cancels the call and is rethrown as it is.
+using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+
+namespace detail {
+struct InfoHandle {
+    npk_package_info* h = nullptr;
+    ~InfoHandle() { npk_package_info_free(h); }
+};
+
+inline Info read(const npk_package_info* h) {
+    npk_package_summary s{};
+    numpack::detail::check(npk_package_get_summary(h, &s));
+    Info info;
+    info.version = s.version;
+    info.compression = s.compression;
+    info.total_original_size = s.total_original_size;
+    info.total_stored_size = s.total_stored_size;
+    info.entries.reserve(static_cast<std::size_t>(s.entry_count));
+    for (uint64_t i = 0; i < s.entry_count; ++i) {
+        npk_package_entry e{};
+        numpack::detail::check(npk_package_get_entry(h, static_cast<std::size_t>(i), &e));
+        info.entries.push_back(Entry{e.name, e.original_size, e.stored_size, e.crc32, e.has_crc32});
+    }
+    return info;
+}
+
+/// Carries a std::function through the C callback; never lets an exception cross it.
+struct Trampoline {
+    const Progress* fn;
+    std::exception_ptr error;
+    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
+        auto* t = static_cast<Trampoline*>(self);
+        try {
+            return (*t->fn)(done, total);
+        } catch (...) {
+            t->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
+/// Runs `call(progress_fn, user_data, &handle)`; rethrows the callback's exception, or
+/// throws the status's Error (its message read before anything else runs).
+template <class Call>
+Info run(const Progress& progress, Call&& call) {
+    Trampoline t{&progress, nullptr};
+    InfoHandle out;
+    npk_status st = progress ? call(&Trampoline::call, static_cast<void*>(&t), &out.h)
+                             : call(nullptr, nullptr, &out.h);
+    if (t.error) std::rethrow_exception(t.error);
+    numpack::detail::check(st);
+    return read(out.h);
+}
+}  // namespace detail
+
+/// Packs `store` into the package file `target` (npk_package_pack). `flags`:
+/// NPK_PACK_COMPRESS (default) and/or NPK_PACK_OVERWRITE. Returns the package's
+/// description with every file's CRC32. Throws Error (ALREADY_EXISTS, CANCELLED, IO, ...).
+inline Info pack(const Store& store, const std::string& target, uint32_t flags = NPK_PACK_COMPRESS,
+                 const Progress& progress = {}) {
+    return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
+        return npk_package_pack(store.capi(), target.c_str(), flags, fn, ud, out);
+    });
+}
+
+/// Unpacks the package `package_path` into the store directory `target_dir`
+/// (npk_package_unpack). `flags`: NPK_UNPACK_VERIFY (default) and/or
+/// NPK_UNPACK_OVERWRITE. A failure leaves the target as it was. Throws Error (CORRUPT
+/// naming the damaged file, ALREADY_EXISTS, CANCELLED, ...).
+inline Info unpack(const std::string& package_path, const std::string& target_dir,
+                   uint32_t flags = NPK_UNPACK_VERIFY, const Progress& progress = {}) {
+    return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
+        return npk_package_unpack(package_path.c_str(), target_dir.c_str(), flags, fn, ud, out);
+    });
+}
+
+/// Describes a package from its headers (npk_package_read_info); entries carry no CRC32.
+inline Info info(const std::string& package_path) {
+    detail::InfoHandle out;
+    numpack::detail::check(npk_package_read_info(package_path.c_str(), &out.h));
+    return detail::read(out.h);
+}
+
+}  // namespace package
+}  // namespace numpack
+// --- end packages (.npkg) ---
 
 #endif  // NUMPACK_HPP

@@ -3,6 +3,8 @@
 //! and multi-process safety. The C ABI lives in [`ffi`].
 
 pub mod bitmap;
+// check: verifying a store without changing it (cli branch)
+pub mod check;
 mod codec;
 pub mod compress; // compressed arrays
 pub mod dtype;
@@ -11,6 +13,9 @@ pub mod ffi;
 mod lock;
 pub mod metadata;
 pub mod name;
+// --- .npy interop ---
+pub mod npy;
+// --- end ---
 pub mod package;
 pub mod store;
 pub mod stream;

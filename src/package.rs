@@ -377,6 +377,34 @@ fn rename_no_replace(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|e| Error::io(&format!("cannot rename {} to", from.display()), to, e))
 }
 
+/// Swaps `a` and `b` atomically (Linux `renameat2(RENAME_EXCHANGE)`): `Ok(true)` when
+/// done, `Ok(false)` when the system or file system cannot, or `b` does not exist.
+fn rename_exchange(a: &Path, b: &Path) -> Result<bool> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let (Ok(ca), Ok(cb)) = (CString::new(a.as_os_str().as_bytes()), CString::new(b.as_os_str().as_bytes())) else {
+            return Err(Error::invalid(format!("path {} contains a NUL byte", b.display())));
+        };
+        // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => Ok(false),
+            _ => Err(Error::io(&format!("cannot swap {} with", a.display()), b, err)),
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // pack
 
@@ -969,8 +997,9 @@ fn check_unpack_target(target: &Path, overwrite: bool) -> Result<bool> {
 /// `verify` the footer is compared against them (a package from NumPack's `verify=False`
 /// path or a damaged footer can still be read without). Then the catalogue is checked
 /// against the files (see below), files and directory are `fsync`ed, and only then is the
-/// target touched: renamed into place when there was none, or, with `overwrite`, the old
-/// target is renamed aside, the new one renamed into place, and the old one deleted. So
+/// target touched: renamed into place when there was none, or, with `overwrite`, swapped
+/// with the old target in one atomic rename (Linux; elsewhere the old target is renamed
+/// aside and the new one into place), and the old one deleted. So
 /// the old store is never deleted before the package has been read and checked in full.
 /// The result opens with [`Store::open`]. Handles open on a replaced store keep the old
 /// (deleted) files: do not unpack over a store in use.
@@ -1072,7 +1101,17 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
     }
     sync_dir(&tmp_path)?;
 
-    if replace {
+    if replace && rename_exchange(&tmp_path, target)? {
+        // One atomic step: the new store is at the target and the old one at the
+        // temporary name, so no instant leaves the target missing.
+        tmp.keep = true;
+        made.keep = true;
+        sync_dir(parent)?;
+        // Best effort, as below: the new store is in place.
+        let _ = if fs::symlink_metadata(&tmp_path).is_ok_and(|m| m.is_dir()) { fs::remove_dir_all(&tmp_path) } else { fs::remove_file(&tmp_path) };
+    } else if replace {
+        // Where the system cannot swap: two renames, with a window in which a kill leaves
+        // the target missing and the old store at `.<target>.old-<pid>-<n>`.
         let mut aside_prefix = OsString::from(".");
         aside_prefix.push(target_name);
         aside_prefix.push(".old-");

@@ -32,9 +32,9 @@ use crate::metadata::{Entry, MAX_NDIM};
 pub const FILE_NAME: &str = "numpack.wal";
 pub const MAGIC: &[u8; 8] = b"NPKLOG01";
 pub const HEADER_LEN: u64 = 64;
-const FRAME_LEN: u64 = 8;
+pub const FRAME_LEN: u64 = 8;
 /// A record larger than this is taken as damage, not data.
-const MAX_RECORD: u64 = 1 << 40;
+pub const MAX_RECORD: u64 = 1 << 40;
 /// Least and most zeros written ahead of the last record (see `Wal::warm_up`).
 const WARM_MIN: u64 = 16 << 10;
 const WARM_MAX: u64 = 1 << 20;
@@ -72,7 +72,8 @@ impl Header {
         h
     }
 
-    fn decode(b: &[u8]) -> ReadResult<Header> {
+    /// Parses a header (for checking a store without opening it).
+    pub fn decode(b: &[u8]) -> ReadResult<Header> {
         let mut r = Reader::new(b);
         if r.take(8, "magic")? != MAGIC {
             return Err("bad magic (expected \"NPKLOG01\")".into());
@@ -345,7 +346,8 @@ impl Op {
     }
 }
 
-fn record_crc(generation: u64, payload: &[u8]) -> u32 {
+/// The CRC a record's frame carries: over its generation and payload.
+pub fn record_crc(generation: u64, payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&generation.to_le_bytes());
     h.update(payload);

@@ -60,4 +60,4 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(packages=["numpack"], cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
+setup(packages=["numpack", "numpack.io"], cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)

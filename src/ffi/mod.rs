@@ -6,11 +6,13 @@
 //!
 //! - **Names.** Everything is prefixed `npk_` (macros `NPK_`). Functions are named
 //!   `npk_<object>_<verb>`.
-//! - **Handles.** `npk_store`, `npk_view`, `npk_stream` and `npk_names` are opaque: the
-//!   header only declares them. Each is created by one function (`npk_store_open`,
-//!   `npk_store_view`, `npk_store_stream`, `npk_store_list`) and released by one
-//!   (`npk_store_close`, `npk_view_free`, `npk_stream_free`, `npk_names_free`).
-//!   Views, streams and name lists do not depend on their store handle staying open.
+//! - **Handles.** `npk_store`, `npk_view`, `npk_stream`, `npk_names`, `npk_package_info`
+//!   and `npk_check_report` are opaque: the header only declares them. Each is created by
+//!   its functions (`npk_store_open`, `npk_store_view`, `npk_store_stream`,
+//!   `npk_store_list` or `npk_npz_import`, `npk_package_pack`/`unpack`/`read_info`,
+//!   `npk_store_check`) and released by one (`npk_store_close`, `npk_view_free`,
+//!   `npk_stream_free`, `npk_names_free`, `npk_package_info_free`, `npk_check_report_free`).
+//!   None depends on its store handle staying open.
 //! - **Parameter order.** The object first, then inputs, then outputs.
 //! - **Outputs** (`T *out`) are written only when the call returns `NPK_STATUS_OK`; on
 //!   failure they are left untouched. Caller buffers the library fills (`void *buf`)
@@ -54,14 +56,22 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+// check: verifying a store (cli branch)
+pub mod check;
 pub mod compress; // compressed arrays
 pub mod dtype;
 pub mod error;
 mod handle;
+// --- .npy interop ---
+pub mod npy;
+// --- end ---
 pub mod store;
 pub mod stream;
 pub mod vector;
 pub mod view;
+// --- packages (.npkg) ---
+pub mod package;
+// --- end packages ---
 
 use std::ffi::{c_char, CStr};
 

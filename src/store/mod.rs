@@ -24,7 +24,10 @@ use crate::view::View;
 use crate::stream::Stream;
 use crate::wal::{BitmapPatch, Op, Wal};
 use files::FileCache;
-use log::{apply_to_catalogue, State};
+use log::State;
+// For `crate::check`, which replays the log without opening the store.
+pub(crate) use files::{TMP_PREFIX, TMP_SUFFIX};
+pub(crate) use log::apply_to_catalogue;
 
 /// The log is folded into `metadata.npkm` once it grows past this.
 const CHECKPOINT_BYTES: u64 = 64 << 20;

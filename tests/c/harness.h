@@ -94,6 +94,14 @@ static inline void save_grid(const npk_store *s, const char *name, uint64_t rows
 
 /* Suites in other files (one per area of the API). */
 void vector_tests(void);
+/* --- packages (.npkg): tests/c/test_package.c --- */
+void package_tests(void);
+/* --- end packages --- */
+/* --- .npy interop --- */
+void npy_tests(void);
+/* --- end --- */
+/* check (cli branch) */
+void check_tests(void);
 /* Compressed arrays: test_compression.c. */
 void compression_tests(void);
 

@@ -1004,6 +1004,11 @@ int main(int argc, char **argv) {
     test_threads();
     test_two_handles();
     vector_tests();
+    package_tests(); /* packages (.npkg) */
+    /* --- .npy interop --- */
+    npy_tests();
+    /* --- end --- */
+    check_tests(); /* check (cli branch) */
     compression_tests(); /* compressed arrays */
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;

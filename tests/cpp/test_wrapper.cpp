@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdio>  // check (cli branch)
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -651,6 +653,160 @@ void test_store_vector_search(const std::string& dir) {
     s.close();
 }
 
+// --- packages (.npkg) -------------------------------------------------------------------
+void test_packages(const std::string& dir) {
+    namespace pkg = numpack::package;
+    const std::string src = dir + "/pkg_src", file = dir + "/pkg.npkg", out = dir + "/pkg_out";
+    {
+        numpack::Store s(src, NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+        s.save("x", iota_rows(0, 2000, 4), {2000, 4});
+        s.save("ids", std::vector<int64_t>{5, 6, 7, 8}, {4});
+        s.delete_rows("x", {0, 7});
+        std::vector<std::pair<uint64_t, uint64_t>> calls;
+        pkg::Info packed = pkg::pack(s, file, NPK_PACK_COMPRESS, [&](uint64_t d, uint64_t t) {
+            calls.emplace_back(d, t);
+            return true;
+        });
+        CHECK(packed.version == 2 && packed.compression == 1);
+        CHECK(packed.entries.size() == 4);  // data_ids, data_x, deleted_x, metadata
+        CHECK(packed.entries[1].name == "data_x.npkd" && packed.entries[1].original_size == 2000 * 4 * 4);
+        CHECK(packed.entries[1].stored_size > 0 && packed.entries[1].has_crc32);
+        CHECK(!calls.empty() && calls.front().first == 0 && calls.back().first == calls.back().second);
+        CHECK(calls.back().second == packed.total_original_size);
+        EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, pkg::pack(s, file));
+        // Cancelled by the callback: the old package stays.
+        EXPECT_ERROR(NPK_STATUS_CANCELLED,
+                     pkg::pack(s, file, NPK_PACK_OVERWRITE, [](uint64_t, uint64_t) { return false; }));
+        // An exception from the callback cancels and comes out as it is.
+        bool caught = false;
+        try {
+            pkg::pack(s, file, NPK_PACK_OVERWRITE, [](uint64_t, uint64_t) -> bool { throw std::logic_error("stop"); });
+        } catch (const std::logic_error& e) {
+            caught = std::string(e.what()) == "stop";
+        }
+        CHECK(caught);
+        CHECK(pkg::info(file).compression == 1);
+        numpack::Store empty;
+        EXPECT_ERROR(NPK_STATUS_NULL_ARGUMENT, pkg::pack(empty, dir + "/never.npkg"));
+        EXPECT_ERROR(NPK_STATUS_IO, pkg::info(dir + "/never.npkg"));  // nothing was written
+    }
+    pkg::Info described = pkg::info(file);
+    CHECK(described.entries.size() == 4 && !described.entries[0].has_crc32);
+    CHECK(described.total_stored_size < described.total_original_size);
+
+    pkg::Info unpacked = pkg::unpack(file, out, NPK_UNPACK_VERIFY | NPK_UNPACK_OVERWRITE);
+    CHECK(unpacked.entries.size() == 4 && unpacked.entries[1].has_crc32);
+    {
+        numpack::Store s(out, NPK_OPEN_READ_ONLY);
+        numpack::Array<float> x = s.load<float>("x");
+        CHECK(x.shape == std::vector<uint64_t>({1998, 4}));
+        CHECK(x.data[0] == 100.0f && x.data[4 * 6] == 800.0f);  // rows 0 and 7 were deleted
+        CHECK(s.load<int64_t>("ids").data == std::vector<int64_t>({5, 6, 7, 8}));
+    }
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, pkg::unpack(file, out));
+    EXPECT_ERROR(NPK_STATUS_CANCELLED, pkg::unpack(file, dir + "/pkg_cancel", NPK_UNPACK_VERIFY,
+                                                   [](uint64_t d, uint64_t) { return d == 0; }));
+    EXPECT_ERROR(NPK_STATUS_STORE_NOT_FOUND, numpack::Store(dir + "/pkg_cancel", 0));  // no target
+    EXPECT_ERROR(NPK_STATUS_IO, pkg::info(dir + "/missing.npkg"));
+    EXPECT_ERROR(NPK_STATUS_CORRUPT, pkg::info(src + "/metadata.npkm"));  // a file, not a package
+    EXPECT_ERROR(NPK_STATUS_IO, pkg::unpack(dir + "/missing.npkg", dir + "/pkg_none"));
+}
+// --- end packages (.npkg) ---
+// --- .npy interop ---
+void test_npy(const std::string& dir) {
+    namespace npy = numpack::npy;
+    numpack::Store s(dir + "/npy-store", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    std::vector<float> rows = iota_rows(0, 5, 3);
+    s.save("a", rows, {5, 3});
+    s.delete_rows("a", {1});
+    const std::string file = dir + "/a.npy";
+    std::remove(file.c_str());
+    npy::export_file(s, "a", file);
+    npy::FileInfo fi = npy::info(file);
+    CHECK(fi.dtype == NPK_DTYPE_FLOAT32 && (fi.shape == std::vector<uint64_t>{4, 3}));
+    CHECK(fi.appendable && fi.complete() && !fi.big_endian && !fi.fortran_order && fi.version_major == 1);
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::export_file(s, "a", file));
+    npy::export_file(s, "a", file, true);
+
+    // Append in place, then import back.
+    std::vector<float> more = iota_rows(7, 2, 3);
+    CHECK(npy::append(file, more, {3}) == 6);
+    CHECK(npy::append(file, more.data(), 3, {3}, NPK_NPY_SYNC) == 7);
+    EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH, npy::append(file, std::vector<double>(3), {3}));
+    EXPECT_ERROR(NPK_STATUS_SHAPE_MISMATCH, npy::append(file, std::vector<float>(4), {4}));
+    npy::import_file(s, "back", file);
+    numpack::Array<float> back = s.load<float>("back");
+    CHECK((back.shape == std::vector<uint64_t>{7, 3}));
+    CHECK(back.row(0)[0] == 0.0f && back.row(1)[0] == 200.0f && back.row(4)[2] == 702.0f &&
+          back.row(6)[0] == 700.0f);
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::import_file(s, "back", file));
+    npy::import_file(s, "back", file, true);
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, npy::info(dir + "/missing.npy"));
+    EXPECT_ERROR(NPK_STATUS_CORRUPT, npy::import_npz(s, file));
+
+    // create_appendable, a crashed append, recover.
+    const std::string g = dir + "/g.npy";
+    std::remove(g.c_str());
+    npy::create_appendable<int16_t>(g, {2});
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, npy::create_appendable<int16_t>(g, {2}));
+    CHECK(!npy::make_appendable(g));
+    CHECK(npy::append(g, std::vector<int16_t>{1, 2, 3, 4}, {2}) == 2);
+    CHECK(npy::recover(g).clean());
+    {
+        std::FILE* f = std::fopen(g.c_str(), "ab");
+        std::fputc(9, f);
+        std::fclose(f);
+    }
+    CHECK(!npy::info(g).complete());
+    EXPECT_ERROR(NPK_STATUS_NEEDS_RECOVERY, npy::append(g, std::vector<int16_t>{5, 6}, {2}));
+    npy::Recovery r = npy::recover(g, true);
+    CHECK(r.header_rows == 2 && r.rows == 3 && r.zero_filled_bytes == 3 && !r.clean());
+    CHECK(npy::info(g).complete());
+    const std::string h = dir + "/h.npy";
+    std::remove(h.c_str());
+    CHECK(npy::append_bytes(h, NPK_DTYPE_UINT8, {}, "abc", 3, NPK_NPY_CREATE) == 3);
+    const std::string h2 = dir + "/h2.npy";
+    std::remove(h2.c_str());
+    CHECK(npy::append_file(h2, h, NPK_NPY_CREATE) == 3);
+    CHECK(npy::append_file(h2, h) == 6);
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, npy::append_file(h2, h2));
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, npy::append_file(h2, dir + "/missing.npy"));
+    s.close();
+}
+// --- end ---
+// check (cli branch): a sound store has no findings, damage is listed, no store throws.
+void test_check(const std::string& dir) {
+    const std::string path = dir + "/check.npk";
+    {
+        numpack::Store s(path, NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+        s.save("x", iota_rows(0, 6, 2), {6, 2});
+        s.save("y", std::vector<int32_t>{1, 2, 3}, {3});
+        s.close();
+    }
+    CHECK(numpack::check(path).empty());
+    // Truncate y's data file to 1 element: one error naming the file and the array.
+    std::vector<int32_t> one{1};
+    {
+        std::string f = path + "/data_y.npkd";
+        std::FILE* fp = std::fopen(f.c_str(), "wb");
+        CHECK(fp != nullptr);
+        if (fp) {
+            std::fwrite(one.data(), sizeof(int32_t), 1, fp);
+            std::fclose(fp);
+        }
+    }
+    std::vector<numpack::Finding> fs = numpack::check(path);
+    CHECK(fs.size() == 1);
+    if (fs.size() == 1) {
+        CHECK(fs[0].id == "data-size-mismatch");
+        CHECK(fs[0].is_error());
+        CHECK(std::string(fs[0].severity_name()) == "error");
+        CHECK(fs[0].file && *fs[0].file == "data_y.npkd");
+        CHECK(fs[0].array && *fs[0].array == "y");
+        CHECK(fs[0].message.find("data_y.npkd") != std::string::npos);
+    }
+    EXPECT_ERROR(NPK_STATUS_STORE_NOT_FOUND, numpack::check(dir + "/no-such-store"));
+}
 // Compressed arrays: save_with, compression(), and typed reads of a compressed array.
 void test_compression(const std::string& dir) {
     numpack::Store s(dir + "/compressed", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
@@ -702,6 +858,9 @@ int main(int argc, char** argv) {
         test_vector_metrics();
         test_vector_search();
         test_store_vector_search(dir);
+        test_packages(dir);  // packages (.npkg)
+        test_npy(dir);  // .npy interop
+        test_check(dir);  // check (cli branch)
         test_compression(dir);  // compressed arrays
     } catch (const std::exception& e) {
         ++failed;

@@ -2,11 +2,18 @@
 # Creates (or reuses) a venv with the real NumPack 0.4.5 and prints its python's path.
 # NumPack 0.4.5 is only published for CPython 3.11 on Linux. The venv lives at
 # <repo>/.venv-oracle (override with ORACLE_VENV=...); PYTHON=... picks the interpreter.
+# --- packages (.npkg): ORACLE_VERSION=0.5.0 makes a venv with that release instead (the
+# first with pack/unpack), at <repo>/.venv-oracle-<version> unless ORACLE_VENV says. ---
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="${ORACLE_VENV:-$root/.venv-oracle}"
-oracle_version=0.4.5
+oracle_version="${ORACLE_VERSION:-0.4.5}"
+if [ "$oracle_version" = 0.4.5 ]; then
+    venv="${ORACLE_VENV:-$root/.venv-oracle}"
+else
+    venv="${ORACLE_VENV:-$root/.venv-oracle-$oracle_version}"
+fi
+# --- end packages ---
 
 pick_python() {
     local c

@@ -5,7 +5,8 @@
 #      every array against the expected .npy files (check_upstream_reads_ours.py);
 #   2. NumPack then changes that store; numpack reads the result back;
 #   3. NumPack writes a store (upstream_writes.py); numpack reads it and checks it;
-#   4. a store with a plain and a compressed array: NumPack reads the plain one and
+#   4. .npkg packages both ways (npkg.sh, NumPack 0.5.0's package code);
+#   5. a store with a plain and a compressed array: NumPack reads the plain one and
 #      refuses the compressed one; numpack reads both back (interop_compressed.rs).
 # Needs python3 (3.11, or python3.11 on PATH; override with PYTHON=...), pip and cargo.
 # The oracle venv is created at <repo>/.venv-oracle (override with ORACLE_VENV=...) and
@@ -57,6 +58,9 @@ run_step "NumPack $oracle_version changes numpack's store, numpack reads" \
     "$tool" --verify "$work/ours/ours.npk" "$work/ours/expected_after"
 run_step "NumPack $oracle_version writes, numpack reads" \
     bash -c '"$1" "$2/upstream_writes.py" "$3" && "$4" --verify "$3/theirs.npk" "$3/expected"' _ "$opy" "$here" "$work/theirs" "$tool"
+# --- packages (.npkg): NumPack 0.5.0's package code against ours, both directions ---
+run_step "packages (.npkg): tests/interop/npkg.sh" bash "$here/npkg.sh"
+# --- end packages ---
 
 # compressed arrays: NumPack reads the plain array of a mixed store and refuses the
 # compressed one; numpack then reads both back.

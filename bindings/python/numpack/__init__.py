@@ -12,6 +12,11 @@ from ._native import (  # noqa: F401
 from ._store import ArrayNotFoundError, NumPack  # noqa: F401
 from ._lazy import LazyArray  # noqa: F401
 from ._batch import BatchModeContext, WritableBatchMode  # noqa: F401
+# --- .npy interop ---
+from . import npy  # noqa: F401
+# --- end ---
+# check (cli branch)
+from ._check import Finding, check  # noqa: F401
 
 globals().update({cls.__name__: cls for cls in ERRORS_BY_NAME.values()})
 
@@ -22,5 +27,12 @@ def force_cleanup_windows_handles():
 
 
 __all__ = ["NumPack", "LazyArray", "BatchModeContext", "WritableBatchMode", "NumpackError",
-           "ArrayNotFoundError", "force_cleanup_windows_handles", "__version__"] + [
+           "ArrayNotFoundError", "force_cleanup_windows_handles", "__version__",
+           "check", "Finding"] + [
     cls.__name__ for cls in ERRORS_BY_NAME.values()]
+
+# --- packages (.npkg) ---
+from .io.package_io import get_package_info, pack, unpack  # noqa: E402
+
+__all__ += ["pack", "unpack", "get_package_info"]
+# --- end packages ---

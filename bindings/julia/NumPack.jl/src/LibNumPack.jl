@@ -29,6 +29,16 @@ const NPK_OPEN_CREATE = UInt32(1)
 const NPK_OPEN_DROP_IF_EXISTS = UInt32(2)
 const NPK_OPEN_READ_ONLY = UInt32(4)
 const NPK_VIEW_WRITABLE = UInt32(1)
+# --- .npy interop ---
+const NPK_NPY_OVERWRITE = UInt32(1)
+const NPK_NPY_SYNC = UInt32(2)
+const NPK_NPY_CREATE = UInt32(4)
+const NPK_NPY_ZERO_FILL = UInt32(8)
+# --- end ---
+# check (cli branch): npk_check_finding.severity
+const NPK_SEVERITY_INFO = UInt32(0)
+const NPK_SEVERITY_WARNING = UInt32(1)
+const NPK_SEVERITY_ERROR = UInt32(2)
 
 # compressed arrays: npk_save_options.compression
 const NPK_COMPRESSION_NONE = UInt32(0)
@@ -88,6 +98,7 @@ mutable struct npk_store end
 mutable struct npk_view end
 mutable struct npk_stream end
 mutable struct npk_names end
+mutable struct npk_check_report end  # check (cli branch)
 
 "`npk_array_info` (field for field, same layout)."
 struct npk_array_info
@@ -123,6 +134,43 @@ struct npk_vectors
     dim::UInt64
 end
 
+# --- .npy interop ---
+"`npk_npy_file_info` (field for field, same layout)."
+struct npk_npy_file_info
+    dtype::UInt32
+    ndim::UInt32
+    shape::NTuple{NPK_MAX_NDIM,UInt64}
+    version_major::UInt32
+    version_minor::UInt32
+    big_endian::Bool
+    fortran_order::Bool
+    appendable::Bool
+    header_len::UInt64
+    data_offset::UInt64
+    file_size::UInt64
+end
+npk_npy_file_info() = npk_npy_file_info(0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, 0, false, false, false, 0, 0, 0)
+
+"`npk_npy_recovery` (field for field, same layout)."
+struct npk_npy_recovery
+    header_rows::UInt64
+    rows::UInt64
+    dropped_bytes::UInt64
+    zero_filled_bytes::UInt64
+    rewritten::Bool
+end
+npk_npy_recovery() = npk_npy_recovery(0, 0, 0, 0, false)
+# --- end ---
+# check (cli branch)
+"`npk_check_finding` (field for field, same layout); the strings belong to the report."
+struct npk_check_finding
+    severity::UInt32
+    id::Ptr{UInt8}
+    file::Ptr{UInt8}
+    array::Ptr{UInt8}
+    message::Ptr{UInt8}
+end
+npk_check_finding() = npk_check_finding(0, C_NULL, C_NULL, C_NULL, C_NULL)
 # compressed arrays
 "`npk_save_options` (field for field, same layout)."
 struct npk_save_options
@@ -156,6 +204,16 @@ const EXPORTS = (
     :npk_vector_capabilities, :npk_vector_distance, :npk_vector_scores, :npk_vector_top_k,
     :npk_store_top_k, :npk_store_scores, :npk_store_view, :npk_view_info, :npk_view_flush,
     :npk_view_free,
+    # packages (.npkg)
+    :npk_package_pack, :npk_package_unpack, :npk_package_read_info, :npk_package_get_summary,
+    :npk_package_get_entry, :npk_package_info_free,
+    # --- .npy interop ---
+    :npk_npy_info, :npk_npy_import, :npk_npz_import, :npk_npy_export,
+    :npk_npy_create_appendable, :npk_npy_append, :npk_npy_append_file, :npk_npy_make_appendable,
+    :npk_npy_recover,
+    # --- end ---
+    # check (cli branch)
+    :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
     # compressed arrays
     :npk_store_save_with, :npk_store_compression,
 )
@@ -301,6 +359,97 @@ npk_view_info(view, out) =
 npk_view_flush(view) = ccall(fptr(:npk_view_flush), UInt32, (Ptr{npk_view},), view)
 npk_view_free(view) = ccall(fptr(:npk_view_free), Cvoid, (Ptr{npk_view},), view)
 
+# -- packages (.npkg) ------------------------------------------------------------------------
+
+const NPK_PACK_COMPRESS = UInt32(1)
+const NPK_PACK_OVERWRITE = UInt32(2)
+const NPK_UNPACK_OVERWRITE = UInt32(1)
+const NPK_UNPACK_VERIFY = UInt32(2)
+
+"Opaque package description (`npk_package_info`), only ever behind a Ptr."
+mutable struct npk_package_info end
+
+"""
+`npk_progress_fn`: a C function pointer `bool (*)(uint64_t done, uint64_t total, void *user_data)`,
+made with `@cfunction`; `C_NULL` for none.
+"""
+const npk_progress_fn = Ptr{Cvoid}
+
+"`npk_package_summary` (field for field, same layout)."
+struct npk_package_summary
+    version::UInt32
+    compression::UInt32
+    entry_count::UInt64
+    total_original_size::UInt64
+    total_stored_size::UInt64
+end
+npk_package_summary() = npk_package_summary(0, 0, 0, 0, 0)
+
+"`npk_package_entry` (field for field, same layout); `name` belongs to the description."
+struct npk_package_entry
+    name::Ptr{UInt8}
+    original_size::UInt64
+    stored_size::UInt64
+    crc32::UInt32
+    has_crc32::Bool
+end
+npk_package_entry() = npk_package_entry(C_NULL, 0, 0, 0, false)
+
+npk_package_pack(store, target_path, flags, progress, user_data, out_info) =
+    ccall(fptr(:npk_package_pack), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_package_info}}),
+          store, target_path, flags, progress, user_data, out_info)
+npk_package_unpack(package_path, target_dir, flags, progress, user_data, out_info) =
+    ccall(fptr(:npk_package_unpack), UInt32,
+          (Cstring, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_package_info}}),
+          package_path, target_dir, flags, progress, user_data, out_info)
+npk_package_read_info(package_path, out_info) =
+    ccall(fptr(:npk_package_read_info), UInt32, (Cstring, Ptr{Ptr{npk_package_info}}),
+          package_path, out_info)
+npk_package_get_summary(info, out) =
+    ccall(fptr(:npk_package_get_summary), UInt32, (Ptr{npk_package_info}, Ptr{npk_package_summary}),
+          info, out)
+npk_package_get_entry(info, index, out) =
+    ccall(fptr(:npk_package_get_entry), UInt32,
+          (Ptr{npk_package_info}, Csize_t, Ptr{npk_package_entry}), info, index, out)
+npk_package_info_free(info) =
+    ccall(fptr(:npk_package_info_free), Cvoid, (Ptr{npk_package_info},), info)
+# -- end packages (.npkg) --------------------------------------------------------------------
+
+# --- .npy interop ---
+npk_npy_info(path, out) =
+    ccall(fptr(:npk_npy_info), UInt32, (Cstring, Ptr{npk_npy_file_info}), path, out)
+npk_npy_import(store, name, path, flags) =
+    ccall(fptr(:npk_npy_import), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
+          store, name, path, flags)
+npk_npz_import(store, path, flags, out) =
+    ccall(fptr(:npk_npz_import), UInt32, (Ptr{npk_store}, Cstring, UInt32, Ptr{Ptr{npk_names}}),
+          store, path, flags, out)
+npk_npy_export(store, name, path, flags) =
+    ccall(fptr(:npk_npy_export), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
+          store, name, path, flags)
+npk_npy_create_appendable(path, dtype, row_ndim, row_shape) =
+    ccall(fptr(:npk_npy_create_appendable), UInt32, (Cstring, UInt32, UInt32, Ptr{UInt64}),
+          path, dtype, row_ndim, row_shape)
+npk_npy_append(path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows) =
+    ccall(fptr(:npk_npy_append), UInt32,
+          (Cstring, UInt32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, UInt32, Ptr{UInt64}),
+          path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows)
+npk_npy_append_file(path, src, flags, out_rows) =
+    ccall(fptr(:npk_npy_append_file), UInt32, (Cstring, Cstring, UInt32, Ptr{UInt64}), path, src, flags, out_rows)
+npk_npy_make_appendable(path, out_rewritten) =
+    ccall(fptr(:npk_npy_make_appendable), UInt32, (Cstring, Ptr{Bool}), path, out_rewritten)
+npk_npy_recover(path, flags, out) =
+    ccall(fptr(:npk_npy_recover), UInt32, (Cstring, UInt32, Ptr{npk_npy_recovery}), path, flags, out)
+# --- end ---
+# check (cli branch)
+npk_store_check(path, out) =
+    ccall(fptr(:npk_store_check), UInt32, (Cstring, Ptr{Ptr{npk_check_report}}), path, out)
+npk_check_report_len(report) = ccall(fptr(:npk_check_report_len), Csize_t, (Ptr{npk_check_report},), report)
+npk_check_report_get(report, index, out) =
+    ccall(fptr(:npk_check_report_get), UInt32, (Ptr{npk_check_report}, Csize_t, Ptr{npk_check_finding}),
+          report, index, out)
+npk_check_report_free(report) = ccall(fptr(:npk_check_report_free), Cvoid, (Ptr{npk_check_report},), report)
 # -- compressed arrays ---------------------------------------------------------------------
 
 npk_store_save_with(store, name, dtype, ndim, shape, data, data_len, opts) =

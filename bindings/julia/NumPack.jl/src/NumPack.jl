@@ -82,6 +82,7 @@ using .LibNumPack
 const L = LibNumPack
 
 export NumPackStore, NumPackError, compact!, lazy, eachbatch, rename!, sync, refresh, shape, topk
+export check_store, CheckFinding  # check (cli branch)
 export compression  # compressed arrays
 
 # -- library path and version ----------------------------------------------------------
@@ -609,5 +610,10 @@ function Base.iterate(it::BatchIterator, st::Union{Nothing,StreamState}=nothing)
 end
 
 include("vectors.jl")
+include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack.package_info
+# --- .npy interop ---
+include("npy.jl")
+# --- end ---
+include("check.jl")  # check (cli branch)
 
 end # module

@@ -340,6 +340,155 @@ end
             @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH
         end
     end
+    # -- packages (.npkg) --------------------------------------------------------------------
+    @testset "packages (.npkg)" begin
+        src = joinpath(dir, "pkg_src")
+        x = Float32[10c + r for c in 0:3, r in 0:1999]  # 2000 rows of 4: compresses
+        open(NumPackStore, src; drop=true) do s
+            s["x"] = x
+            s["ids"] = Int64[5, 6, 7, 8]
+            deleteat!(s, "x", [1, 8])  # rows 1 and 8 (1-based)
+        end
+        want = x[:, [2:7; 9:2000]]
+        file = joinpath(dir, "p.npkg")
+        calls = Tuple{Int,Int}[]
+        info = NumPack.pack(src, file; progress=(d, t) -> (push!(calls, (d, t)); true))
+        @test info.version == 2 && info.compression == 1
+        @test [e.name for e in info.entries] == ["data_ids.npkd", "data_x.npkd", "deleted_x.npkb", "metadata.npkm"]
+        @test info.entries[2].original_size == 2000 * 4 * 4 && 0 < info.entries[2].stored_size < 2000 * 4 * 4
+        @test all(e.crc32 isa UInt32 for e in info.entries)
+        @test first(calls) == (0, Int(info.total_original_size)) && last(calls)[1] == last(calls)[2]
+        @test issorted(first.(calls))
+
+        d = NumPack.package_info(file)
+        @test [e.name for e in d.entries] == [e.name for e in info.entries]
+        @test all(e.crc32 === nothing for e in d.entries)
+        @test d.total_stored_size == info.total_stored_size < d.total_original_size
+
+        out = joinpath(dir, "pkg_out")
+        u = NumPack.unpack(file, out)
+        @test [e.crc32 for e in u.entries] == [e.crc32 for e in info.entries]
+        open(NumPackStore, out; readonly=true) do s
+            @test s["x"] == want
+            @test s["ids"] == Int64[5, 6, 7, 8]
+        end
+
+        # Existing targets, raw packages, overwrite.
+        e = try NumPack.pack(src, file) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        open(NumPackStore, src) do s
+            @test NumPack.pack(s, file; compress=false, overwrite=true).compression == 0
+        end
+        e = try NumPack.unpack(file, out) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        @test NumPack.unpack(file, out; overwrite=true).compression == 0
+
+        # Cancel, and an exception in the callback: nothing written, the exception as it was.
+        e = try NumPack.unpack(file, joinpath(dir, "pkg_c"); progress=(d, t) -> false) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CANCELLED
+        @test !ispath(joinpath(dir, "pkg_c"))
+        @test_throws DomainError NumPack.unpack(file, joinpath(dir, "pkg_c"); progress=(d, t) -> throw(DomainError(d)))
+        @test !ispath(joinpath(dir, "pkg_c"))
+
+        # Damage: a flipped byte in a raw payload fails the footer check; the old store stays.
+        bytes = read(file)
+        bytes[end - 100] ⊻= 0x01  # inside metadata.npkm's payload (the last file)
+        bad = joinpath(dir, "bad.npkg")
+        write(bad, bytes)
+        e = try NumPack.unpack(bad, out; overwrite=true) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CORRUPT
+        open(NumPackStore, out; readonly=true) do s
+            @test s["x"] == want
+        end
+        e = try NumPack.package_info(joinpath(dir, "missing.npkg")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_IO
+        # An entry that would escape the target.
+        name = b"../escape.npkd"
+        evil = vcat(b"NPKG", reinterpret(UInt8, [UInt32(2)]), UInt8[0], reinterpret(UInt8, [UInt32(1)]),
+                    reinterpret(UInt8, [UInt32(length(name))]), name, reinterpret(UInt8, [UInt64(3), UInt64(0)]),
+                    b"abc", zeros(UInt8, 4))
+        write(joinpath(dir, "evil.npkg"), evil)
+        e = try NumPack.unpack(joinpath(dir, "evil.npkg"), joinpath(dir, "pkg_e")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CORRUPT && occursin("escape", e.message)
+        @test !ispath(joinpath(dir, "escape.npkd")) && !ispath(joinpath(dir, "pkg_e"))
+    end
+    # -- end packages (.npkg) ----------------------------------------------------------------
+
+    # --- .npy interop ---
+    @testset ".npy / .npz interop" begin
+        s = NumPackStore(joinpath(dir, "npy"); drop=true)
+        a = Float32[10r + c for c in 0:2, r in 0:4]  # 5 rows of 3
+        s["a"] = a
+        f = joinpath(dir, "a.npy")
+        export_npy(s, "a", f; overwrite=true)
+        i = npy_info(f)
+        @test i.eltype == Float32 && i.shape == [5, 3] && i.appendable && NumPack.iscomplete(i)
+        @test i.version == (1, 0) && !i.big_endian && !i.fortran_order && i.data_offset % 64 == 0
+        e = try export_npy(s, "a", f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        # Append in place, then import back.
+        @test append_npy(f, Float32[100, 101, 102]) == 6
+        @test append_npy(f, Float32[200 300; 201 301; 202 302]; sync=true) == 8
+        e = try append_npy(f, Float64[1, 2, 3]) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_DTYPE_MISMATCH
+        @test import_npy(s, f; name="back") == "back"
+        b = s["back"]
+        @test size(b) == (3, 8) && b[:, 1:5] == a && b[:, 6] == Float32[100, 101, 102] && b[:, 8] == Float32[300, 301, 302]
+        e = try import_npy(s, f; name="back") catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        import_npy(s, f; name="back", overwrite=true)
+        e = try import_npy(s, f) catch e; e end  # the name defaults to the stem, "a", which exists
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        e = try npy_info(joinpath(dir, "missing.npy")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_NOT_FOUND
+        e = try import_npz(s, f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CORRUPT
+        # create, a crashed append, recover.
+        g = joinpath(dir, "g.npy")
+        isfile(g) && rm(g)
+        create_appendable_npy(g, Int16, (2,))
+        @test !make_appendable(g)
+        @test append_npy(g, Int16[1 3; 2 4]) == 2
+        open(g, "a") do io
+            write(io, UInt8(9))
+        end
+        @test !NumPack.iscomplete(npy_info(g))
+        e = try append_npy(g, Int16[5, 6]) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_NEEDS_RECOVERY
+        r = recover_npy(g; zero_fill=true)
+        @test r.header_rows == 2 && r.rows == 3 && r.zero_filled_bytes == 3 && !r.rewritten
+        @test recover_npy(g).dropped_bytes == 0
+        h = joinpath(dir, "h.npy")
+        isfile(h) && rm(h)
+        @test append_npy_file(h, g) == 3
+        @test append_npy_file(h, g; sync=true, create=false) == 6
+        e = try append_npy_file(h, h) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_INVALID_ARGUMENT
+        close(s)
+    end
+    # --- end ---
+
+    # check (cli branch)
+    @testset "check_store" begin
+        p = joinpath(dir, "chk")
+        open(NumPackStore, p; drop=true) do s
+            s["x"] = Float32[1 2; 3 4]
+            s["y"] = Int64[1, 2, 3]
+        end
+        @test isempty(check_store(p))
+        write(joinpath(p, "data_y.npkd"), Int64[1])  # 8 of its 24 bytes
+        fs = check_store(p)
+        @test length(fs) == 1
+        f = only(fs)
+        @test f isa CheckFinding
+        @test (f.severity, f.id, f.file, f.array) == (:error, "data-size-mismatch", "data_y.npkd", "y")
+        @test occursin("data_y.npkd", f.message)
+        write(joinpath(p, "metadata.npkm"), "garbage!garbage!")
+        fs = check_store(p)
+        @test [x.id for x in fs] == ["catalogue-bad-magic"]
+        @test fs[1].array === nothing
+        e = try check_store(joinpath(dir, "no-such-store")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_STORE_NOT_FOUND
 
     # compressed arrays
     @testset "compressed arrays" begin

@@ -1,0 +1,114 @@
+"""``from_npy`` / ``to_npy``: NumPack's ``numpack.io`` conversions for ``.npy`` and
+``.npz`` files, streamed through the numpack C library.
+
+Whatever the file size, data moves in blocks of a few MB: ``.npy`` files are imported
+and exported by the library itself (``npk_npy_import`` / ``npk_npy_export``), ``.npz``
+members are read by the library from the archive and written to it one exported
+``.npy`` at a time. ``chunk_size`` is accepted for compatibility with NumPack; the block
+size is the library's.
+"""
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .. import npy as _npy
+
+LARGE_FILE_THRESHOLD = 1 << 30
+DEFAULT_CHUNK_SIZE = 100 * 1024 * 1024
+
+__all__ = ["from_npy", "to_npy"]
+
+
+def _open_store(path, drop_if_exists=False):
+    from .._store import NumPack
+
+    npk = NumPack(path, drop_if_exists=drop_if_exists, warn_no_context=False)
+    npk.open()
+    return npk
+
+
+def from_npy(input, output, array_name=None, drop_if_exists=False, chunk_size=DEFAULT_CHUNK_SIZE,
+             return_npk_obj=False):
+    """Imports a ``.npy`` file (as array ``array_name``, default the file's stem) or every
+    array of a ``.npz`` archive (named by their keys) into the store at ``output``,
+    replacing arrays of the same names. Returns ``None``, or the opened store with
+    ``return_npk_obj=True``.
+
+    Raises ``FileNotFoundError`` if ``input`` does not exist and ``ValueError`` for a
+    suffix other than ``.npy`` / ``.npz``."""
+    src = Path(input)
+    if not src.exists():
+        raise FileNotFoundError(f"File not found: {src}")
+    suffix = src.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"Unsupported file format: {suffix!r}; expected .npy or .npz")
+    npk = _open_store(output, drop_if_exists)
+    try:
+        if suffix == ".npy":
+            _npy.import_npy(npk, src, array_name if array_name is not None else src.stem, overwrite=True)
+        else:
+            _npy.import_npz(npk, src, overwrite=True)
+    except BaseException:
+        npk.close()
+        raise
+    if return_npk_obj:
+        return npk
+    npk.close()
+    return None
+
+
+def to_npy(input, output, array_names=None, compressed=True, chunk_size=DEFAULT_CHUNK_SIZE):
+    """Exports arrays of the store at ``input``: to a ``.npy`` file (exactly one array:
+    ``array_names`` names it, or the store holds only one) or to a ``.npz`` archive
+    (``array_names``, default all arrays; deflated when ``compressed``, else stored).
+    The target is written to a temporary file and renamed into place."""
+    src = Path(input)
+    if not src.exists():
+        raise FileNotFoundError(f"NumPack store not found: {src}")
+    dst = Path(output)
+    suffix = dst.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"Unsupported file format: {suffix!r}; expected .npy or .npz")
+    if isinstance(array_names, str):
+        array_names = [array_names]
+    npk = _open_store(src)
+    try:
+        members = npk.get_member_list()
+        names = list(array_names) if array_names is not None else sorted(members)
+        missing = [n for n in names if n not in members]
+        if missing:
+            raise KeyError(f"arrays not found in {src}: {missing}")
+        if suffix == ".npy":
+            if len(names) != 1:
+                raise ValueError(
+                    f"The .npy format can only store one array, but {len(names)} were selected "
+                    f"({names}); pass array_names=[name] or write a .npz")
+            _npy.export_npy(npk, names[0], dst, overwrite=True)
+            return
+        _write_npz(npk, names, dst, compressed)
+    finally:
+        npk.close()
+
+
+def _write_npz(npk, names, dst, compressed):
+    directory = dst.parent if str(dst.parent) else Path(".")
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    fd, tmp_zip = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp_zip, "w", compression=method, allowZip64=True) as zf:
+            for name in names:
+                fd, tmp_npy = tempfile.mkstemp(prefix=".npz-member-", suffix=".npy", dir=directory)
+                os.close(fd)
+                try:
+                    _npy.export_npy(npk, name, tmp_npy, overwrite=True)
+                    zf.write(tmp_npy, arcname=name + ".npy")
+                finally:
+                    os.unlink(tmp_npy)
+        os.replace(tmp_zip, dst)
+    except BaseException:
+        if os.path.exists(tmp_zip):
+            os.unlink(tmp_zip)
+        raise

@@ -1,0 +1,199 @@
+//! Subcommands on NumPy files: import, export, append-npy, recover-npy (over `numpack::npy`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use numpack::npy::{self, AppendOptions, NpyInfo};
+use numpack::{Error, ErrorCode, OpenOptions, Result, Store};
+use serde_json::{json, Value};
+
+use crate::ui::{self, Ctx};
+
+fn npy_json(path: &Path, i: &NpyInfo) -> Value {
+    json!({
+        "file": path.display().to_string(),
+        "dtype": i.dtype.name(),
+        "descr": i.descr,
+        "shape": i.shape,
+        "fortran_order": i.fortran_order,
+        "version": format!("{}.{}", i.version.0, i.version.1),
+        "appendable": i.appendable,
+        "file_size": i.file_size,
+    })
+}
+
+/// Points at `recover-npy` when a `.npy` file needs it (the generic hint is about stores).
+fn with_npy_hint(e: Error, path: &Path) -> Error {
+    match e.code {
+        ErrorCode::NeedsRecovery => Error::new(e.code, format!("{}; repair it with `npk recover-npy {}`", e.message, path.display())),
+        _ => e,
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The store directory (created if missing).
+    pub store: PathBuf,
+    /// The `.npy` or `.npz` file to import.
+    pub file: PathBuf,
+    /// The array name for a `.npy` (default: the file name without `.npy`). An `.npz`
+    /// gives one array per member, named by its key.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace arrays that already exist.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
+    let ext = a.file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let npz = match ext.as_deref() {
+        Some("npy") => false,
+        Some("npz") => true,
+        _ => return Err(ui::invalid(format!("{}: expected a .npy or .npz file", a.file.display()))),
+    };
+    if npz && a.name.is_some() {
+        return Err(ui::invalid("--name applies to a .npy; the arrays of an .npz are named by their keys"));
+    }
+    if !a.file.exists() {
+        return Err(Error::new(ErrorCode::NotFound, format!("no file at {}", a.file.display())));
+    }
+    let store = Store::open(&a.store, OpenOptions { create: true, ..OpenOptions::default() })?;
+    let names = if npz {
+        npy::import_npz(&store, &a.file, a.overwrite)?
+    } else {
+        let name = match &a.name {
+            Some(n) => n.clone(),
+            None => a.file.file_stem().and_then(|s| s.to_str()).map(str::to_string).ok_or_else(|| {
+                ui::invalid(format!("cannot take an array name from {}; pass --name", a.file.display()))
+            })?,
+        };
+        npy::import(&store, &name, &a.file, a.overwrite).map_err(|e| with_npy_hint(e, &a.file))?;
+        vec![name]
+    };
+    let arrays: Vec<Value> = names
+        .iter()
+        .map(|n| store.info(n).map(|i| json!({"name": n, "dtype": i.dtype.name(), "shape": i.shape})))
+        .collect::<Result<_>>()?;
+    store.close()?;
+    let text = || {
+        let mut s = String::new();
+        for v in &arrays {
+            let shape: Vec<u64> = serde_json::from_value(v["shape"].clone()).unwrap_or_default();
+            s += &format!("imported {} into {}: {} {}\n", a.file.display(), v["name"].as_str().unwrap_or(""), v["dtype"].as_str().unwrap_or(""), ui::shape(&shape));
+        }
+        s
+    };
+    let human = text();
+    ctx.emit(json!({"store": a.store.display().to_string(), "file": a.file.display().to_string(), "arrays": arrays}), || human);
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The store directory.
+    pub store: PathBuf,
+    /// The array to export (its live rows, in order).
+    pub array: String,
+    /// The `.npy` file to write (atomically; its header can grow for appends).
+    pub file: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
+    if !a.store.join(numpack::metadata::FILE_NAME).exists() && !a.store.join(numpack::wal::FILE_NAME).exists() {
+        return Err(Error::new(ErrorCode::StoreNotFound, format!("no store at {}", a.store.display())));
+    }
+    let store = Store::open(&a.store, OpenOptions { read_only: true, ..OpenOptions::default() })?;
+    let info = npy::export(&store, &a.array, &a.file, a.overwrite)?;
+    store.close()?;
+    let mut v = npy_json(&a.file, &info);
+    v["store"] = json!(a.store.display().to_string());
+    v["array"] = json!(a.array);
+    ctx.emit(v, || format!("exported {} to {}: {} {}\n", a.array, a.file.display(), info.dtype.name(), ui::shape(&info.shape)));
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct AppendNpyArgs {
+    /// The `.npy` file to grow in place.
+    pub target: PathBuf,
+    /// The `.npy` file whose rows are appended (same dtype and row shape; any byte order).
+    pub source: PathBuf,
+    /// Create the target (shaped like the source, with no rows) if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// First rewrite a target whose header has no room to grow (a file written by NumPy).
+    #[arg(long)]
+    pub make_appendable: bool,
+    /// fsync the rows and the header before returning.
+    #[arg(long)]
+    pub sync: bool,
+}
+
+pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
+    let mut rewritten = false;
+    if a.target.exists() {
+        let info = npy::info(&a.target)?;
+        if !info.appendable && !info.shape.is_empty() {
+            if !a.make_appendable {
+                let why = if info.fortran_order { "it is in Fortran order" } else { "its header has no spare room" };
+                return Err(Error::new(
+                    ErrorCode::Unsupported,
+                    format!("{} cannot grow in place ({why}); pass --make-appendable to rewrite it once with a header that can grow", a.target.display()),
+                ));
+            }
+            rewritten = npy::make_appendable(&a.target).map_err(|e| with_npy_hint(e, &a.target))?;
+        }
+    }
+    let opts = AppendOptions { sync: a.sync, create: a.create };
+    let rows = npy::append_file(&a.target, &a.source, opts).map_err(|e| with_npy_hint(e, &a.target))?;
+    let info = npy::info(&a.target)?;
+    let mut v = npy_json(&a.target, &info);
+    v["rows"] = json!(rows);
+    v["made_appendable"] = json!(rewritten);
+    ctx.emit(v, || format!("appended {} to {}: now {} {}\n", a.source.display(), a.target.display(), info.dtype.name(), ui::shape(&info.shape)));
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverNpyArgs {
+    /// The `.npy` file left by a crashed writer (its size does not match its header).
+    pub file: PathBuf,
+    /// Complete an incomplete last row with zeros instead of dropping it.
+    #[arg(long)]
+    pub zero_fill: bool,
+}
+
+pub fn recover_npy(a: &RecoverNpyArgs, ctx: &Ctx) -> Result<i32> {
+    let r = npy::recover(&a.file, a.zero_fill)?;
+    let v = json!({
+        "file": a.file.display().to_string(),
+        "clean": r.was_clean(),
+        "header_rows": r.header_rows,
+        "rows": r.rows,
+        "dropped_bytes": r.dropped_bytes,
+        "zero_filled_bytes": r.zero_filled_bytes,
+        "rewritten": r.rewritten,
+    });
+    ctx.emit(v, || {
+        if r.was_clean() {
+            format!("{}: intact ({} rows), nothing to do\n", a.file.display(), r.rows)
+        } else {
+            let mut s = format!("{}: header said {} rows, now {} rows", a.file.display(), r.header_rows, r.rows);
+            if r.dropped_bytes > 0 {
+                s += &format!("; dropped an incomplete last row ({} bytes)", r.dropped_bytes);
+            }
+            if r.zero_filled_bytes > 0 {
+                s += &format!("; completed the last row with {} zero bytes", r.zero_filled_bytes);
+            }
+            if r.rewritten {
+                s += "; the file was rewritten to make room in its header";
+            }
+            s + "\n"
+        }
+    });
+    Ok(0)
+}

@@ -1,0 +1,135 @@
+//! Output: text or JSON on standard output, errors on standard error, progress bars
+//! (only when standard error is a terminal) and Ctrl-C as cancellation.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use numpack::{Error, ErrorCode};
+use serde_json::{json, Value};
+
+use crate::exit;
+
+pub struct Ctx {
+    pub json: bool,
+    /// Progress bars are drawn (standard error is a terminal and the output is text).
+    pub bars: bool,
+}
+
+impl Ctx {
+    pub fn new(json: bool) -> Ctx {
+        Ctx { json, bars: std::io::stderr().is_terminal() }
+    }
+
+    /// Prints `value` (with `--json`) or the text `human` builds, on standard output.
+    pub fn emit(&self, value: Value, human: impl FnOnce() -> String) {
+        let text = if self.json { format!("{value:#}\n") } else { human() };
+        out(&text);
+    }
+
+    /// A progress bar over `total` units (`bytes` formats them as sizes), hidden unless
+    /// standard error is a terminal.
+    pub fn bar(&self, total: u64, what: &str, bytes: bool) -> ProgressBar {
+        if !self.bars {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let tmpl = if bytes {
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+        } else {
+            "{msg} [{bar:30}] {pos}/{len} eta {eta}"
+        };
+        pb.set_style(ProgressStyle::with_template(tmpl).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        pb.set_message(what.to_string());
+        pb
+    }
+}
+
+/// Writes to standard output; a closed pipe (`npk head ... | head -1`) ends quietly.
+pub fn out(text: &str) {
+    let mut so = std::io::stdout().lock();
+    if let Err(e) = so.write_all(text.as_bytes()).and_then(|_| so.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::OK);
+        }
+        eprintln!("npk: cannot write the output: {e}");
+        std::process::exit(exit::IO);
+    }
+}
+
+/// Prints `npk: <message>` and a hint on standard error (and, with `--json`, the error as
+/// JSON on standard output); returns the exit code.
+pub fn report_error(ctx: &Ctx, e: &Error) -> i32 {
+    let (code, hint) = exit::classify(e);
+    eprintln!("npk: {}", e.message);
+    if !hint.is_empty() {
+        eprintln!("hint: {hint}");
+    }
+    if ctx.json {
+        let v = json!({"error": {"status": e.code.name(), "exit_code": code, "message": e.message, "hint": hint}});
+        out(&format!("{v:#}\n"));
+    }
+    code
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// From now on Ctrl-C asks the running operation to stop at its next checkpoint (see
+/// [`interrupted`]) instead of killing the process; a second Ctrl-C kills it.
+pub fn catch_ctrl_c() {
+    extern "C" fn second(_: libc::c_int) {
+        // SAFETY: restoring the default action and re-raising are async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::raise(libc::SIGINT);
+        }
+    }
+    extern "C" fn first(sig: libc::c_int) {
+        on_sigint(sig);
+        // SAFETY: installing a handler is async-signal-safe.
+        unsafe { libc::signal(libc::SIGINT, second as *const () as libc::sighandler_t) };
+    }
+    // SAFETY: the handler only stores to an atomic and reinstalls a handler.
+    unsafe { libc::signal(libc::SIGINT, first as *const () as libc::sighandler_t) };
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// `CANCELLED` when Ctrl-C was pressed.
+pub fn check_interrupt() -> numpack::Result<()> {
+    if interrupted() {
+        return Err(Error::new(ErrorCode::Cancelled, "interrupted by Ctrl-C"));
+    }
+    Ok(())
+}
+
+/// `1234567` -> `"1.2 MiB"`.
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// `[3, 4]` -> `"(3, 4)"`, `[5]` -> `"(5,)"`, as numpy prints shapes.
+pub fn shape(s: &[u64]) -> String {
+    match s {
+        [one] => format!("({one},)"),
+        _ => format!("({})", s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// An invalid-argument error.
+pub fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidArgument, msg)
+}
