@@ -204,6 +204,10 @@ fn kind(file: &str) -> Option<Kind<'_>> {
     if let Some(a) = array("data_", ".npkd") {
         return Some(Kind::Data(a));
     }
+    // compressed arrays: `data_<array>.npkz` instead of `.npkd` (src/compress.rs)
+    if let Some(a) = array("data_", ".npkz") {
+        return Some(Kind::Data(a));
+    }
     array("deleted_", ".npkb").map(Kind::Bitmap)
 }
 
@@ -222,7 +226,7 @@ fn check_entry_name(pkg: &Path, index: u32, name: &str) -> Result<()> {
             pkg,
             format!(
                 "entry {index} ({name:?}) is not a file of a NumPack store \
-                 (metadata.npkm, data_<array>.npkd or deleted_<array>.npkb with a valid array name)"
+                 (metadata.npkm, data_<array>.npkd, data_<array>.npkz or deleted_<array>.npkb with a valid array name)"
             ),
         ));
     }
@@ -927,8 +931,13 @@ fn check_catalogue(pkg: &Path, meta: &[u8], entries: &[PackageEntry]) -> Result<
     }
     let mut headers = Vec::new();
     for (array, entry) in &cat {
-        let df = name::data_file(array);
-        let need = entry.nbytes();
+        let mut df = name::data_file(array);
+        let mut need = entry.nbytes();
+        // compressed arrays: the `.npkz` file (at least its header) stands for the `.npkd`
+        let zf = crate::compress::file_name(array);
+        if !by_name.contains_key(df.as_str()) && by_name.contains_key(zf.as_str()) {
+            (df, need) = (zf, crate::compress::HEADER_LEN);
+        }
         match by_name.get(df.as_str()) {
             None => return Err(Error::corrupt(pkg, format!("array {array:?} has no data file {df:?} in the package"))),
             Some(d) if d.original_size < need => {

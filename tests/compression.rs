@@ -425,3 +425,20 @@ fn a_second_handle_sees_every_change_to_a_compressed_array() {
     b.append("a", DType::Int64, &[1, 4], &rows(4..5)).unwrap();
     assert_eq!(firsts(&a.load("a").unwrap().1), vec![1, 2, 3, 4]);
 }
+
+#[test]
+fn packages_carry_compressed_arrays() {
+    let (t, _p, s) = z_store(RPC + 7);
+    s.delete_rows("a", &[0]).unwrap();
+    s.save("b", DType::Int64, &[2, 4], &rows(0..2)).unwrap();
+    let pkg = t.path().join("z.npkg");
+    numpack::package::pack(&s, &pkg, &Default::default(), None).unwrap();
+    let info = numpack::package::info(&pkg).unwrap();
+    assert!(info.entries.iter().any(|f| f.name == "data_a.npkz"), "{:?}", info.entries);
+    let out = t.path().join("unpacked.npk");
+    numpack::package::unpack(&pkg, &out, false, true, None).unwrap();
+    let u = Store::open(&out, OpenOptions::default()).unwrap();
+    assert_eq!(firsts(&u.load("a").unwrap().1), (1..RPC + 7).collect::<Vec<_>>());
+    assert!(u.compression("a").unwrap().is_some());
+    assert_eq!(firsts(&u.load("b").unwrap().1), vec![0, 1]);
+}
