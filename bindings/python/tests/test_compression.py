@@ -159,3 +159,17 @@ def test_corruption_names_the_chunk(path):
         assert "chunk" in msg and "rows" in msg and "data_a.npkz" in msg
         # Rows in undamaged chunks still read.
         np.testing.assert_array_equal(n.getitem("a", [0, 1]), a[[0, 1]])
+
+
+def test_packages_carry_compressed_arrays(tmp_path):
+    a = smooth(20_000, cols=2, dtype=np.float64)
+    src, pkg, dst = tmp_path / "src.npk", tmp_path / "p.npkg", tmp_path / "dst.npk"
+    with numpack.NumPack(src, warn_no_context=False) as n:
+        n.save({"z": a}, compression=("zstd", 4))
+        n.drop("z", [3])
+    numpack.pack(src, pkg)
+    assert "data_z.npkz" in [f["name"] for f in numpack.get_package_info(pkg)["files"]]
+    numpack.unpack(pkg, dst)
+    with numpack.NumPack(dst, warn_no_context=False) as n:
+        np.testing.assert_array_equal(n.load("z"), np.delete(a, 3, axis=0))
+        assert n.get_compression("z")["level"] == 4
