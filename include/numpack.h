@@ -483,6 +483,18 @@ typedef struct {
 } npk_npy_file_info;
 
 /**
+ * Progress callback of `npk_package_pack` and `npk_package_unpack`: called with the
+ * bytes of file data (uncompressed) done so far and in all, and the caller's
+ * `user_data`. It is called once at the start (`done` 0), after each file, at least
+ * every 4 MiB, and at the end (`done == total`), always on the thread that made the
+ * call. Return true to go on, false to cancel: the call then returns
+ * `NPK_STATUS_CANCELLED` and leaves no target and no temporary file behind (an
+ * existing target stays as it was). The callback must not unwind (throw) into the
+ * library, and must not call `npk_package_*` on the same target.
+ */
+typedef bool (*npk_progress_fn)(uint64_t done, uint64_t total, void *user_data);
+
+/**
  * What `npk_npy_recover` found and did.
  */
 typedef struct {
@@ -589,18 +601,6 @@ typedef struct {
      */
     const uint64_t *row_map;
 } npk_view_layout;
-
-/**
- * Progress callback of `npk_package_pack` and `npk_package_unpack`: called with the
- * bytes of file data (uncompressed) done so far and in all, and the caller's
- * `user_data`. It is called once at the start (`done` 0), after each file, at least
- * every 4 MiB, and at the end (`done == total`), always on the thread that made the
- * call. Return true to go on, false to cancel: the call then returns
- * `NPK_STATUS_CANCELLED` and leaves no target and no temporary file behind (an
- * existing target stays as it was). The callback must not unwind (throw) into the
- * library, and must not call `npk_package_*` on the same target.
- */
-typedef bool (*npk_progress_fn)(uint64_t done, uint64_t total, void *user_data);
 
 /**
  * What `npk_package_get_summary` reports about a package as a whole.
@@ -816,17 +816,24 @@ npk_status npk_npy_info(const char *path, npk_npy_file_info *out);
  *
  * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing array).
  *
+ * `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+ * bytes of array data done and in all: once with `done` 0, after every block of a few
+ * MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+ * to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+ * no array is created (an existing one is left as it was).
+ *
  * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
  * not UTF-8, empty path), `INVALID_NAME`, `ALREADY_EXISTS`, `NOT_FOUND` (no file),
  * `CORRUPT`, `UNSUPPORTED` (dtype, version), `SHAPE_MISMATCH` (a 0-d array),
- * `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `IO`.
- * Thread safety: safe from many threads.
+ * `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `CANCELLED`,
+ * `IO`. Thread safety: safe from many threads.
  *
  * # Safety
  * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
- * NULL or NUL-terminated strings.
+ * NULL or NUL-terminated strings; `progress` NULL or a function of the type
+ * `npk_progress_fn`.
  */
-npk_status npk_npy_import(const npk_store *store, const char *name, const char *path, uint32_t flags);
+npk_status npk_npy_import(const npk_store *store, const char *name, const char *path, uint32_t flags, npk_progress_fn progress, void *user_data);
 
 /**
  * Imports every member of the `.npz` archive at `path` (stored or deflated members, as
@@ -837,6 +844,12 @@ npk_status npk_npy_import(const npk_store *store, const char *name, const char *
  *
  * `flags`: 0 or `NPK_NPY_OVERWRITE`.
  *
+ * `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+ * bytes of array data done and in all: once with `done` 0, after every block of a few
+ * MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+ * to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+ * the store is left as it was. `total` counts the data of all members together.
+ *
  * Ownership: the caller owns `*out` and releases it with `npk_names_free`.
  *
  * Errors: as `npk_npy_import`; `CORRUPT` also for a damaged archive, `UNSUPPORTED` for
@@ -845,9 +858,10 @@ npk_status npk_npy_import(const npk_store *store, const char *name, const char *
  *
  * # Safety
  * `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
- * NUL-terminated string; `out` NULL or writable.
+ * NUL-terminated string; `progress` NULL or a function of the type `npk_progress_fn`;
+ * `out` NULL or writable.
  */
-npk_status npk_npz_import(const npk_store *store, const char *path, uint32_t flags, npk_names **out);
+npk_status npk_npz_import(const npk_store *store, const char *path, uint32_t flags, npk_progress_fn progress, void *user_data, npk_names **out);
 
 /**
  * Exports array `name` of `store` to a `.npy` file at `path`: C order, little-endian,
@@ -857,16 +871,23 @@ npk_status npk_npz_import(const npk_store *store, const char *path, uint32_t fla
  *
  * `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing file).
  *
+ * `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+ * bytes of array data done and in all: once with `done` 0, after every block of a few
+ * MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+ * to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+ * `path` is left as it was, with no temporary file behind.
+ *
  * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
  * not UTF-8, empty path), `INVALID_NAME`, `NOT_FOUND` (no array), `ALREADY_EXISTS` (the
- * file exists, no `NPK_NPY_OVERWRITE`), `IO`, `CORRUPT`. Thread safety: safe from many
- * threads.
+ * file exists, no `NPK_NPY_OVERWRITE`), `CANCELLED`, `IO`, `CORRUPT`. Thread safety:
+ * safe from many threads.
  *
  * # Safety
  * `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
- * NULL or NUL-terminated strings.
+ * NULL or NUL-terminated strings; `progress` NULL or a function of the type
+ * `npk_progress_fn`.
  */
-npk_status npk_npy_export(const npk_store *store, const char *name, const char *path, uint32_t flags);
+npk_status npk_npy_export(const npk_store *store, const char *name, const char *path, uint32_t flags, npk_progress_fn progress, void *user_data);
 
 /**
  * Creates an empty appendable `.npy` file at `path` holding `dtype` rows of shape
@@ -919,14 +940,22 @@ npk_status npk_npy_append(const char *path, uint32_t dtype, uint32_t row_ndim, c
  * `flags`: `NPK_NPY_SYNC`, `NPK_NPY_CREATE` (create `path` with `src`'s dtype and row
  * shape if missing).
  *
+ * `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+ * bytes of `src`'s data done and in all (once with `done` 0, after every block of a few
+ * MB, at the end with `done == total`), on the calling thread, with `user_data`. When it
+ * returns false the call returns `NPK_STATUS_CANCELLED` and the rows copied so far are
+ * cut off again: `path` holds its old rows (a file made by `NPK_NPY_CREATE` stays,
+ * empty).
+ *
  * Errors: as `npk_npy_append`; `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`
  * for `src` too; `SHAPE_MISMATCH` (a 0-d `src`); `INVALID_ARGUMENT` (both name the same
- * file). Thread safety: safe from any thread.
+ * file); `CANCELLED`. Thread safety: safe from any thread.
  *
  * # Safety
- * `path` and `src` must be NULL or NUL-terminated strings; `out_rows` NULL or writable.
+ * `path` and `src` must be NULL or NUL-terminated strings; `progress` NULL or a function
+ * of the type `npk_progress_fn`; `out_rows` NULL or writable.
  */
-npk_status npk_npy_append_file(const char *path, const char *src, uint32_t flags, uint64_t *out_rows);
+npk_status npk_npy_append_file(const char *path, const char *src, uint32_t flags, npk_progress_fn progress, void *user_data, uint64_t *out_rows);
 
 /**
  * Makes the `.npy` file at `path` appendable. A file whose header has no spare room (as

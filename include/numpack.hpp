@@ -1002,6 +1002,10 @@ private:
 /// NumPy .npy / .npz interop: import into a Store, export from it, append rows to a .npy
 /// in place (safe with concurrent appenders), make legacy files appendable, recover files
 /// left by a crashed appender. Import and export are streamed; export is atomic.
+}  // namespace numpack
+#include <exception>   // npy::Progress
+#include <functional>  // npy::Progress
+namespace numpack {
 namespace npy {
 
 /// What a .npy header says (npk_npy_file_info).
@@ -1029,6 +1033,41 @@ struct Recovery {
     }
 };
 
+/// Progress callback of import_file, import_npz, export_file and append_file: (bytes of
+/// data done, bytes in all), called at the start, after every block of a few MB and at
+/// the end. Return false to cancel: the call then throws Error(NPK_STATUS_CANCELLED)
+/// and leaves nothing half-done (no array; the old target file; the old rows). An
+/// exception it throws also cancels the call and is rethrown as it is.
+using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+
+namespace progress_detail {
+/// Carries a std::function through the C callback; never lets an exception cross it.
+struct ProgressTrampoline {
+    const Progress* fn;
+    std::exception_ptr error;
+    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
+        auto* t = static_cast<ProgressTrampoline*>(self);
+        try {
+            return (*t->fn)(done, total);
+        } catch (...) {
+            t->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
+/// Runs `call(progress_fn, user_data)`; rethrows the callback's exception, or throws the
+/// status's Error.
+template <class Call>
+void run(const Progress& progress, Call&& call) {
+    ProgressTrampoline t{&progress, nullptr};
+    npk_status st = progress ? call(&ProgressTrampoline::call, static_cast<void*>(&t))
+                             : call(nullptr, nullptr);
+    if (t.error) std::rethrow_exception(t.error);
+    numpack::detail::check(st);
+}
+}  // namespace progress_detail
+
 /// The header of the .npy file at `path`.
 inline FileInfo info(const std::string& path) {
     npk_npy_file_info raw{};
@@ -1049,24 +1088,30 @@ inline FileInfo info(const std::string& path) {
 
 /// Imports the .npy at `path` into array `name` (converted to C order, native bytes).
 inline void import_file(const Store& store, const std::string& name, const std::string& path,
-                        bool overwrite = false) {
-    detail::check(npk_npy_import(store.capi(), name.c_str(), path.c_str(),
-                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+                        bool overwrite = false, const Progress& progress = {}) {
+    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_npy_import(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
+                              fn, ud);
+    });
 }
 
 /// Imports every member of the .npz at `path`; returns the array names, in archive order.
 inline std::vector<std::string> import_npz(const Store& store, const std::string& path,
-                                           bool overwrite = false) {
+                                           bool overwrite = false, const Progress& progress = {}) {
     npk_names* out = nullptr;
-    detail::check(npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, &out));
+    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, fn, ud, &out);
+    });
     return Names(out).to_vector();
 }
 
 /// Exports array `name` to a .npy at `path` (deleted rows left out; atomic; appendable).
 inline void export_file(const Store& store, const std::string& name, const std::string& path,
-                        bool overwrite = false) {
-    detail::check(npk_npy_export(store.capi(), name.c_str(), path.c_str(),
-                                 overwrite ? NPK_NPY_OVERWRITE : 0));
+                        bool overwrite = false, const Progress& progress = {}) {
+    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_npy_export(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
+                              fn, ud);
+    });
 }
 
 /// Creates an empty appendable .npy of shape (0, *row_shape).
@@ -1104,9 +1149,12 @@ uint64_t append(const std::string& path, const std::vector<T>& data,
 
 /// Appends every row of the .npy at `src` to the .npy at `path` (streamed, under one lock);
 /// returns the row count. `flags`: NPK_NPY_SYNC, NPK_NPY_CREATE.
-inline uint64_t append_file(const std::string& path, const std::string& src, uint32_t flags = 0) {
+inline uint64_t append_file(const std::string& path, const std::string& src, uint32_t flags = 0,
+                            const Progress& progress = {}) {
     uint64_t rows = 0;
-    detail::check(npk_npy_append_file(path.c_str(), src.c_str(), flags, &rows));
+    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_npy_append_file(path.c_str(), src.c_str(), flags, fn, ud, &rows);
+    });
     return rows;
 }
 

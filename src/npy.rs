@@ -21,6 +21,17 @@
 //! (`<`, `>`, `|`, `=`); object, string, structured, datetime and `float128`-like
 //! descrs are refused with an error naming the descr.
 //!
+//! # Progress and cancellation
+//! [`import`], [`import_npz`], [`export`], [`append_file`] and [`make_appendable`] take an
+//! optional [`Progress`] callback, called with `(bytes of array data done, bytes in all)`
+//! once at the start (`done` 0), after every block of at most [`BLOCK_BYTES`] (bigger
+//! for wide Fortran-order rows), and at the end (`done == total`), on the calling thread.
+//! Returning `false` cancels: the call returns [`ErrorCode::Cancelled`] and leaves nothing
+//! half-done: an import leaves no array (and no temporary one), an export or
+//! `make_appendable` leaves the old target file untouched and no temporary file, and
+//! `append_file` cuts the file back to its old rows (a file it created with
+//! `opts.create` stays, empty).
+//!
 //! # Guarantees
 //! - **Streamed.** Import and export move data in blocks of [`BLOCK_BYTES`] whatever the
 //!   file size. A Fortran-order file is converted to C order one block of output rows at a
@@ -59,6 +70,7 @@ use crate::dtype::DType;
 use crate::error::{bail, Error, ErrorCode, Result};
 use crate::lock::FileLock;
 use crate::metadata::MAX_NDIM;
+use crate::package::Progress;
 use crate::store::{ArrayInfo, Store};
 
 /// Bytes moved per block by import, export and rewrites.
@@ -567,6 +579,46 @@ fn block_rows(row_bytes: u64) -> u64 {
     (BLOCK_BYTES as u64 / row_bytes.max(1)).max(1)
 }
 
+/// Reports progress to an optional callback; a `false` from it becomes `CANCELLED`.
+struct Meter<'a> {
+    cb: Option<Progress<'a>>,
+    done: u64,
+    total: u64,
+    reported: Option<u64>,
+    what: &'static str,
+}
+
+impl<'a> Meter<'a> {
+    /// Reports `(0, total)`.
+    fn start(cb: Option<Progress<'a>>, total: u64, what: &'static str) -> Result<Meter<'a>> {
+        let mut m = Meter { cb, done: 0, total, reported: None, what };
+        m.report()?;
+        Ok(m)
+    }
+
+    fn report(&mut self) -> Result<()> {
+        self.reported = Some(self.done);
+        if let Some(cb) = self.cb.as_mut() {
+            if !cb(self.done, self.total) {
+                bail!(Cancelled, "{} cancelled by the progress callback", self.what);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more done and reports.
+    fn advance(&mut self, bytes: u64) -> Result<()> {
+        self.done = (self.done + bytes).min(self.total);
+        self.report()
+    }
+
+    /// Reports `(total, total)` unless that was the last report.
+    fn finish(&mut self) -> Result<()> {
+        self.done = self.total;
+        if self.reported == Some(self.total) { Ok(()) } else { self.report() }
+    }
+}
+
 /// Least bytes read per positioned read when converting Fortran order (see below).
 const MIN_RUN_BYTES: usize = 16 << 10;
 /// Most bytes of output rows held when converting Fortran order.
@@ -780,10 +832,14 @@ fn install(store: &Store, pairs: &[(String, String)], overwrite: bool) -> Result
 /// [`BLOCK_BYTES`]. Big-endian data is converted to native order and Fortran order to C
 /// order. The array appears complete or not at all. Returns the new array's info.
 ///
+/// `progress` (see the module docs) counts the bytes of data; `false` from it cancels,
+/// leaving no array.
+///
 /// Errors: `ALREADY_EXISTS` (without `overwrite`), `NOT_FOUND` (no file), `CORRUPT` (not
 /// a `.npy`, bad header), `UNSUPPORTED` (dtype, version), `SHAPE_MISMATCH` (0-d),
-/// `NEEDS_RECOVERY` (file size does not match the shape), `INVALID_NAME`, store errors.
-pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool) -> Result<ArrayInfo> {
+/// `NEEDS_RECOVERY` (file size does not match the shape), `INVALID_NAME`, `CANCELLED`,
+/// store errors.
+pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool, progress: Option<Progress<'_>>) -> Result<ArrayInfo> {
     let path = path.as_ref();
     let file = open_read(path)?;
     let info = header_of(&file, path)?;
@@ -791,7 +847,15 @@ pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     check_complete(&info, path)?;
     check_target(store, name, overwrite)?;
     drop_orphan_imports(store);
-    let tmp = write_temp(store, &info, |sink| stream_file(&info, &file, path, sink))?;
+    let mut meter = Meter::start(progress, info.data_bytes().unwrap_or(0), "the import")?;
+    let tmp = write_temp(store, &info, |sink| {
+        stream_file(&info, &file, path, &mut |block, rows| {
+            let n = block.len() as u64;
+            sink(block, rows)?;
+            meter.advance(n)
+        })?;
+        meter.finish()
+    })?;
     install(store, &[(tmp, name.to_string())], overwrite)?;
     store.info(name)
 }
@@ -816,9 +880,12 @@ fn zip_err(path: &Path, e: zip::result::ZipError) -> Error {
 /// a bad member or an existing name (without `overwrite`) leaves the store as it was.
 /// Returns the names imported, in archive order.
 ///
+/// `progress` counts the bytes of data of all members together; `false` from it cancels,
+/// leaving the store as it was.
+///
 /// Errors: as [`import`]; `CORRUPT` for a damaged archive or a member whose data does not
 /// match its header; `UNSUPPORTED` for other compression methods.
-pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Result<Vec<String>> {
+pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool, progress: Option<Progress<'_>>) -> Result<Vec<String>> {
     let path = path.as_ref();
     let file = open_read(path)?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| zip_err(path, e))?;
@@ -847,6 +914,8 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
     // Every member goes to a temporary array first; all are renamed once all are in, so a
     // member whose data turns out damaged leaves the store as it was.
     drop_orphan_imports(store);
+    let total = members.iter().map(|(_, _, info)| info.data_bytes().unwrap_or(0)).fold(0u64, u64::saturating_add);
+    let mut meter = Meter::start(progress, total, "the .npz import")?;
     let mut done: Vec<(String, String)> = Vec::new();
     let result = (|| {
         for (i, key, info) in members {
@@ -875,13 +944,23 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
                         bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
                     }
                     let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
-                    write_temp(store, &tmp_info, |sink| stream_file(&tmp_info, &out, &origin, sink))
+                    write_temp(store, &tmp_info, |sink| {
+                        stream_file(&tmp_info, &out, &origin, &mut |block, rows| {
+                            let n = block.len() as u64;
+                            sink(block, rows)?;
+                            meter.advance(n)
+                        })
+                    })
                 })();
                 let _ = fs::remove_file(&tmp_path);
                 done.push((result?, key.clone()));
             } else {
                 let tmp = write_temp(store, &info, |sink| {
-                    stream_c(&info, &mut m, &origin, sink)?;
+                    stream_c(&info, &mut m, &origin, &mut |block, rows| {
+                        let n = block.len() as u64;
+                        sink(block, rows)?;
+                        meter.advance(n)
+                    })?;
                     // Reading to the end makes the zip reader check the member's CRC-32.
                     let mut rest = [0u8; 1];
                     match m.read(&mut rest) {
@@ -893,7 +972,7 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool) -> Res
                 done.push((tmp, key.clone()));
             }
         }
-        Ok(())
+        meter.finish()
     })();
     if let Err(e) = result {
         for (tmp, _) in &done {
@@ -1002,14 +1081,19 @@ fn with_locked<T>(path: &Path, f: impl FnOnce(&File) -> Result<T>) -> Result<T> 
 /// is written to a temporary file next to `path` and renamed over it, so `path` holds the
 /// old file or the complete new one. Returns the written file's header.
 ///
+/// `progress` counts the bytes of data; `false` from it cancels, leaving `path` as it was
+/// and no temporary file.
+///
 /// Errors: `ALREADY_EXISTS` (`path` exists and not `overwrite`), `NOT_FOUND` (no array),
-/// `IO`, store errors.
-pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool) -> Result<NpyInfo> {
+/// `CANCELLED`, `IO`, store errors.
+pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool, progress: Option<Progress<'_>>) -> Result<NpyInfo> {
     let path = path.as_ref();
     if !overwrite && fs::symlink_metadata(path).is_ok() {
         bail!(AlreadyExists, "{} already exists (export with overwrite to replace it)", path.display());
     }
     let ainfo = store.info(name)?;
+    let total = if ainfo.shape.is_empty() { ainfo.dtype.size() as u64 } else { ainfo.shape[0].saturating_mul(ainfo.row_bytes()) };
+    let mut meter = Meter::start(progress, total, "the export")?;
     let tmp = TempFile::new(path)?;
     let header = appendable_header(ainfo.dtype, &ainfo.shape);
     let mut w = io::BufWriter::with_capacity(1 << 20, &tmp.file);
@@ -1017,6 +1101,7 @@ pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     if ainfo.shape.is_empty() {
         let (_, data) = store.load(name)?;
         w.write_all(&data).map_err(|e| Error::io("cannot write", &tmp.path, e))?;
+        meter.advance(data.len() as u64)?;
     } else {
         let rows = ainfo.shape[0];
         let rb = ainfo.row_bytes();
@@ -1028,6 +1113,7 @@ pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
             let out = &mut buf[..(n * rb) as usize];
             store.read_range_into(name, at, at + n, out)?;
             w.write_all(out).map_err(|e| Error::io("cannot write", &tmp.path, e))?;
+            meter.advance(out.len() as u64)?;
             at += n;
         }
     }
@@ -1035,6 +1121,7 @@ pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     drop(w);
     let written = header_of(&tmp.file, &tmp.path)?;
     check_complete(&written, &tmp.path)?;
+    meter.finish()?;
     if overwrite && path.exists() {
         // Hold the old file's lock across the rename so appenders move to the new file.
         let tmp_cell = std::cell::RefCell::new(Some(tmp));
@@ -1114,10 +1201,15 @@ pub fn append(path: impl AsRef<Path>, data: &[u8], dtype: DType, row_shape: &[u6
 /// leaves a file [`recover`] completes). With `opts.create`, a missing `path` is created
 /// with `src`'s dtype and row shape.
 ///
+/// `progress` counts the bytes of `src`'s data; `false` from it cancels. On cancellation
+/// or any error while copying, `path` is cut back to its old rows (its header was not
+/// touched yet), so it is as before the call (a file created by `opts.create` stays,
+/// empty).
+///
 /// Errors: as [`append`]; those of reading `src` (`NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`,
 /// `NEEDS_RECOVERY`); `SHAPE_MISMATCH` for a 0-d `src`; `INVALID_ARGUMENT` if both paths
-/// name the same file.
-pub fn append_file(path: impl AsRef<Path>, src: impl AsRef<Path>, opts: AppendOptions) -> Result<u64> {
+/// name the same file; `CANCELLED`.
+pub fn append_file(path: impl AsRef<Path>, src: impl AsRef<Path>, opts: AppendOptions, progress: Option<Progress<'_>>) -> Result<u64> {
     let (path, src) = (path.as_ref(), src.as_ref());
     let src_file = open_read(src)?;
     let src_info = header_of(&src_file, src)?;
@@ -1139,7 +1231,26 @@ pub fn append_file(path: impl AsRef<Path>, src: impl AsRef<Path>, opts: AppendOp
         }
         let info = append_target(file, path, src_info.dtype, &row_shape)?;
         let mut sink = AppendSink::new(file, &info, path);
-        stream_file(&src_info, &src_file, src, &mut |block, rows| sink.write(block, rows))?;
+        let copied = (|| {
+            let mut meter = Meter::start(progress, src_info.data_bytes().unwrap_or(0), "the append")?;
+            stream_file(&src_info, &src_file, src, &mut |block, rows| {
+                let n = block.len() as u64;
+                sink.write(block, rows)?;
+                meter.advance(n)
+            })?;
+            meter.finish()
+        })();
+        if let Err(e) = copied {
+            // The header still has the old shape: dropping the rows written so far
+            // restores the file exactly.
+            if let Err(cut) = file.set_len(info.file_size) {
+                return Err(Error::new(
+                    e.code,
+                    format!("{}; cutting {} back to its old rows also failed ({cut}): recover it", e.message, path.display()),
+                ));
+            }
+            return Err(e);
+        }
         sink.finish(opts.sync)
     })
 }
@@ -1217,7 +1328,8 @@ impl<'a> AppendSink<'a> {
 /// Writes `info`'s array (first `rows` rows) from `file` to a new appendable C-order,
 /// little-endian file at a temporary path, then renames it over `path`. The caller holds
 /// `file`'s lock.
-fn rewrite(file: &File, info: &NpyInfo, rows: u64, path: &Path) -> Result<()> {
+fn rewrite(file: &File, info: &NpyInfo, rows: u64, path: &Path, progress: Option<Progress<'_>>) -> Result<()> {
+    let mut meter = Meter::start(progress, rows.saturating_mul(info.row_bytes()), "the rewrite")?;
     let tmp = TempFile::new(path)?;
     let mut shape = info.shape.clone();
     shape[0] = rows;
@@ -1225,9 +1337,13 @@ fn rewrite(file: &File, info: &NpyInfo, rows: u64, path: &Path) -> Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 20, &tmp.file);
     w.write_all(&appendable_header(info.dtype, &shape)).map_err(|e| Error::io("cannot write", &tmp.path, e))?;
     let tmp_path = tmp.path.clone();
-    stream_file(&src, file, path, &mut |block, _| w.write_all(block).map_err(|e| Error::io("cannot write", &tmp_path, e)))?;
+    stream_file(&src, file, path, &mut |block, _| {
+        w.write_all(block).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        meter.advance(block.len() as u64)
+    })?;
     w.flush().map_err(|e| Error::io("cannot write", &tmp.path, e))?;
     drop(w);
+    meter.finish()?;
     if let Ok(m) = file.metadata() {
         let _ = fs::set_permissions(&tmp.path, m.permissions());
     }
@@ -1239,9 +1355,12 @@ fn rewrite(file: &File, info: &NpyInfo, rows: u64, path: &Path) -> Result<()> {
 /// file renamed over it, converted to C order and native byte order) with a header that
 /// can grow. Returns whether it rewrote the file.
 ///
+/// `progress` is called only when the file is rewritten, counting the bytes of data;
+/// `false` from it cancels, leaving the file as it was and no temporary file.
+///
 /// Errors: `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED` (0-d array, dtype), `NEEDS_RECOVERY`
-/// (file size does not match the header: recover first), `IO`.
-pub fn make_appendable(path: impl AsRef<Path>) -> Result<bool> {
+/// (file size does not match the header: recover first), `CANCELLED`, `IO`.
+pub fn make_appendable(path: impl AsRef<Path>, progress: Option<Progress<'_>>) -> Result<bool> {
     let path = path.as_ref();
     with_locked(path, |file| {
         let info = header_of(file, path)?;
@@ -1252,7 +1371,7 @@ pub fn make_appendable(path: impl AsRef<Path>) -> Result<bool> {
             return Ok(false);
         }
         check_complete(&info, path)?;
-        rewrite(file, &info, info.shape[0], path)?;
+        rewrite(file, &info, info.shape[0], path, progress)?;
         Ok(true)
     })
 }
@@ -1306,7 +1425,7 @@ pub fn recover(path: impl AsRef<Path>, zero_fill: bool) -> Result<Recovery> {
         file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;
         if !set_rows_in_place(file, &info, rep.rows, path)? {
             let fixed = NpyInfo { file_size: new_len, ..info.clone() };
-            rewrite(file, &fixed, rep.rows, path)?;
+            rewrite(file, &fixed, rep.rows, path, None)?;
             rep.rewritten = true;
         } else {
             file.sync_data().map_err(|e| Error::io("cannot sync", path, e))?;

@@ -187,3 +187,55 @@ fn recover_npy_repairs_a_torn_append() {
     fs::write(&junk, b"hello").unwrap();
     assert_eq!(json(8, &[&"recover-npy", &junk])["error"]["status"], "CORRUPT");
 }
+
+/// Whether process `pid` catches SIGINT (its handler is installed).
+fn catches_sigint(pid: u32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+#[test]
+fn ctrl_c_cancels_append_npy_with_code_11_and_keeps_the_old_rows() {
+    use std::os::fd::AsRawFd;
+    if !Path::new("/proc/self/status").exists() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (target, source) = (t.path().join("t.npy"), t.path().join("s.npy"));
+    npy::append(&target, &i64s(&[1, 2]), DType::Int64, &[2], npy::AppendOptions { create: true, sync: false }).unwrap();
+    npy::append(&source, &i64s(&[3, 4, 5, 6]), DType::Int64, &[2], npy::AppendOptions { create: true, sync: false }).unwrap();
+    let before = fs::read(&target).unwrap();
+    // Hold the target's lock so that append-npy waits for it, then press Ctrl-C.
+    let held = fs::File::open(&target).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let child = Command::new(env!("CARGO_BIN_EXE_npk"))
+        .args(["--json", "append-npy"])
+        .arg(&target)
+        .arg(&source)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !catches_sigint(pid) {
+        assert!(std::time::Instant::now() < deadline, "append-npy never installed its Ctrl-C handler");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_UN) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(11), "stderr: {err}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["status"], "CANCELLED", "{v}");
+    assert_eq!(v["error"]["exit_code"], 11, "{v}");
+    assert_eq!(fs::read(&target).unwrap(), before);
+}

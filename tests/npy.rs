@@ -78,7 +78,7 @@ fn every_numpy_fixture_imports_to_its_expected_bytes() {
         }
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let info = npy::info(&path).unwrap();
-        let imported = npy::import(&s, &name, &path, false).unwrap();
+        let imported = npy::import(&s, &name, &path, false, None).unwrap();
         assert_eq!(imported.shape, info.shape, "{name}");
         assert_eq!(imported.dtype, info.dtype, "{name}");
         let (_, data) = s.load(&name).unwrap();
@@ -100,11 +100,11 @@ fn unsupported_dtypes_and_scalars_are_refused_naming_the_cause() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     for (file, descr) in [("unicode", "<U2"), ("object", "|O"), ("datetime", "<M8[D]"), ("structured", "('a', '<i4')")] {
-        let (code, msg) = err_code(npy::import(&s, file, fixtures().join(format!("{file}.npy")), false));
+        let (code, msg) = err_code(npy::import(&s, file, fixtures().join(format!("{file}.npy")), false, None));
         assert_eq!(code, ErrorCode::Unsupported, "{file}: {msg}");
         assert!(msg.contains(descr), "{file}: {msg}");
     }
-    let (code, msg) = err_code(npy::import(&s, "x", fixtures().join("scalar_0d.npy"), false));
+    let (code, msg) = err_code(npy::import(&s, "x", fixtures().join("scalar_0d.npy"), false, None));
     assert_eq!(code, ErrorCode::ShapeMismatch, "{msg}");
     assert!(msg.contains("0-d"), "{msg}");
     assert!(s.names().unwrap().is_empty(), "a refused import left arrays behind");
@@ -115,7 +115,7 @@ fn npz_stored_and_deflated_import_every_member() {
     for archive in ["stored.npz", "deflated.npz"] {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
-        let names = npy::import_npz(&s, fixtures().join(archive), false).unwrap();
+        let names = npy::import_npz(&s, fixtures().join(archive), false, None).unwrap();
         assert_eq!(names, ["a", "b", "c", "d"], "{archive}");
         // Member "c" (Fortran order) went through a temporary file, since removed.
         let leftovers: Vec<_> = fs::read_dir(s.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("npk-tmp-")).collect();
@@ -126,21 +126,21 @@ fn npz_stored_and_deflated_import_every_member() {
             assert_eq!(data, fs::read(fixtures().join(format!("npz_{name}.expect"))).unwrap(), "{archive}:{name}");
         }
         // Existing names are refused before anything is written; overwrite replaces.
-        let (code, _) = err_code(npy::import_npz(&s, fixtures().join(archive), false));
+        let (code, _) = err_code(npy::import_npz(&s, fixtures().join(archive), false, None));
         assert_eq!(code, ErrorCode::AlreadyExists);
-        npy::import_npz(&s, fixtures().join(archive), true).unwrap();
+        npy::import_npz(&s, fixtures().join(archive), true, None).unwrap();
         assert_eq!(s.names().unwrap(), ["a", "b", "c", "d"]);
     }
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let (code, msg) = err_code(npy::import_npz(&s, fixtures().join("f64_1d.npy"), false));
+    let (code, msg) = err_code(npy::import_npz(&s, fixtures().join("f64_1d.npy"), false, None));
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     // A damaged deflated member is reported, and a bad one leaves no array behind.
     let mut bytes = fs::read(fixtures().join("deflated.npz")).unwrap();
     let cut = bytes.len() / 3;
     bytes[cut..cut + 16].fill(0xAA);
     fs::write(dir.path().join("bad.npz"), &bytes).unwrap();
-    assert!(npy::import_npz(&s, dir.path().join("bad.npz"), false).is_err());
+    assert!(npy::import_npz(&s, dir.path().join("bad.npz"), false, None).is_err());
 }
 
 #[test]
@@ -155,12 +155,12 @@ fn export_round_trips_every_dtype_and_rank_and_leaves_deleted_rows_out() {
             let name = format!("{}_{j}", dtype.numpy_name());
             s.save(&name, *dtype, shape, &data).unwrap();
             let file = dir.path().join(format!("{name}.npy"));
-            let written = npy::export(&s, &name, &file, false).unwrap();
+            let written = npy::export(&s, &name, &file, false, None).unwrap();
             assert_eq!((written.dtype, written.shape.as_slice(), written.appendable), (*dtype, *shape, true));
             assert_eq!(written.data_offset % 64, 0);
             assert_eq!(fs::metadata(&file).unwrap().len(), written.data_offset + data.len() as u64);
             let back = format!("{name}_back");
-            npy::import(&s, &back, &file, false).unwrap();
+            npy::import(&s, &back, &file, false, None).unwrap();
             let ((a, da), (b, db)) = (s.load(&back).unwrap(), s.load(&name).unwrap());
             assert_eq!((a.dtype, a.shape, da), (b.dtype, b.shape, db), "{name}");
         }
@@ -170,15 +170,15 @@ fn export_round_trips_every_dtype_and_rank_and_leaves_deleted_rows_out() {
     s.delete_rows("del", &[1, 4]).unwrap();
     let file = dir.path().join("del.npy");
     fs::write(&file, b"keep me").unwrap();
-    let (code, _) = err_code(npy::export(&s, "del", &file, false));
+    let (code, _) = err_code(npy::export(&s, "del", &file, false, None));
     assert_eq!(code, ErrorCode::AlreadyExists);
     assert_eq!(fs::read(&file).unwrap(), b"keep me");
-    npy::export(&s, "del", &file, true).unwrap();
-    npy::import(&s, "del_back", &file, false).unwrap();
+    npy::export(&s, "del", &file, true, None).unwrap();
+    npy::import(&s, "del_back", &file, false, None).unwrap();
     let (info, data) = s.load("del_back").unwrap();
     assert_eq!(info.shape, [4, 2]);
     assert_eq!((info, data).1, s.load("del").unwrap().1);
-    let (code, _) = err_code(npy::export(&s, "missing", dir.path().join("m.npy"), false));
+    let (code, _) = err_code(npy::export(&s, "missing", dir.path().join("m.npy"), false, None));
     assert_eq!(code, ErrorCode::NotFound);
     assert!(!dir.path().join("m.npy").exists());
     // No temporary files are left next to the targets.
@@ -191,15 +191,15 @@ fn import_refuses_existing_names_and_overwrite_replaces_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     s.save("a", DType::Uint8, &[2], &[1, 2]).unwrap();
-    let (code, _) = err_code(npy::import(&s, "a", fixtures().join("f64_1d.npy"), false));
+    let (code, _) = err_code(npy::import(&s, "a", fixtures().join("f64_1d.npy"), false, None));
     assert_eq!(code, ErrorCode::AlreadyExists);
     assert_eq!(s.load("a").unwrap().1, [1, 2]);
-    npy::import(&s, "a", fixtures().join("f64_1d.npy"), true).unwrap();
+    npy::import(&s, "a", fixtures().join("f64_1d.npy"), true, None).unwrap();
     assert_eq!(s.info("a").unwrap().dtype, DType::Float64);
     assert_eq!(s.names().unwrap(), ["a"], "the temporary array must be gone");
-    let (code, _) = err_code(npy::import(&s, "b", dir.path().join("nope.npy"), false));
+    let (code, _) = err_code(npy::import(&s, "b", dir.path().join("nope.npy"), false, None));
     assert_eq!(code, ErrorCode::NotFound);
-    let (code, _) = err_code(npy::import(&s, "bad/name", fixtures().join("f64_1d.npy"), false));
+    let (code, _) = err_code(npy::import(&s, "bad/name", fixtures().join("f64_1d.npy"), false, None));
     assert_eq!(code, ErrorCode::InvalidName);
 }
 
@@ -232,7 +232,7 @@ fn damaged_headers_give_clear_errors() {
     for (what, bytes, code, needle) in cases {
         let path = dir.path().join("case.npy");
         fs::write(&path, &bytes).unwrap();
-        let (got, msg) = err_code(npy::import(&s, "x", &path, false));
+        let (got, msg) = err_code(npy::import(&s, "x", &path, false, None));
         assert_eq!(got, code, "{what}: {msg}");
         assert!(msg.contains(needle), "{what}: {msg}");
         assert!(msg.contains("case.npy"), "{what}: the message should name the file: {msg}");
@@ -298,12 +298,12 @@ fn legacy_and_fortran_files_are_made_appendable_by_a_rewrite() {
             assert_eq!(code, ErrorCode::Unsupported, "{name}: {msg}");
             assert!(msg.contains("appendable"), "{msg}");
         }
-        assert_eq!(npy::make_appendable(&path).unwrap(), !info.appendable, "{name}");
-        assert!(!npy::make_appendable(&path).unwrap(), "{name}: a second call has nothing to do");
+        assert_eq!(npy::make_appendable(&path, None).unwrap(), !info.appendable, "{name}");
+        assert!(!npy::make_appendable(&path, None).unwrap(), "{name}: a second call has nothing to do");
         let after = npy::info(&path).unwrap();
         assert!(after.appendable && !after.fortran_order, "{name}");
         npy::append(&path, &row, info.dtype, &row_shape, AppendOptions::default()).unwrap();
-        npy::import(&s, name, &path, false).unwrap();
+        npy::import(&s, name, &path, false, None).unwrap();
         let mut want = fs::read(src_dir.join(format!("{name}.expect"))).unwrap();
         want.extend_from_slice(&row);
         assert_eq!(s.load(name).unwrap().1, want, "{name}");
@@ -325,7 +325,7 @@ fn big_endian_appendable_files_get_big_endian_rows() {
     swapped.chunks_exact_mut(4).for_each(|c| c.reverse());
     assert_eq!(raw, swapped, "each float of each complex is swapped on its own");
     let s = store(dir.path());
-    npy::import(&s, "be", &path, false).unwrap();
+    npy::import(&s, "be", &path, false, None).unwrap();
     assert_eq!(s.load("be").unwrap().1, rows);
 }
 
@@ -450,7 +450,7 @@ fn large_fortran_import_crosses_block_boundaries() {
     let info = npy::info(&path).unwrap();
     assert!(info.fortran_order && info.big_endian);
     let s = store(dir.path());
-    npy::import(&s, "big", &path, false).unwrap();
+    npy::import(&s, "big", &path, false, None).unwrap();
     let (ai, data) = s.load("big").unwrap();
     assert_eq!(ai.shape, [d0, d1, d2]);
     let mut at = 0;
@@ -472,13 +472,13 @@ fn append_file_streams_one_npy_onto_another() {
     // Created from the first source (Fortran order, big-endian), then grown by a C-order one.
     let src1 = fixtures().join("i16_fortran_3d_be.npy");
     let src1_info = npy::info(&src1).unwrap();
-    let n1 = npy::append_file(&dst, &src1, AppendOptions { sync: false, create: true }).unwrap();
+    let n1 = npy::append_file(&dst, &src1, AppendOptions { sync: false, create: true }, None).unwrap();
     assert_eq!(n1, src1_info.shape[0]);
     let src2 = dir.path().join("more.npy");
     let more = sample(DType::Int16, 2 * 4 * 2 * 5, 3);
     npy::create_appendable(&src2, DType::Int16, &[4, 2]).unwrap();
     npy::append(&src2, &more, DType::Int16, &[4, 2], AppendOptions::default()).unwrap();
-    assert_eq!(npy::append_file(&dst, &src2, AppendOptions { sync: true, create: false }).unwrap(), n1 + 10);
+    assert_eq!(npy::append_file(&dst, &src2, AppendOptions { sync: true, create: false }, None).unwrap(), n1 + 10);
     let info = npy::info(&dst).unwrap();
     assert_eq!(info.shape, [n1 + 10, 4, 2]);
     let mut want = fs::read(fixtures().join("i16_fortran_3d_be.expect")).unwrap();
@@ -487,10 +487,10 @@ fn append_file_streams_one_npy_onto_another() {
     // Mismatches and self-appends change nothing.
     let before = fs::read(&dst).unwrap();
     let codes: Vec<ErrorCode> = [
-        npy::append_file(&dst, fixtures().join("float64_le.npy"), AppendOptions::default()),
-        npy::append_file(&dst, fixtures().join("u16_4d.npy"), AppendOptions::default()),
-        npy::append_file(&dst, &dst, AppendOptions::default()),
-        npy::append_file(&dst, fixtures().join("scalar_0d.npy"), AppendOptions::default()),
+        npy::append_file(&dst, fixtures().join("float64_le.npy"), AppendOptions::default(), None),
+        npy::append_file(&dst, fixtures().join("u16_4d.npy"), AppendOptions::default(), None),
+        npy::append_file(&dst, &dst, AppendOptions::default(), None),
+        npy::append_file(&dst, fixtures().join("scalar_0d.npy"), AppendOptions::default(), None),
     ]
     .into_iter()
     .map(|r| r.unwrap_err().code)
@@ -512,7 +512,7 @@ fn npz_member_not_matching_its_header_is_corrupt() {
     zip.start_file("m.npy", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
     zip.write_all(cut).unwrap();
     zip.finish().unwrap();
-    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false, None));
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     assert!(msg.contains("m.npy"), "{msg}");
     assert!(s.names().unwrap().is_empty());
@@ -530,7 +530,7 @@ fn appenders_waiting_on_a_file_being_made_appendable_move_to_the_new_file() {
     assert!(!npy::info(&path).unwrap().appendable);
     let (threads, per) = (4u32, 25u32);
     std::thread::scope(|scope| {
-        scope.spawn(|| npy::make_appendable(&path).unwrap());
+        scope.spawn(|| npy::make_appendable(&path, None).unwrap());
         for t in 0..threads {
             let path = &path;
             scope.spawn(move || {
@@ -573,7 +573,7 @@ fn damaged_npz_members_are_refused_and_leave_no_array() {
     bytes[at + 3] ^= 0x40;
     let path = dir.path().join("flipped.npz");
     fs::write(&path, &bytes).unwrap();
-    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false, None));
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     assert!(msg.contains("b.npy"), "{msg}");
     // All or nothing: member "a", read before the damaged one, is not there either.
@@ -583,7 +583,7 @@ fn damaged_npz_members_are_refused_and_leave_no_array() {
     let cut = bytes.len() / 3;
     bytes[cut..cut + 16].fill(0xAA);
     fs::write(&path, &bytes).unwrap();
-    let (code, msg) = err_code(npy::import_npz(&s, &path, false));
+    let (code, msg) = err_code(npy::import_npz(&s, &path, false, None));
     assert_eq!(code, ErrorCode::Corrupt, "{msg}");
     assert!(s.names().unwrap().is_empty(), "{:?}", s.names());
 }
@@ -600,8 +600,169 @@ fn temporary_arrays_of_dead_importers_are_dropped_by_the_next_import() {
     s.save(&orphan, DType::Uint8, &[1], &[7]).unwrap();
     let mine = format!(".npy-import-{}-999999", std::process::id());
     s.save(&mine, DType::Uint8, &[1], &[7]).unwrap();
-    npy::import(&s, "x", fixtures().join("f64_1d.npy"), false).unwrap();
+    npy::import(&s, "x", fixtures().join("f64_1d.npy"), false, None).unwrap();
     let names = s.names().unwrap();
     assert!(!names.contains(&orphan), "{names:?}");
     assert!(names.contains(&mine), "a live process's temporary array must stay: {names:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// Progress and cancellation
+
+/// A progress callback that records every call and returns false at call `cancel_at`.
+fn recorder(calls: &mut Vec<(u64, u64)>, cancel_at: Option<usize>) -> impl FnMut(u64, u64) -> bool + '_ {
+    move |done, total| {
+        calls.push((done, total));
+        Some(calls.len() - 1) != cancel_at
+    }
+}
+
+/// The calls start at `(0, total)`, never go back, and end at `(total, total)`, with at
+/// least `min_blocks` calls in between.
+fn check_progress(calls: &[(u64, u64)], total: u64, min_blocks: usize) {
+    assert_eq!(calls.first(), Some(&(0, total)), "{calls:?}");
+    assert_eq!(calls.last(), Some(&(total, total)), "{calls:?}");
+    assert!(calls.iter().all(|&(_, t)| t == total), "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "not monotone: {calls:?}");
+    assert!(calls.len() > min_blocks, "{} calls for {total} bytes: {calls:?}", calls.len());
+}
+
+/// Names in `dir` other than `keep`.
+fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !keep.contains(&n.as_str())).collect();
+    v.sort();
+    v
+}
+
+/// 10 MiB of float64 rows of 8: three blocks of `BLOCK_BYTES`.
+const BIG_ROWS: u64 = 10 * (1 << 20) / 64;
+
+fn big_npy(path: &Path, seed: u64) -> Vec<u8> {
+    let data = sample(DType::Float64, (BIG_ROWS * 8) as usize, seed);
+    npy::create_appendable(path, DType::Float64, &[8]).unwrap();
+    npy::append(path, &data, DType::Float64, &[8], AppendOptions::default()).unwrap();
+    data
+}
+
+#[test]
+fn import_reports_progress_and_a_cancelled_import_leaves_no_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.npy");
+    let data = big_npy(&path, 1);
+    let s = store(dir.path());
+    let mut calls = Vec::new();
+    npy::import(&s, "a", &path, false, Some(&mut recorder(&mut calls, None))).unwrap();
+    check_progress(&calls, data.len() as u64, 3);
+    assert_eq!(s.load("a").unwrap().1, data);
+    // Cancelled in the middle: no new array, no temporary one.
+    let mut calls = Vec::new();
+    let (code, msg) = err_code(npy::import(&s, "b", &path, false, Some(&mut recorder(&mut calls, Some(2)))));
+    assert_eq!(code, ErrorCode::Cancelled, "{msg}");
+    assert_eq!(calls.len(), 3);
+    assert_eq!(s.names().unwrap(), ["a"]);
+    // Cancelled over an existing array with overwrite: the old array stays.
+    let small = dir.path().join("small.npy");
+    npy::create_appendable(&small, DType::Float64, &[8]).unwrap();
+    npy::import(&s, "a", &small, true, Some(&mut |_, _| false)).unwrap_err();
+    assert_eq!(s.names().unwrap(), ["a"]);
+    assert_eq!(s.load("a").unwrap().1, data);
+    // A Fortran-order file reports the same way.
+    let mut calls = Vec::new();
+    npy::import(&s, "f", fixtures().join("i16_fortran_3d_be.npy"), false, Some(&mut recorder(&mut calls, None))).unwrap();
+    check_progress(&calls, s.info("f").unwrap().nbytes(), 1);
+}
+
+#[test]
+fn npz_import_reports_all_members_and_a_cancelled_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    let (d1, d2) = (big_npy(&p1, 1), big_npy(&p2, 2));
+    let path = dir.path().join("two.npz");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+    for (name, p) in [("x.npy", &p1), ("y.npy", &p2)] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
+        zip.write_all(&fs::read(p).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    let s = store(dir.path());
+    for cancel_at in [0, 1, 4] {
+        let mut calls = Vec::new();
+        let (code, _) = err_code(npy::import_npz(&s, &path, false, Some(&mut recorder(&mut calls, Some(cancel_at)))));
+        assert_eq!(code, ErrorCode::Cancelled);
+        assert!(s.names().unwrap().is_empty(), "cancel at {cancel_at}: {:?}", s.names());
+    }
+    let mut calls = Vec::new();
+    assert_eq!(npy::import_npz(&s, &path, false, Some(&mut recorder(&mut calls, None))).unwrap(), ["x", "y"]);
+    check_progress(&calls, (d1.len() + d2.len()) as u64, 6);
+    assert_eq!(s.load("y").unwrap().1, d2);
+}
+
+#[test]
+fn export_reports_progress_and_a_cancelled_export_leaves_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.npy");
+    let data = big_npy(&path, 3);
+    let s = store(dir.path());
+    npy::import(&s, "a", &path, false, None).unwrap();
+    let out_dir = dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("a.npy");
+    // Cancelled with no target: nothing appears.
+    let mut calls = Vec::new();
+    let (code, _) = err_code(npy::export(&s, "a", &out, false, Some(&mut recorder(&mut calls, Some(1)))));
+    assert_eq!(code, ErrorCode::Cancelled);
+    assert!(others(&out_dir, &[]).is_empty(), "{:?}", others(&out_dir, &[]));
+    // Cancelled over an existing file: it stays as it was, no temporary file is left.
+    fs::write(&out, b"old contents").unwrap();
+    for cancel_at in [0, 2, 3] {
+        let mut calls = Vec::new();
+        let (code, _) = err_code(npy::export(&s, "a", &out, true, Some(&mut recorder(&mut calls, Some(cancel_at)))));
+        assert_eq!(code, ErrorCode::Cancelled);
+        assert_eq!(fs::read(&out).unwrap(), b"old contents");
+        assert!(others(&out_dir, &["a.npy"]).is_empty(), "{:?}", others(&out_dir, &["a.npy"]));
+    }
+    let mut calls = Vec::new();
+    let info = npy::export(&s, "a", &out, true, Some(&mut recorder(&mut calls, None))).unwrap();
+    check_progress(&calls, data.len() as u64, 3);
+    assert_eq!(&fs::read(&out).unwrap()[info.data_offset as usize..], &data[..]);
+}
+
+#[test]
+fn append_file_reports_progress_and_a_cancelled_append_keeps_the_old_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.npy");
+    let data = big_npy(&src, 4);
+    let dst = dir.path().join("dst.npy");
+    let first = sample(DType::Float64, 5 * 8, 5);
+    npy::append(&dst, &first, DType::Float64, &[8], AppendOptions { sync: false, create: true }).unwrap();
+    let before = fs::read(&dst).unwrap();
+    for cancel_at in [0, 1, 3] {
+        let mut calls = Vec::new();
+        let (code, _) = err_code(npy::append_file(&dst, &src, AppendOptions::default(), Some(&mut recorder(&mut calls, Some(cancel_at)))));
+        assert_eq!(code, ErrorCode::Cancelled);
+        assert_eq!(fs::read(&dst).unwrap(), before, "cancel at {cancel_at}");
+    }
+    let mut calls = Vec::new();
+    assert_eq!(npy::append_file(&dst, &src, AppendOptions::default(), Some(&mut recorder(&mut calls, None))).unwrap(), 5 + BIG_ROWS);
+    check_progress(&calls, data.len() as u64, 3);
+    let info = npy::info(&dst).unwrap();
+    assert_eq!(&fs::read(&dst).unwrap()[info.data_offset as usize..], &[first, data].concat()[..]);
+}
+
+#[test]
+fn make_appendable_reports_progress_and_a_cancelled_rewrite_leaves_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(DType::Float64, (BIG_ROWS * 8) as usize, 6);
+    let path = dir.path().join("legacy.npy");
+    let legacy = tight_npy("<f8", &format!("({BIG_ROWS}, 8)"), &data, 16);
+    fs::write(&path, &legacy).unwrap();
+    let mut calls = Vec::new();
+    let (code, _) = err_code(npy::make_appendable(&path, Some(&mut recorder(&mut calls, Some(2)))));
+    assert_eq!(code, ErrorCode::Cancelled);
+    assert_eq!(fs::read(&path).unwrap(), legacy);
+    assert!(others(dir.path(), &["legacy.npy"]).is_empty(), "{:?}", others(dir.path(), &["legacy.npy"]));
+    let mut calls = Vec::new();
+    assert!(npy::make_appendable(&path, Some(&mut recorder(&mut calls, None))).unwrap());
+    check_progress(&calls, data.len() as u64, 3);
+    assert!(npy::info(&path).unwrap().appendable);
 }

@@ -10,10 +10,24 @@ use std::ffi::{c_char, c_void, CString};
 
 use super::boundary::{self, bytes_arg, dtype_arg, flags_arg, path_arg, slice_arg, str_arg, Out};
 use super::handle::Handle;
+use super::package::npk_progress_fn;
 use super::store::{npk_names, npk_store, shape_array};
 use super::NPK_MAX_NDIM;
 use crate::error::{Error, ErrorCode};
 use crate::npy::{self, AppendOptions};
+use crate::package::Progress;
+
+/// Runs `f` with the C callback (if any) as a core progress callback.
+fn with_progress<T>(progress: npk_progress_fn, user_data: *mut c_void, f: impl FnOnce(Option<Progress<'_>>) -> T) -> T {
+    match progress {
+        None => f(None),
+        Some(cb) => {
+            // SAFETY: the caller promises `cb` is a valid function taking `user_data`.
+            let mut call = |done: u64, total: u64| unsafe { cb(done, total, user_data) };
+            f(Some(&mut call))
+        }
+    }
+}
 
 /// Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
 /// array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.
@@ -112,23 +126,37 @@ pub unsafe extern "C" fn npk_npy_info(path: *const c_char, out: *mut npk_npy_fil
 ///
 /// `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing array).
 ///
+/// `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+/// bytes of array data done and in all: once with `done` 0, after every block of a few
+/// MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+/// to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+/// no array is created (an existing one is left as it was).
+///
 /// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
 /// not UTF-8, empty path), `INVALID_NAME`, `ALREADY_EXISTS`, `NOT_FOUND` (no file),
 /// `CORRUPT`, `UNSUPPORTED` (dtype, version), `SHAPE_MISMATCH` (a 0-d array),
-/// `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `IO`.
-/// Thread safety: safe from many threads.
+/// `NEEDS_RECOVERY` (the file size does not match its header), `READ_ONLY`, `CANCELLED`,
+/// `IO`. Thread safety: safe from many threads.
 ///
 /// # Safety
 /// `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
-/// NULL or NUL-terminated strings.
+/// NULL or NUL-terminated strings; `progress` NULL or a function of the type
+/// `npk_progress_fn`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn npk_npy_import(store: *const npk_store, name: *const c_char, path: *const c_char, flags: u32) -> ErrorCode {
+pub unsafe extern "C" fn npk_npy_import(
+    store: *const npk_store,
+    name: *const c_char,
+    path: *const c_char,
+    flags: u32,
+    progress: npk_progress_fn,
+    user_data: *mut c_void,
+) -> ErrorCode {
     boundary::status(|| {
         let store = npk_store::get(store, "store")?;
         let name = unsafe { str_arg(name, "name") }?;
         let path = unsafe { path_arg(path, "path") }?;
         let flags = flags_arg(flags, NPK_NPY_OVERWRITE, "flags")?;
-        npy::import(&store, name, path, flags & NPK_NPY_OVERWRITE != 0).map(drop)
+        with_progress(progress, user_data, |p| npy::import(&store, name, path, flags & NPK_NPY_OVERWRITE != 0, p)).map(drop)
     })
 }
 
@@ -140,6 +168,12 @@ pub unsafe extern "C" fn npk_npy_import(store: *const npk_store, name: *const c_
 ///
 /// `flags`: 0 or `NPK_NPY_OVERWRITE`.
 ///
+/// `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+/// bytes of array data done and in all: once with `done` 0, after every block of a few
+/// MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+/// to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+/// the store is left as it was. `total` counts the data of all members together.
+///
 /// Ownership: the caller owns `*out` and releases it with `npk_names_free`.
 ///
 /// Errors: as `npk_npy_import`; `CORRUPT` also for a damaged archive, `UNSUPPORTED` for
@@ -148,15 +182,23 @@ pub unsafe extern "C" fn npk_npy_import(store: *const npk_store, name: *const c_
 ///
 /// # Safety
 /// `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
-/// NUL-terminated string; `out` NULL or writable.
+/// NUL-terminated string; `progress` NULL or a function of the type `npk_progress_fn`;
+/// `out` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn npk_npz_import(store: *const npk_store, path: *const c_char, flags: u32, out: *mut *mut npk_names) -> ErrorCode {
+pub unsafe extern "C" fn npk_npz_import(
+    store: *const npk_store,
+    path: *const c_char,
+    flags: u32,
+    progress: npk_progress_fn,
+    user_data: *mut c_void,
+    out: *mut *mut npk_names,
+) -> ErrorCode {
     boundary::status(|| {
         let store = npk_store::get(store, "store")?;
         let path = unsafe { path_arg(path, "path") }?;
         let flags = flags_arg(flags, NPK_NPY_OVERWRITE, "flags")?;
         let out = Out::new(out, "out")?;
-        let names = npy::import_npz(&store, path, flags & NPK_NPY_OVERWRITE != 0)?
+        let names = with_progress(progress, user_data, |p| npy::import_npz(&store, path, flags & NPK_NPY_OVERWRITE != 0, p))?
             .into_iter()
             .map(|n| CString::new(n).map_err(|e| Error::new(ErrorCode::InvalidName, format!("an array name contains NUL: {e}"))))
             .collect::<crate::Result<Vec<CString>>>()?;
@@ -172,22 +214,36 @@ pub unsafe extern "C" fn npk_npz_import(store: *const npk_store, path: *const c_
 ///
 /// `flags`: 0 or `NPK_NPY_OVERWRITE` (replace an existing file).
 ///
+/// `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+/// bytes of array data done and in all: once with `done` 0, after every block of a few
+/// MB, and at the end with `done == total`, on the calling thread. `user_data` is passed
+/// to it untouched. When it returns false the call returns `NPK_STATUS_CANCELLED` and
+/// `path` is left as it was, with no temporary file behind.
+///
 /// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, unknown flags, `name`
 /// not UTF-8, empty path), `INVALID_NAME`, `NOT_FOUND` (no array), `ALREADY_EXISTS` (the
-/// file exists, no `NPK_NPY_OVERWRITE`), `IO`, `CORRUPT`. Thread safety: safe from many
-/// threads.
+/// file exists, no `NPK_NPY_OVERWRITE`), `CANCELLED`, `IO`, `CORRUPT`. Thread safety:
+/// safe from many threads.
 ///
 /// # Safety
 /// `store` must be NULL or a pointer returned by `npk_store_open`; `name` and `path`
-/// NULL or NUL-terminated strings.
+/// NULL or NUL-terminated strings; `progress` NULL or a function of the type
+/// `npk_progress_fn`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn npk_npy_export(store: *const npk_store, name: *const c_char, path: *const c_char, flags: u32) -> ErrorCode {
+pub unsafe extern "C" fn npk_npy_export(
+    store: *const npk_store,
+    name: *const c_char,
+    path: *const c_char,
+    flags: u32,
+    progress: npk_progress_fn,
+    user_data: *mut c_void,
+) -> ErrorCode {
     boundary::status(|| {
         let store = npk_store::get(store, "store")?;
         let name = unsafe { str_arg(name, "name") }?;
         let path = unsafe { path_arg(path, "path") }?;
         let flags = flags_arg(flags, NPK_NPY_OVERWRITE, "flags")?;
-        npy::export(&store, name, path, flags & NPK_NPY_OVERWRITE != 0).map(drop)
+        with_progress(progress, user_data, |p| npy::export(&store, name, path, flags & NPK_NPY_OVERWRITE != 0, p)).map(drop)
     })
 }
 
@@ -268,21 +324,36 @@ pub unsafe extern "C" fn npk_npy_append(
 /// `flags`: `NPK_NPY_SYNC`, `NPK_NPY_CREATE` (create `path` with `src`'s dtype and row
 /// shape if missing).
 ///
+/// `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+/// bytes of `src`'s data done and in all (once with `done` 0, after every block of a few
+/// MB, at the end with `done == total`), on the calling thread, with `user_data`. When it
+/// returns false the call returns `NPK_STATUS_CANCELLED` and the rows copied so far are
+/// cut off again: `path` holds its old rows (a file made by `NPK_NPY_CREATE` stays,
+/// empty).
+///
 /// Errors: as `npk_npy_append`; `NOT_FOUND`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`
 /// for `src` too; `SHAPE_MISMATCH` (a 0-d `src`); `INVALID_ARGUMENT` (both name the same
-/// file). Thread safety: safe from any thread.
+/// file); `CANCELLED`. Thread safety: safe from any thread.
 ///
 /// # Safety
-/// `path` and `src` must be NULL or NUL-terminated strings; `out_rows` NULL or writable.
+/// `path` and `src` must be NULL or NUL-terminated strings; `progress` NULL or a function
+/// of the type `npk_progress_fn`; `out_rows` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn npk_npy_append_file(path: *const c_char, src: *const c_char, flags: u32, out_rows: *mut u64) -> ErrorCode {
+pub unsafe extern "C" fn npk_npy_append_file(
+    path: *const c_char,
+    src: *const c_char,
+    flags: u32,
+    progress: npk_progress_fn,
+    user_data: *mut c_void,
+    out_rows: *mut u64,
+) -> ErrorCode {
     boundary::status(|| {
         let path = unsafe { path_arg(path, "path") }?;
         let src = unsafe { path_arg(src, "src") }?;
         let flags = flags_arg(flags, NPK_NPY_SYNC | NPK_NPY_CREATE, "flags")?;
         let out = Out::new(out_rows, "out_rows")?;
         let opts = AppendOptions { sync: flags & NPK_NPY_SYNC != 0, create: flags & NPK_NPY_CREATE != 0 };
-        let rows = npy::append_file(path, src, opts)?;
+        let rows = with_progress(progress, user_data, |p| npy::append_file(path, src, opts, p))?;
         unsafe { out.write(rows) };
         Ok(())
     })
@@ -305,7 +376,7 @@ pub unsafe extern "C" fn npk_npy_make_appendable(path: *const c_char, out_rewrit
     boundary::status(|| {
         let path = unsafe { path_arg(path, "path") }?;
         let out = Out::new(out_rewritten, "out_rewritten")?;
-        let rewritten = npy::make_appendable(path)?;
+        let rewritten = npy::make_appendable(path, None)?;
         unsafe { out.write(rewritten) };
         Ok(())
     })

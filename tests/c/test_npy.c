@@ -1,13 +1,66 @@
 /*
  * C tests of .npy / .npz interop: npk_npy_info, npk_npy_import, npk_npz_import,
  * npk_npy_export, npk_npy_create_appendable, npk_npy_append, npk_npy_make_appendable
- * and npk_npy_recover, with their error paths, NULL arguments and concurrent appenders.
+ * and npk_npy_recover, with their error paths, NULL arguments and concurrent appenders;
+ * progress callbacks and cancellation of import, export and append_file.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "harness.h"
 
+#include <dirent.h>
 #include <pthread.h>
+
+/* Records the progress calls of an npy operation and cancels at call `cancel_at`
+ * (1-based; 0 = never). */
+typedef struct {
+    int calls;
+    int cancel_at;
+    uint64_t first_done;
+    uint64_t last_done;
+    uint64_t total;
+    int bad;
+} npy_progress;
+
+static bool on_npy_progress(uint64_t done, uint64_t total, void *user_data) {
+    npy_progress *p = (npy_progress *)user_data;
+    if (p->calls == 0) {
+        p->first_done = done;
+    } else if (done < p->last_done || total != p->total) {
+        p->bad = 1;
+    }
+    if (done > total) {
+        p->bad = 1;
+    }
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+    return p->cancel_at == 0 || p->calls < p->cancel_at;
+}
+
+static npy_progress npy_progress_cancelling_at(int cancel_at) {
+    npy_progress p;
+    memset(&p, 0, sizeof p);
+    p.cancel_at = cancel_at;
+    return p;
+}
+
+/* Entries of `dir` other than "." and "..". */
+static int npy_count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
 
 /* Writes a .npy file as NumPy does (version 1.0): int32, shape (rows, 3), element
  * (r, c) = r * 10 + c. The header is padded to a multiple of `align` bytes: 64 as NumPy
@@ -81,15 +134,15 @@ static void test_npy_info_and_import(void) {
     CHECK(info.data_offset == 128 && info.header_len == 118);
     CHECK(info.file_size == 128 + 48);
 
-    CHECK_OK(npk_npy_import(s, "grid", path, 0));
+    CHECK_OK(npk_npy_import(s, "grid", path, 0, NULL, NULL));
     CHECK_OK(npk_store_info(s, "grid", &ai));
     CHECK(ai.dtype == NPK_DTYPE_INT32 && ai.ndim == 2 && ai.shape[0] == 4 && ai.shape[1] == 3);
     CHECK_OK(npk_store_load(s, "grid", data, sizeof data));
     for (i = 0; i < 12; i++) {
         CHECK(data[i] == (i / 3) * 10 + i % 3);
     }
-    CHECK_STATUS(npk_npy_import(s, "grid", path, 0), NPK_STATUS_ALREADY_EXISTS);
-    CHECK_OK(npk_npy_import(s, "grid", path, NPK_NPY_OVERWRITE));
+    CHECK_STATUS(npk_npy_import(s, "grid", path, 0, NULL, NULL), NPK_STATUS_ALREADY_EXISTS);
+    CHECK_OK(npk_npy_import(s, "grid", path, NPK_NPY_OVERWRITE, NULL, NULL));
 
     /* Errors: NULLs, flags, missing file, not a .npy, bad names, truncation. */
     CHECK_STATUS(npk_npy_info(NULL, &info), NPK_STATUS_NULL_ARGUMENT);
@@ -97,19 +150,19 @@ static void test_npy_info_and_import(void) {
     CHECK_STATUS(npk_npy_info("", &info), NPK_STATUS_INVALID_ARGUMENT);
     snprintf(bad, sizeof bad, "%s/missing.npy", dir);
     CHECK_STATUS(npk_npy_info(bad, &info), NPK_STATUS_NOT_FOUND);
-    CHECK_STATUS(npk_npy_import(NULL, "x", path, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_import(s, NULL, path, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_import(s, "x", NULL, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_import(s, "x", path, 0x100), NPK_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(npk_npy_import(s, "a/b", path, 0), NPK_STATUS_INVALID_NAME);
-    CHECK_STATUS(npk_npy_import(s, "x", bad, 0), NPK_STATUS_NOT_FOUND);
+    CHECK_STATUS(npk_npy_import(NULL, "x", path, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_import(s, NULL, path, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_import(s, "x", NULL, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_import(s, "x", path, 0x100, NULL, NULL), NPK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(npk_npy_import(s, "a/b", path, 0, NULL, NULL), NPK_STATUS_INVALID_NAME);
+    CHECK_STATUS(npk_npy_import(s, "x", bad, 0, NULL, NULL), NPK_STATUS_NOT_FOUND);
     snprintf(bad, sizeof bad, "%s/text.npy", dir);
     append_bytes(bad, "hello, world", 12);
     CHECK_STATUS(npk_npy_info(bad, &info), NPK_STATUS_CORRUPT);
     CHECK(strstr(npk_last_error_message(), "text.npy") != NULL);
-    CHECK_STATUS(npk_npy_import(s, "x", bad, 0), NPK_STATUS_CORRUPT);
+    CHECK_STATUS(npk_npy_import(s, "x", bad, 0, NULL, NULL), NPK_STATUS_CORRUPT);
     append_bytes(path, "\x01\x02", 2);
-    CHECK_STATUS(npk_npy_import(s, "x", path, 0), NPK_STATUS_NEEDS_RECOVERY);
+    CHECK_STATUS(npk_npy_import(s, "x", path, 0, NULL, NULL), NPK_STATUS_NEEDS_RECOVERY);
     CHECK_OK(npk_store_close(s));
 }
 
@@ -126,33 +179,33 @@ static void test_npy_export_and_npz(void) {
     save_grid(s, "g", 4, 3);
     CHECK_OK(npk_store_delete_rows(s, "g", del, 1));
     snprintf(path, sizeof path, "%s/g.npy", dir);
-    CHECK_OK(npk_npy_export(s, "g", path, 0));
+    CHECK_OK(npk_npy_export(s, "g", path, 0, NULL, NULL));
     CHECK_OK(npk_npy_info(path, &info));
     CHECK(info.ndim == 2 && info.shape[0] == 3 && info.shape[1] == 3);
     CHECK(info.appendable && info.data_offset % 64 == 0);
     CHECK(info.file_size == info.data_offset + 9 * 4);
-    CHECK_STATUS(npk_npy_export(s, "g", path, 0), NPK_STATUS_ALREADY_EXISTS);
-    CHECK_OK(npk_npy_export(s, "g", path, NPK_NPY_OVERWRITE));
-    CHECK_STATUS(npk_npy_export(s, "nope", path, NPK_NPY_OVERWRITE), NPK_STATUS_NOT_FOUND);
-    CHECK_STATUS(npk_npy_export(NULL, "g", path, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_export(s, NULL, path, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_export(s, "g", NULL, 0), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npy_export(s, "g", path, NPK_NPY_SYNC), NPK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(npk_npy_export(s, "g", path, 0, NULL, NULL), NPK_STATUS_ALREADY_EXISTS);
+    CHECK_OK(npk_npy_export(s, "g", path, NPK_NPY_OVERWRITE, NULL, NULL));
+    CHECK_STATUS(npk_npy_export(s, "nope", path, NPK_NPY_OVERWRITE, NULL, NULL), NPK_STATUS_NOT_FOUND);
+    CHECK_STATUS(npk_npy_export(NULL, "g", path, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_export(s, NULL, path, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_export(s, "g", NULL, 0, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npy_export(s, "g", path, NPK_NPY_SYNC, NULL, NULL), NPK_STATUS_INVALID_ARGUMENT);
 
     /* The exported file imports back to the live rows. */
     snprintf(store2, sizeof store2, "other");
     t = new_store(dir, store2);
-    CHECK_OK(npk_npy_import(t, "back", path, 0));
+    CHECK_OK(npk_npy_import(t, "back", path, 0, NULL, NULL));
     CHECK_OK(npk_store_load(t, "back", data, sizeof data));
     CHECK(data[0] == 0 && data[3] == 200 && data[8] == 302);
 
     /* A zip that is not an npz, and a file that is no zip at all. */
-    CHECK_STATUS(npk_npz_import(t, path, 0, &names), NPK_STATUS_CORRUPT);
+    CHECK_STATUS(npk_npz_import(t, path, 0, NULL, NULL, &names), NPK_STATUS_CORRUPT);
     CHECK(names == NULL);
-    CHECK_STATUS(npk_npz_import(NULL, path, 0, &names), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npz_import(t, NULL, 0, &names), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npz_import(t, path, 0, NULL), NPK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(npk_npz_import(t, path, 4, &names), NPK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(npk_npz_import(NULL, path, 0, NULL, NULL, &names), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npz_import(t, NULL, 0, NULL, NULL, &names), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npz_import(t, path, 0, NULL, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(npk_npz_import(t, path, 4, NULL, NULL, &names), NPK_STATUS_INVALID_ARGUMENT);
     {
         /* A stored .npz with one member "m.npy": the exported file, zipped by hand. */
         char npz[4096];
@@ -196,15 +249,24 @@ static void test_npy_export_and_npz(void) {
         fwrite("m.npy", 1, 5, out);
         fwrite(end, 1, 22, out);
         fclose(out);
-        CHECK_OK(npk_npz_import(t, npz, 0, &names));
+        {
+            /* Cancelled at the start: no array. Then with progress to the end. */
+            npy_progress p = npy_progress_cancelling_at(1);
+            CHECK_STATUS(npk_npz_import(t, npz, 0, on_npy_progress, &p, &names), NPK_STATUS_CANCELLED);
+            CHECK(p.calls == 1 && p.first_done == 0);
+            CHECK_STATUS(npk_store_info(t, "m", &ai), NPK_STATUS_NOT_FOUND);
+            p = npy_progress_cancelling_at(0);
+            CHECK_OK(npk_npz_import(t, npz, 0, on_npy_progress, &p, &names));
+            CHECK(p.calls >= 2 && !p.bad && p.total == 36 && p.last_done == 36);
+        }
         CHECK(npk_names_count(names) == 1);
         CHECK(npk_names_get(names, 0) != NULL && strcmp(npk_names_get(names, 0), "m") == 0);
         npk_names_free(names);
         names = NULL;
         CHECK_OK(npk_store_info(t, "m", &ai));
         CHECK(ai.shape[0] == 3 && ai.shape[1] == 3);
-        CHECK_STATUS(npk_npz_import(t, npz, 0, &names), NPK_STATUS_ALREADY_EXISTS);
-        CHECK_OK(npk_npz_import(t, npz, NPK_NPY_OVERWRITE, &names));
+        CHECK_STATUS(npk_npz_import(t, npz, 0, NULL, NULL, &names), NPK_STATUS_ALREADY_EXISTS);
+        CHECK_OK(npk_npz_import(t, npz, NPK_NPY_OVERWRITE, NULL, NULL, &names));
         npk_names_free(names);
     }
     CHECK_OK(npk_store_close(t));
@@ -269,18 +331,18 @@ static void test_npy_append_make_appendable_recover(void) {
     {
         char copy[4096];
         snprintf(copy, sizeof copy, "%s/copy.npy", dir);
-        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, &rows), NPK_STATUS_NOT_FOUND);
-        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_CREATE, &rows));
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, NULL, NULL, &rows), NPK_STATUS_NOT_FOUND);
+        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_CREATE, NULL, NULL, &rows));
         CHECK(rows == 3);
-        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_SYNC, &rows));
+        CHECK_OK(npk_npy_append_file(copy, legacy, NPK_NPY_SYNC, NULL, NULL, &rows));
         CHECK(rows == 6);
         CHECK_OK(npk_npy_info(copy, &info));
         CHECK(info.shape[0] == 6 && info.shape[1] == 3 && (long)info.file_size == file_size(copy));
-        CHECK_STATUS(npk_npy_append_file(copy, copy, 0, &rows), NPK_STATUS_INVALID_ARGUMENT);
-        CHECK_STATUS(npk_npy_append_file(NULL, legacy, 0, &rows), NPK_STATUS_NULL_ARGUMENT);
-        CHECK_STATUS(npk_npy_append_file(copy, NULL, 0, &rows), NPK_STATUS_NULL_ARGUMENT);
-        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, NULL), NPK_STATUS_NULL_ARGUMENT);
-        CHECK_STATUS(npk_npy_append_file(copy, legacy, NPK_NPY_ZERO_FILL, &rows), NPK_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, copy, 0, NULL, NULL, &rows), NPK_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(NULL, legacy, 0, NULL, NULL, &rows), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, NULL, 0, NULL, NULL, &rows), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, 0, NULL, NULL, NULL), NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_npy_append_file(copy, legacy, NPK_NPY_ZERO_FILL, NULL, NULL, &rows), NPK_STATUS_INVALID_ARGUMENT);
         CHECK(rows == 6);
     }
 
@@ -373,7 +435,86 @@ static void test_npy_concurrent_appenders(void) {
     }
 }
 
+/* Import, export and append_file of a 12 MiB array report progress block by block, and
+ * cancelling in the middle leaves nothing half-done. */
+static void test_npy_progress_and_cancel(void) {
+    enum { ROWS = 786432, COLS = 4 };
+    const uint64_t total = (uint64_t)ROWS * COLS * 4;
+    char dir[2048], out_dir[3072], path[4096], target[4096];
+    uint64_t shape[2] = {ROWS, COLS}, row_shape[1] = {COLS}, rows = 0;
+    int32_t *data = malloc((size_t)total);
+    npk_store *s;
+    npk_names *names = NULL;
+    npk_array_info ai;
+    npy_progress p;
+    size_t i;
+    FILE *f;
+    CHECK(data != NULL);
+    if (data == NULL) {
+        return;
+    }
+    for (i = 0; i < (size_t)ROWS * COLS; i++) {
+        data[i] = (int32_t)i;
+    }
+    fresh_dir(dir, sizeof dir);
+    s = new_store(dir, "store");
+    CHECK_OK(npk_store_save(s, "big", NPK_DTYPE_INT32, 2, shape, data, (size_t)total));
+    snprintf(out_dir, sizeof out_dir, "%s/out", dir);
+    CHECK(mkdir(out_dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/big.npy", out_dir);
+
+    /* Export over an old file, cancelled at the second call: the old file stays, no
+     * temporary file is left. */
+    f = fopen(path, "wb");
+    fputs("old", f);
+    fclose(f);
+    p = npy_progress_cancelling_at(2);
+    CHECK_STATUS(npk_npy_export(s, "big", path, NPK_NPY_OVERWRITE, on_npy_progress, &p), NPK_STATUS_CANCELLED);
+    CHECK(p.calls == 2);
+    CHECK(strstr(npk_last_error_message(), "cancelled") != NULL);
+    CHECK(file_size(path) == 3);
+    CHECK(npy_count_entries(out_dir) == 1);
+    p = npy_progress_cancelling_at(0);
+    CHECK_OK(npk_npy_export(s, "big", path, NPK_NPY_OVERWRITE, on_npy_progress, &p));
+    CHECK(p.calls >= 4 && !p.bad && p.first_done == 0 && p.total == total && p.last_done == total);
+    CHECK(npy_count_entries(out_dir) == 1);
+
+    /* Import cancelled in the middle: no array; then complete. */
+    p = npy_progress_cancelling_at(3);
+    CHECK_STATUS(npk_npy_import(s, "back", path, 0, on_npy_progress, &p), NPK_STATUS_CANCELLED);
+    CHECK(p.calls == 3);
+    CHECK_STATUS(npk_store_info(s, "back", &ai), NPK_STATUS_NOT_FOUND);
+    CHECK_OK(npk_store_list(s, &names));
+    CHECK(npk_names_count(names) == 1);
+    npk_names_free(names);
+    p = npy_progress_cancelling_at(0);
+    CHECK_OK(npk_npy_import(s, "back", path, 0, on_npy_progress, &p));
+    CHECK(p.calls >= 4 && !p.bad && p.total == total && p.last_done == total);
+    CHECK_OK(npk_store_info(s, "back", &ai));
+    CHECK(ai.shape[0] == ROWS && ai.shape[1] == COLS);
+
+    /* append_file cancelled in the middle: the target keeps its old (zero) rows. */
+    snprintf(target, sizeof target, "%s/grow.npy", out_dir);
+    CHECK_OK(npk_npy_create_appendable(target, NPK_DTYPE_INT32, 1, row_shape));
+    {
+        long before = file_size(target);
+        npk_npy_file_info info;
+        p = npy_progress_cancelling_at(2);
+        CHECK_STATUS(npk_npy_append_file(target, path, 0, on_npy_progress, &p, &rows), NPK_STATUS_CANCELLED);
+        CHECK(file_size(target) == before);
+        CHECK_OK(npk_npy_info(target, &info));
+        CHECK(info.shape[0] == 0);
+    }
+    p = npy_progress_cancelling_at(0);
+    CHECK_OK(npk_npy_append_file(target, path, 0, on_npy_progress, &p, &rows));
+    CHECK(rows == ROWS);
+    CHECK(p.calls >= 4 && !p.bad && p.total == total && p.last_done == total);
+    CHECK_OK(npk_store_close(s));
+    free(data);
+}
+
 void npy_tests(void) {
+    test_npy_progress_and_cancel();
     test_npy_info_and_import();
     test_npy_export_and_npz();
     test_npy_append_make_appendable_recover();

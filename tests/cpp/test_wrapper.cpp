@@ -771,6 +771,48 @@ void test_npy(const std::string& dir) {
     CHECK(npy::append_file(h2, h) == 6);
     EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, npy::append_file(h2, h2));
     EXPECT_ERROR(NPK_STATUS_NOT_FOUND, npy::append_file(h2, dir + "/missing.npy"));
+
+    // Progress: start, blocks, end; false cancels leaving nothing; an exception comes back.
+    {
+        std::vector<double> big(static_cast<std::size_t>(10) << 17);  // 10 MiB
+        for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<double>(i);
+        s.save("big", big, {big.size() / 8, 8});
+        const uint64_t total = big.size() * sizeof(double);
+        const std::string bf = dir + "/big.npy";
+        std::remove(bf.c_str());
+        std::vector<std::pair<uint64_t, uint64_t>> calls;
+        auto record = [&](uint64_t done, uint64_t all) { calls.emplace_back(done, all); return true; };
+        npy::export_file(s, "big", bf, false, record);
+        CHECK(calls.size() >= 4 && calls.front().first == 0 && calls.back().first == total &&
+              calls.back().second == total);
+        for (std::size_t i = 1; i < calls.size(); ++i) CHECK(calls[i - 1].first <= calls[i].first);
+        int n = 0;
+        EXPECT_ERROR(NPK_STATUS_CANCELLED,
+                     npy::import_file(s, "big2", bf, false, [&](uint64_t, uint64_t) { return ++n < 2; }));
+        CHECK(n == 2 && !s.has("big2"));
+        bool thrown = false;
+        try {
+            npy::import_file(s, "big2", bf, false, [](uint64_t done, uint64_t) -> bool {
+                if (done > 0) throw std::runtime_error("from the callback");
+                return true;
+            });
+        } catch (const std::runtime_error& e) {
+            thrown = std::string(e.what()) == "from the callback";
+        }
+        CHECK(thrown && !s.has("big2"));
+        const uint64_t before = npy::info(h2).file_size;
+        EXPECT_ERROR(NPK_STATUS_DTYPE_MISMATCH, npy::append_file(h2, bf, 0, record));
+        CHECK(npy::info(h2).file_size == before);
+        const std::string grow = dir + "/grow.npy";
+        std::remove(grow.c_str());
+        npy::create_appendable<double>(grow, {8});
+        EXPECT_ERROR(NPK_STATUS_CANCELLED,
+                     npy::append_file(grow, bf, 0, [](uint64_t done, uint64_t) { return done == 0; }));
+        CHECK(npy::info(grow).shape[0] == 0 && npy::info(grow).complete());
+        calls.clear();
+        CHECK(npy::append_file(grow, bf, 0, record) == big.size() / 8);
+        CHECK(calls.back().first == total);
+    }
     s.close();
 }
 // --- end ---

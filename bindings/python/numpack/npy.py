@@ -95,23 +95,57 @@ def npy_info(filename):
     )
 
 
-def import_npy(npk, filename, array_name=None, overwrite=False):
+class _Progress:
+    """A cffi callback around the user's ``progress(done_bytes, total_bytes)``. Returning
+    ``False`` cancels the call (``numpack.CancelledError``); an exception raised by the
+    callback cancels it too and is re-raised unchanged after the call."""
+
+    def __init__(self, progress):
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be callable, not {type(progress).__name__}")
+        self.user = progress
+        self.error = None
+        self.cb = ffi.NULL if progress is None else ffi.callback("npk_progress_fn", self._call)
+
+    def _call(self, done, total, _user_data):
+        try:
+            return self.user(int(done), int(total)) is not False
+        except BaseException as e:  # noqa: BLE001 - re-raised after the call
+            self.error = e
+            return False
+
+    def check(self, status):
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+        check(status)
+
+
+def import_npy(npk, filename, array_name=None, overwrite=False, *, progress=None):
     """Streams the ``.npy`` file into array ``array_name`` (default: the file's stem) of
     the open store ``npk``; big-endian and Fortran-order files are converted. The array
-    appears complete or not at all. Returns the array name."""
+    appears complete or not at all. Returns the array name.
+
+    ``progress`` (optional): ``callback(done_bytes, total_bytes)``, called at the start,
+    after every block of a few MB and at the end; returning ``False`` cancels
+    (``numpack.CancelledError``) and leaves no array. An exception it raises cancels too
+    and is re-raised."""
     name = array_name if array_name is not None else Path(filename).stem
-    check(lib.npk_npy_import(_handle(npk), name.encode("utf-8"), _path(filename),
-                             OVERWRITE if overwrite else 0))
+    cb = _Progress(progress)
+    cb.check(lib.npk_npy_import(_handle(npk), name.encode("utf-8"), _path(filename),
+                                OVERWRITE if overwrite else 0, cb.cb, ffi.NULL))
     return name
 
 
-def import_npz(npk, filename, overwrite=False):
+def import_npz(npk, filename, overwrite=False, *, progress=None):
     """Streams every member of the ``.npz`` archive (``np.savez`` or
     ``np.savez_compressed``) into an array named by its key. Returns the names, in
     archive order. All or nothing: the store is unchanged if a member is bad or
-    (without ``overwrite``) a name exists."""
+    (without ``overwrite``) a name exists. ``progress``: as in :func:`import_npy`,
+    counting the data of all members together; cancelling leaves the store unchanged."""
     out = ffi.new("npk_names **")
-    check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, out))
+    cb = _Progress(progress)
+    cb.check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, cb.cb, ffi.NULL, out))
     names = out[0]
     try:
         return [ffi.string(lib.npk_names_get(names, i)).decode("utf-8")
@@ -120,12 +154,15 @@ def import_npz(npk, filename, overwrite=False):
         lib.npk_names_free(names)
 
 
-def export_npy(npk, array_name, filename, overwrite=False):
+def export_npy(npk, array_name, filename, overwrite=False, *, progress=None):
     """Streams array ``array_name`` of the open store ``npk`` to the ``.npy`` file
     ``filename`` (deleted rows left out), through a temporary file renamed over the
-    target. The file's header has room to grow, so it can be appended to in place."""
-    check(lib.npk_npy_export(_handle(npk), array_name.encode("utf-8"), _path(filename),
-                             OVERWRITE if overwrite else 0))
+    target. The file's header has room to grow, so it can be appended to in place.
+    ``progress``: as in :func:`import_npy`; cancelling leaves an existing ``filename`` as
+    it was and no temporary file."""
+    cb = _Progress(progress)
+    cb.check(lib.npk_npy_export(_handle(npk), array_name.encode("utf-8"), _path(filename),
+                                OVERWRITE if overwrite else 0, cb.cb, ffi.NULL))
 
 
 def create_appendable(filename, dtype, row_shape=()):
@@ -163,13 +200,16 @@ def append_npy(filename, arr, sync=False, create=True):
     return _append(filename, arr, dtype, sync, create)
 
 
-def append_npy_file(filename, src, sync=False, create=True):
+def append_npy_file(filename, src, sync=False, create=True, *, progress=None):
     """Appends every row of the ``.npy`` file ``src`` to ``filename`` in place, streamed
     (whatever its size) and under one lock of ``filename``; returns the new row count.
-    With ``create``, a missing ``filename`` is made with ``src``'s dtype and row shape."""
+    With ``create``, a missing ``filename`` is made with ``src``'s dtype and row shape.
+    ``progress``: as in :func:`import_npy`, counting ``src``'s data; cancelling cuts
+    ``filename`` back to its old rows."""
     rows = ffi.new("uint64_t *")
     flags = (SYNC if sync else 0) | (CREATE if create else 0)
-    check(lib.npk_npy_append_file(_path(filename), _path(src), flags, rows))
+    cb = _Progress(progress)
+    cb.check(lib.npk_npy_append_file(_path(filename), _path(src), flags, cb.cb, ffi.NULL, rows))
     return int(rows[0])
 
 

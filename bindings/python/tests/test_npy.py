@@ -354,3 +354,115 @@ def test_killed_appender_is_recovered(tmp_path, seed):
     k = np.arange(out.shape[0], dtype=np.int64)
     np.testing.assert_array_equal(out, np.stack([k, 2 * k], axis=1))
     assert N.append_npy(f, np.array([[out.shape[0], 2 * out.shape[0]]])) == out.shape[0] + 1
+
+
+# ---- progress and cancellation (an extension) ------------------------------------
+
+
+class _Recorder:
+    """Records progress calls; returns False at call ``cancel_at`` (0-based) or raises
+    ``raise_at``'s exception there."""
+
+    def __init__(self, cancel_at=None, raise_exc=None):
+        self.calls, self.cancel_at, self.raise_exc = [], cancel_at, raise_exc
+
+    def __call__(self, done, total):
+        self.calls.append((done, total))
+        if self.cancel_at is not None and len(self.calls) - 1 == self.cancel_at:
+            if self.raise_exc is not None:
+                raise self.raise_exc
+            return False
+        return None  # anything but False goes on
+
+    def check(self, total):
+        assert self.calls[0] == (0, total)
+        assert self.calls[-1] == (total, total)
+        assert all(t == total for _, t in self.calls)
+        dones = [d for d, _ in self.calls]
+        assert dones == sorted(dones)
+        assert len(self.calls) >= 4, self.calls  # 10 MiB: three blocks and the start
+
+
+@pytest.fixture
+def big(tmp_path):
+    a = np.arange(10 * (1 << 20) // 8, dtype=np.float64).reshape(-1, 8)
+    f = tmp_path / "big.npy"
+    np.save(f, a)
+    return a, f
+
+
+def test_import_progress_and_cancel(tmp_path, store, big):
+    a, f = big
+    rec = _Recorder()
+    N.import_npy(store, f, "a", progress=rec)
+    rec.check(a.nbytes)
+    np.testing.assert_array_equal(store.load("a"), a)
+    rec = _Recorder(cancel_at=2)
+    with pytest.raises(numpack.CancelledError):
+        N.import_npy(store, f, "b", progress=rec)
+    assert len(rec.calls) == 3
+    assert store.get_member_list() == ["a"]
+    # An exception in the callback cancels and comes back unchanged.
+    boom = KeyError("boom")
+    with pytest.raises(KeyError) as info:
+        N.import_npy(store, f, "b", progress=_Recorder(cancel_at=1, raise_exc=boom))
+    assert info.value is boom
+    assert store.get_member_list() == ["a"]
+    with pytest.raises(TypeError):
+        N.import_npy(store, f, "c", progress=42)
+
+
+def test_npz_import_progress_and_cancel(tmp_path, store, big):
+    a, _ = big
+    f = tmp_path / "two.npz"
+    np.savez(f, x=a, y=a[::2])
+    with pytest.raises(numpack.CancelledError):
+        N.import_npz(store, f, progress=_Recorder(cancel_at=3))
+    assert store.get_member_list() == []
+    rec = _Recorder()
+    assert N.import_npz(store, f, progress=rec) == ["x", "y"]
+    rec.check(a.nbytes + a[::2].nbytes)
+
+
+def test_export_progress_and_cancel_leaves_old_file(tmp_path, store, big):
+    a, f = big
+    N.import_npy(store, f, "a")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "a.npy"
+    out.write_bytes(b"old")
+    with pytest.raises(numpack.CancelledError):
+        N.export_npy(store, "a", out, overwrite=True, progress=_Recorder(cancel_at=2))
+    assert out.read_bytes() == b"old"
+    assert sorted(os.listdir(out_dir)) == ["a.npy"]
+    rec = _Recorder()
+    N.export_npy(store, "a", out, overwrite=True, progress=rec)
+    rec.check(a.nbytes)
+    np.testing.assert_array_equal(np.load(out), a)
+
+
+def test_append_file_progress_and_cancel_keeps_old_rows(tmp_path, big):
+    a, f = big
+    dst = tmp_path / "dst.npy"
+    N.append_npy(dst, a[:3])
+    before = dst.read_bytes()
+    with pytest.raises(numpack.CancelledError):
+        N.append_npy_file(dst, f, progress=_Recorder(cancel_at=1))
+    assert dst.read_bytes() == before
+    rec = _Recorder()
+    assert N.append_npy_file(dst, f, progress=rec) == 3 + len(a)
+    rec.check(a.nbytes)
+    np.testing.assert_array_equal(np.load(dst), np.concatenate([a[:3], a]))
+
+
+def test_io_from_npy_and_to_npy_take_progress(tmp_path, big):
+    a, f = big
+    rec = _Recorder()
+    from_npy(f, tmp_path / "s", progress=rec)
+    rec.check(a.nbytes)
+    rec = _Recorder()
+    to_npy(tmp_path / "s", tmp_path / "o.npz", progress=rec)
+    rec.check(a.nbytes)
+    with pytest.raises(numpack.CancelledError):
+        to_npy(tmp_path / "s", tmp_path / "o.npy", progress=_Recorder(cancel_at=1))
+    assert not (tmp_path / "o.npy").exists()

@@ -30,6 +30,16 @@ fn with_npy_hint(e: Error, path: &Path) -> Error {
     }
 }
 
+/// A progress callback drawing `bar` and stopping on Ctrl-C (the operation then fails
+/// with `CANCELLED`, exit code 11, leaving nothing half-done).
+fn progress(bar: &indicatif::ProgressBar) -> impl FnMut(u64, u64) -> bool + '_ {
+    move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        !ui::interrupted()
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The store directory (created if missing).
@@ -59,8 +69,11 @@ pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
         return Err(Error::new(ErrorCode::NotFound, format!("no file at {}", a.file.display())));
     }
     let store = Store::open(&a.store, OpenOptions { create: true, ..OpenOptions::default() })?;
-    let names = if npz {
-        npy::import_npz(&store, &a.file, a.overwrite)?
+    ui::catch_ctrl_c();
+    let bar = ctx.bar(0, "import", true);
+    let mut cb = progress(&bar);
+    let imported = if npz {
+        npy::import_npz(&store, &a.file, a.overwrite, Some(&mut cb))
     } else {
         let name = match &a.name {
             Some(n) => n.clone(),
@@ -68,9 +81,10 @@ pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
                 ui::invalid(format!("cannot take an array name from {}; pass --name", a.file.display()))
             })?,
         };
-        npy::import(&store, &name, &a.file, a.overwrite).map_err(|e| with_npy_hint(e, &a.file))?;
-        vec![name]
+        npy::import(&store, &name, &a.file, a.overwrite, Some(&mut cb)).map(|_| vec![name]).map_err(|e| with_npy_hint(e, &a.file))
     };
+    bar.finish_and_clear();
+    let names = imported?;
     let arrays: Vec<Value> = names
         .iter()
         .map(|n| store.info(n).map(|i| json!({"name": n, "dtype": i.dtype.name(), "shape": i.shape})))
@@ -107,7 +121,12 @@ pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
         return Err(Error::new(ErrorCode::StoreNotFound, format!("no store at {}", a.store.display())));
     }
     let store = Store::open(&a.store, OpenOptions { read_only: true, ..OpenOptions::default() })?;
-    let info = npy::export(&store, &a.array, &a.file, a.overwrite)?;
+    ui::catch_ctrl_c();
+    let bar = ctx.bar(0, "export", true);
+    let mut cb = progress(&bar);
+    let info = npy::export(&store, &a.array, &a.file, a.overwrite, Some(&mut cb));
+    bar.finish_and_clear();
+    let info = info?;
     store.close()?;
     let mut v = npy_json(&a.file, &info);
     v["store"] = json!(a.store.display().to_string());
@@ -135,6 +154,7 @@ pub struct AppendNpyArgs {
 
 pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
     let mut rewritten = false;
+    ui::catch_ctrl_c();
     if a.target.exists() {
         let info = npy::info(&a.target)?;
         if !info.appendable && !info.shape.is_empty() {
@@ -145,11 +165,19 @@ pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
                     format!("{} cannot grow in place ({why}); pass --make-appendable to rewrite it once with a header that can grow", a.target.display()),
                 ));
             }
-            rewritten = npy::make_appendable(&a.target).map_err(|e| with_npy_hint(e, &a.target))?;
+            let bar = ctx.bar(0, "rewrite", true);
+            let mut cb = progress(&bar);
+            let r = npy::make_appendable(&a.target, Some(&mut cb));
+            bar.finish_and_clear();
+            rewritten = r.map_err(|e| with_npy_hint(e, &a.target))?;
         }
     }
     let opts = AppendOptions { sync: a.sync, create: a.create };
-    let rows = npy::append_file(&a.target, &a.source, opts).map_err(|e| with_npy_hint(e, &a.target))?;
+    let bar = ctx.bar(0, "append", true);
+    let mut cb = progress(&bar);
+    let rows = npy::append_file(&a.target, &a.source, opts, Some(&mut cb));
+    bar.finish_and_clear();
+    let rows = rows.map_err(|e| with_npy_hint(e, &a.target))?;
     let info = npy::info(&a.target)?;
     let mut v = npy_json(&a.target, &info);
     v["rows"] = json!(rows);

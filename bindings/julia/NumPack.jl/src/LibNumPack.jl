@@ -419,15 +419,16 @@ npk_package_info_free(info) =
 # --- .npy interop ---
 npk_npy_info(path, out) =
     ccall(fptr(:npk_npy_info), UInt32, (Cstring, Ptr{npk_npy_file_info}), path, out)
-npk_npy_import(store, name, path, flags) =
-    ccall(fptr(:npk_npy_import), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
-          store, name, path, flags)
-npk_npz_import(store, path, flags, out) =
-    ccall(fptr(:npk_npz_import), UInt32, (Ptr{npk_store}, Cstring, UInt32, Ptr{Ptr{npk_names}}),
-          store, path, flags, out)
-npk_npy_export(store, name, path, flags) =
-    ccall(fptr(:npk_npy_export), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32),
-          store, name, path, flags)
+npk_npy_import(store, name, path, flags, progress, user_data) =
+    ccall(fptr(:npk_npy_import), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}),
+          store, name, path, flags, progress, user_data)
+npk_npz_import(store, path, flags, progress, user_data, out) =
+    ccall(fptr(:npk_npz_import), UInt32,
+          (Ptr{npk_store}, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_names}}),
+          store, path, flags, progress, user_data, out)
+npk_npy_export(store, name, path, flags, progress, user_data) =
+    ccall(fptr(:npk_npy_export), UInt32, (Ptr{npk_store}, Cstring, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}),
+          store, name, path, flags, progress, user_data)
 npk_npy_create_appendable(path, dtype, row_ndim, row_shape) =
     ccall(fptr(:npk_npy_create_appendable), UInt32, (Cstring, UInt32, UInt32, Ptr{UInt64}),
           path, dtype, row_ndim, row_shape)
@@ -435,8 +436,9 @@ npk_npy_append(path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows
     ccall(fptr(:npk_npy_append), UInt32,
           (Cstring, UInt32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Csize_t, UInt32, Ptr{UInt64}),
           path, dtype, row_ndim, row_shape, data, data_len, flags, out_rows)
-npk_npy_append_file(path, src, flags, out_rows) =
-    ccall(fptr(:npk_npy_append_file), UInt32, (Cstring, Cstring, UInt32, Ptr{UInt64}), path, src, flags, out_rows)
+npk_npy_append_file(path, src, flags, progress, user_data, out_rows) =
+    ccall(fptr(:npk_npy_append_file), UInt32, (Cstring, Cstring, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{UInt64}),
+          path, src, flags, progress, user_data, out_rows)
 npk_npy_make_appendable(path, out_rewritten) =
     ccall(fptr(:npk_npy_make_appendable), UInt32, (Cstring, Ptr{Bool}), path, out_rewritten)
 npk_npy_recover(path, flags, out) =

@@ -45,30 +45,52 @@ end
 
 npy_stem(path) = first(splitext(basename(String(path))))
 
+# Runs `call(progress_fn, user_data)` with `progress` (or no callback) through the
+# trampoline of package.jl; an exception thrown by `progress` is rethrown as it was,
+# else a failed status throws.
+function with_npy_progress(call, progress)
+    ensure_loaded()
+    st = ProgressState(progress, nothing)
+    fn = progress === nothing ? C_NULL : @cfunction(progress_trampoline, Bool, (UInt64, UInt64, Ptr{Cvoid}))
+    status = GC.@preserve st call(fn, progress === nothing ? C_NULL : pointer_from_objref(st))
+    st.err === nothing || throw(st.err.ex)
+    check(status)
+    return nothing
+end
+
 """
-    import_npy(store, path; name=<file stem>, overwrite=false) -> name
+    import_npy(store, path; name=<file stem>, overwrite=false, progress=nothing) -> name
 
 Streams the `.npy` at `path` into array `name` (big-endian and Fortran-order files are
 converted); the array appears complete or not at all.
+
+`progress(done_bytes, total_bytes)` is called at the start, after every block of a few MB
+and at the end; returning `false` cancels (`CANCELLED`) and leaves no array. An exception
+it throws cancels too and is rethrown.
 """
 function import_npy(s::NumPackStore, path::AbstractString; name::AbstractString=npy_stem(path),
-                    overwrite::Bool=false)
-    GC.@preserve s check(L.npk_npy_import(handle(s), String(name), String(path),
-                                          overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0)))
+                    overwrite::Bool=false, progress=nothing)
+    flags = overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0)
+    with_npy_progress(progress) do fn, ud
+        GC.@preserve s L.npk_npy_import(handle(s), String(name), String(path), flags, fn, ud)
+    end
     return String(name)
 end
 
 """
-    import_npz(store, path; overwrite=false) -> Vector{String}
+    import_npz(store, path; overwrite=false, progress=nothing) -> Vector{String}
 
 Imports every member of the `.npz` at `path` (stored or deflated) as an array named by its
 key; returns the names in archive order. All or nothing: the store is unchanged if a
-member is bad or (without `overwrite`) a name exists.
+member is bad or (without `overwrite`) a name exists, or if `progress` (as in
+[`import_npy`](@ref), counting all members together) cancels.
 """
-function import_npz(s::NumPackStore, path::AbstractString; overwrite::Bool=false)
+function import_npz(s::NumPackStore, path::AbstractString; overwrite::Bool=false, progress=nothing)
     out = Ref{Ptr{L.npk_names}}(C_NULL)
-    GC.@preserve s check(L.npk_npz_import(handle(s), String(path),
-                                          overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0), out))
+    flags = overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0)
+    with_npy_progress(progress) do fn, ud
+        GC.@preserve s L.npk_npz_import(handle(s), String(path), flags, fn, ud, out)
+    end
     names = out[]
     try
         return String[unsafe_string(L.npk_names_get(names, i)) for i in 0:Int(L.npk_names_count(names))-1]
@@ -78,14 +100,18 @@ function import_npz(s::NumPackStore, path::AbstractString; overwrite::Bool=false
 end
 
 """
-    export_npy(store, name, path; overwrite=false)
+    export_npy(store, name, path; overwrite=false, progress=nothing)
 
 Streams array `name` (live rows) to a `.npy` at `path`, atomically (temporary file +
 rename); the file's header has room to grow, so `append_npy` works on it in place.
+`progress`: as in [`import_npy`](@ref); cancelling leaves `path` as it was.
 """
-function export_npy(s::NumPackStore, name::AbstractString, path::AbstractString; overwrite::Bool=false)
-    GC.@preserve s check(L.npk_npy_export(handle(s), String(name), String(path),
-                                          overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0)))
+function export_npy(s::NumPackStore, name::AbstractString, path::AbstractString; overwrite::Bool=false,
+                    progress=nothing)
+    flags = overwrite ? L.NPK_NPY_OVERWRITE : UInt32(0)
+    with_npy_progress(progress) do fn, ud
+        GC.@preserve s L.npk_npy_export(handle(s), String(name), String(path), flags, fn, ud)
+    end
     return nothing
 end
 
@@ -124,16 +150,19 @@ function append_npy(path::AbstractString, a::AbstractArray{T}; rowmajor::Bool=fa
 end
 
 """
-    append_npy_file(path, src; sync=false, create=true) -> Int
+    append_npy_file(path, src; sync=false, create=true, progress=nothing) -> Int
 
 Appends every row of the `.npy` at `src` to the `.npy` at `path` in place (streamed, under
-one lock of `path`) and returns its row count.
+one lock of `path`) and returns its row count. `progress`: as in [`import_npy`](@ref),
+counting `src`'s data; cancelling cuts `path` back to its old rows.
 """
-function append_npy_file(path::AbstractString, src::AbstractString; sync::Bool=false, create::Bool=true)
-    ensure_loaded()
+function append_npy_file(path::AbstractString, src::AbstractString; sync::Bool=false, create::Bool=true,
+                         progress=nothing)
     rows = Ref{UInt64}(0)
     flags = (sync ? L.NPK_NPY_SYNC : UInt32(0)) | (create ? L.NPK_NPY_CREATE : UInt32(0))
-    check(L.npk_npy_append_file(String(path), String(src), flags, rows))
+    with_npy_progress(progress) do fn, ud
+        L.npk_npy_append_file(String(path), String(src), flags, fn, ud, rows)
+    end
     return Int(rows[])
 end
 

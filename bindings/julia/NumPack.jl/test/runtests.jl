@@ -464,6 +464,29 @@ end
         @test append_npy_file(h, g; sync=true, create=false) == 6
         e = try append_npy_file(h, h) catch e; e end
         @test e isa NumPackError && e.code == L.NPK_STATUS_INVALID_ARGUMENT
+        # Progress: start, every block, end; false cancels leaving nothing; an exception
+        # in the callback comes back as it was.
+        big = Float64.(reshape(0:(10 * 2^20 ÷ 8 - 1), 8, :))  # 10 MiB, rows of 8
+        s["big"] = big
+        bf = joinpath(dir, "big.npy")
+        calls = Tuple{Int,Int}[]
+        export_npy(s, "big", bf; overwrite=true, progress=(d, t) -> (push!(calls, (d, t)); true))
+        @test length(calls) >= 4 && first(calls) == (0, sizeof(big)) && last(calls) == (sizeof(big), sizeof(big))
+        @test issorted(first.(calls))
+        e = try import_npy(s, bf; name="big2", progress=(d, t) -> d == 0) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CANCELLED
+        @test !haskey(s, "big2")
+        @test_throws DomainError import_npy(s, bf; name="big2", progress=(d, t) -> d > 0 ? throw(DomainError(d)) : true)
+        @test !haskey(s, "big2")
+        calls = Tuple{Int,Int}[]
+        grow = joinpath(dir, "grow.npy")
+        isfile(grow) && rm(grow)
+        create_appendable_npy(grow, Float64, (8,))
+        e = try append_npy_file(grow, bf; progress=(d, t) -> d == 0) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CANCELLED
+        @test npy_info(grow).shape == [0, 8] && NumPack.iscomplete(npy_info(grow))
+        @test append_npy_file(grow, bf; progress=(d, t) -> (push!(calls, (d, t)); true)) == size(big, 2)
+        @test last(calls) == (sizeof(big), sizeof(big))
         close(s)
     end
     # --- end ---
