@@ -10,14 +10,15 @@ use super::store::npk_store;
 use crate::error::{Error, ErrorCode, Result};
 use crate::package::{self, PackOptions, PackageInfo};
 
-/// Progress callback of `npk_package_pack` and `npk_package_unpack`: called with the
-/// bytes of file data (uncompressed) done so far and in all, and the caller's
-/// `user_data`. It is called once at the start (`done` 0), after each file, at least
-/// every 4 MiB, and at the end (`done == total`), always on the thread that made the
-/// call. Return true to go on, false to cancel: the call then returns
-/// `NPK_STATUS_CANCELLED` and leaves no target and no temporary file behind (an
-/// existing target stays as it was). The callback must not unwind (throw) into the
-/// library, and must not call `npk_package_*` on the same target.
+/// Progress callback of long operations (`npk_package_pack`, `npk_package_unpack`,
+/// `npk_npy_import`, `npk_npz_import`, `npk_npy_export`, `npk_npy_append_file`): called
+/// with the bytes of data (uncompressed) done so far and in all, and the caller's
+/// `user_data`. It is called once at the start (`done` 0), as the work proceeds (each
+/// function says how often), and at the end (`done == total`), always on the thread that
+/// made the call. Return true to go on, false to cancel: the call then returns
+/// `NPK_STATUS_CANCELLED` and leaves nothing half-done (each function says what stays).
+/// The callback must not unwind (throw) into the library, and must not call the library
+/// on the same target.
 pub type npk_progress_fn = Option<unsafe extern "C" fn(done: u64, total: u64, user_data: *mut c_void) -> bool>;
 
 /// `npk_package_pack` flag: compress each file with zstd (level 3, as NumPack), storing
