@@ -12,7 +12,7 @@ use crate::ui::{self, Ctx};
 fn npy_json(path: &Path, i: &NpyInfo) -> Value {
     json!({
         "file": path.display().to_string(),
-        "dtype": i.dtype.name(),
+        "dtype": i.dtype.numpy_name(),
         "descr": i.descr,
         "shape": i.shape,
         "fortran_order": i.fortran_order,
@@ -87,7 +87,7 @@ pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
     let names = imported?;
     let arrays: Vec<Value> = names
         .iter()
-        .map(|n| store.info(n).map(|i| json!({"name": n, "dtype": i.dtype.name(), "shape": i.shape})))
+        .map(|n| store.info(n).map(|i| json!({"name": n, "dtype": i.dtype.numpy_name(), "shape": i.shape})))
         .collect::<Result<_>>()?;
     store.close()?;
     let text = || {
@@ -131,7 +131,7 @@ pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
     let mut v = npy_json(&a.file, &info);
     v["store"] = json!(a.store.display().to_string());
     v["array"] = json!(a.array);
-    ctx.emit(v, || format!("exported {} to {}: {} {}\n", a.array, a.file.display(), info.dtype.name(), ui::shape(&info.shape)));
+    ctx.emit(v, || format!("exported {} to {}: {} {}\n", a.array, a.file.display(), info.dtype.numpy_name(), ui::shape(&info.shape)));
     Ok(0)
 }
 
@@ -182,7 +182,7 @@ pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
     let mut v = npy_json(&a.target, &info);
     v["rows"] = json!(rows);
     v["made_appendable"] = json!(rewritten);
-    ctx.emit(v, || format!("appended {} to {}: now {} {}\n", a.source.display(), a.target.display(), info.dtype.name(), ui::shape(&info.shape)));
+    ctx.emit(v, || format!("appended {} to {}: now {} {}\n", a.source.display(), a.target.display(), info.dtype.numpy_name(), ui::shape(&info.shape)));
     Ok(0)
 }
 
