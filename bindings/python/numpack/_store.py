@@ -2,6 +2,7 @@
 
 import gc
 import os
+import struct
 import sys
 import threading
 import warnings
@@ -142,19 +143,28 @@ _newp = getattr(_backend, "newp", None) or ffi.new
 _NULL = ffi.NULL
 
 
+# The struct's 64-bit words in native order, decoded in one step (a cffi field access
+# per value, or memoryview.tolist, cost several times more).
+_UNPACK_WORDS = struct.Struct(f"={_INFO_WORDS}Q").unpack_from
+
+
+def _new_info():
+    raw = ffi.new(_INFO_P)
+    _tls.info = info = (raw, ffi.buffer(raw))
+    return info
+
+
 def _info_words(h, key):
-    """``npk_store_info`` as a list of its 64-bit words (one ``tolist`` instead of a
-    cffi field access per value), through a per-thread reused struct."""
+    """``npk_store_info`` as a tuple of its 64-bit words, through a per-thread reused
+    struct."""
     try:
-        raw, words = _tls.info
+        raw, buf = _tls.info
     except AttributeError:
-        raw = ffi.new(_INFO_P)
-        words = memoryview(ffi.buffer(raw)).cast("Q")
-        _tls.info = (raw, words)
+        raw, buf = _new_info()
     status = _store_info(h, key, raw)
     if status:
         raise error_for(status)
-    return words.tolist()
+    return _UNPACK_WORDS(buf)
 
 
 class _Info:
@@ -434,7 +444,7 @@ class NumPack:
                     arr, code = prepare(arr)
             else:
                 arr, code = prepare(arr)
-            trailing = tuple(w[2:1 + ndim])
+            trailing = w[2:1 + ndim]
             if arr.shape == trailing and k == 1:
                 arr = arr.reshape((1,) + trailing)
             if arr.shape != (k,) + trailing:
@@ -481,27 +491,47 @@ class NumPack:
                 self._evict(name)
 
     def getitem(self, array_name, indexes):
-        h = self._h()
-        key = _name(array_name)
-        w = _info_words(h, key)
+        h = self._handle
+        if h is None or self._strict_context_mode:
+            h = self._h()
+        key = array_name.encode("utf-8") if type(array_name) is str else _name(array_name)
+        # _info_words inlined: this is the per-call cost of every small read
+        try:
+            raw, buf = _tls.info
+        except AttributeError:
+            raw, buf = _new_info()
+        status = _store_info(h, key, raw)
+        if status:
+            raise error_for(status)
+        w = _UNPACK_WORDS(buf)
         w0 = w[0]
         ndim = (w0 >> _NDIM_SHIFT) & _LOW32
         if not ndim:
             raise ValueError(f"{array_name!r} is 0-d: it has no rows")
+        dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
+        if type(indexes) is slice and indexes.step is None:  # fast path: a run of rows
+            start, stop, _ = indexes.indices(w[1])
+            if stop < start:
+                stop = start
+            out = np.empty((stop - start,) + w[2:1 + ndim], dtype)
+            nbytes = out.nbytes
+            status = _read_range(h, key, start, stop, _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+            if status:
+                raise error_for(status)
+            return out
         if (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
                 and indexes.flags.c_contiguous):
             sel = indexes  # fast path: already what the library takes
         else:
             sel = _index.rows(indexes, w[1])
-        dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
         if type(sel) is tuple:
-            out = np.empty((sel[1] - sel[0],) + tuple(w[2:1 + ndim]), dtype)
+            out = np.empty((sel[1] - sel[0],) + w[2:1 + ndim], dtype)
             nbytes = out.nbytes
             status = _read_range(h, key, sel[0], sel[1],
                                  _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         else:
             k = sel.shape[0]
-            out = np.empty((k,) + tuple(w[2:1 + ndim]), dtype)
+            out = np.empty((k,) + w[2:1 + ndim], dtype)
             nbytes = out.nbytes
             status = _read_rows(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
@@ -744,13 +774,22 @@ def _changed_rows(new, old):
     return np.concatenate(found).astype(np.int64)
 
 
+_stream_next = lib.npk_stream_next
+_U64_P = ffi.typeof("uint64_t *")
+
+
 def _batches(stream, batch, trailing, dtype):
-    rows = ffi.new("uint64_t *")
+    rows = _newp(_U64_P)
+    shape = (batch,) + trailing
+    empty = np.empty
+    nbytes = empty(shape, dtype).nbytes
     try:
         while True:
-            buf = np.empty((batch,) + trailing, dtype=dtype)
-            check(lib.npk_stream_next(stream, wbuf(buf), buf.nbytes, rows))
-            n = int(rows[0])
+            buf = empty(shape, dtype)
+            status = _stream_next(stream, _from_buffer(_CHARS, buf, True) if nbytes else _NULL, nbytes, rows)
+            if status:
+                raise error_for(status)
+            n = rows[0]
             if n == 0:
                 return
             yield buf if n == batch else buf[:n].copy()

@@ -168,3 +168,28 @@ def test_threads_share_one_lazy_array(npk):
         for th in threads:
             th.join()
         assert errors == []
+
+
+# ----- small reads: no cached shapes ---------------------------------------------------
+
+
+def _appender(path, rows):
+    with NumPack(path) as npk:
+        npk.append({"x": np.arange(rows, dtype=np.int64).reshape(-1, 2)})
+
+
+def test_getitem_sees_another_process_append_at_once(path):
+    """getitem asks the library for the shape on every call: rows another process
+    appended are in the next slice, open-ended or not, without a refresh."""
+    with NumPack(path) as npk:
+        npk.save({"x": np.zeros((3, 2), np.int64)})
+        assert npk.getitem("x", slice(0, None)).shape == (3, 2)
+        ctx = mp.get_context("spawn")
+        p = ctx.Process(target=_appender, args=(str(path), 4))
+        p.start()
+        p.join(120)
+        assert p.exitcode == 0
+        np.testing.assert_array_equal(npk.getitem("x", slice(3, None)), [[0, 1], [2, 3]])
+        assert npk.getitem("x", slice(1, 100)).shape == (4, 2)
+        np.testing.assert_array_equal(npk.getitem("x", slice(-1, None)), [[2, 3]])
+        assert npk.getitem("x", slice(10, 20)).shape == (0, 2)

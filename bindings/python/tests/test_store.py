@@ -63,6 +63,24 @@ def test_strict_context_mode(path):
         n.get_member_list()
 
 
+@pytest.mark.parametrize("key", [slice(0, 2), [0], np.array([1], np.int64)])
+def test_getitem_checks_closed_strict_and_name(path, key):
+    """getitem's own fast entry keeps every check of the other methods."""
+    n = NumPack(path, strict_context_mode=True)
+    with n:
+        n.save({"a": np.arange(6).reshape(3, 2)})
+        assert n.getitem("a", key).shape[1:] == (2,)
+        with pytest.raises(TypeError, match="names must be str"):
+            n.getitem(b"a", key)
+        with pytest.raises(KeyError):
+            n.getitem("b", key)
+    n.open()
+    with pytest.raises(RuntimeError, match="strict context mode"):
+        n.getitem("a", key)
+    n.close()
+    with pytest.raises(RuntimeError, match="not opened or has been closed"):
+        n.getitem("a", key)
+
 def test_warn_no_context(path):
     with pytest.warns(UserWarning, match="strict context mode"):
         NumPack(path, warn_no_context=True)
