@@ -120,7 +120,10 @@ def _lazy_open(store, name):
 
 
 _INFO_P = ffi.typeof("npk_array_info *")
-_INFO_WORDS = ffi.sizeof("npk_array_info") // 8
+_INFO_BYTES = ffi.sizeof("npk_array_info")
+_INFO_WORDS = _INFO_BYTES // 8
+# getitem's guesses of array shapes kept per store (each a few hundred bytes)
+_MAX_LAYOUTS = 1024
 assert _INFO_WORDS == _MAX_NDIM + 3 and ffi.offsetof("npk_array_info", "shape") == 8
 # Word 0 of npk_array_info holds dtype (first uint32) and ndim (second uint32).
 _NDIM_SHIFT, _DTYPE_SHIFT = (32, 0) if sys.byteorder == "little" else (0, 32)
@@ -131,6 +134,7 @@ _tls = threading.local()
 _store_info = lib.npk_store_info
 _read_rows = lib.npk_store_read_rows
 _read_range = lib.npk_store_read_range
+_read_range_checked = lib.npk_store_read_range_checked
 _replace_rows = lib.npk_store_replace_rows
 _replace_range = lib.npk_store_replace_range
 _append = lib.npk_store_append
@@ -146,6 +150,8 @@ _NULL = ffi.NULL
 # The struct's 64-bit words in native order, decoded in one step (a cffi field access
 # per value, or memoryview.tolist, cost several times more).
 _UNPACK_WORDS = struct.Struct(f"={_INFO_WORDS}Q").unpack_from
+# Only the words getitem needs (dtype and ndim, shape): no int made for the others.
+_UNPACK_SHAPE = struct.Struct(f"={1 + _MAX_NDIM}Q").unpack_from
 
 
 def _new_info():
@@ -197,6 +203,9 @@ class NumPack:
         # batch mode past memory_limit: name -> (weak reference to the array already
         # written, its npk_store_info words then)
         self._memory_spilled = {}
+        # getitem: name -> (encoded name, npk_array_info of the last read, live rows,
+        # trailing shape, dtype). Only a guess: the library checks it on every read.
+        self._layouts = {}
         self._cache_enabled = False
         self._batch_context = None
         self._writable_batch = None
@@ -416,6 +425,7 @@ class NumPack:
                 if isinstance(e, _NotFound):
                     raise ArrayNotFoundError(f"Array {name} does not exist ({e})", e.code) from None
                 raise e
+            self._layouts.pop(name, None)  # its row count changed: getitem asks again
             if self._memory_cache:
                 self._evict(name)
 
@@ -487,6 +497,7 @@ class NumPack:
                     status = _delete_rows(h, key, _from_buffer(_I64_ARRAY, sel), k)
                     if status:
                         raise error_for(status)
+            self._layouts.pop(name, None)  # its row count changed: getitem asks again
             if self._memory_cache:
                 self._evict(name)
 
@@ -494,6 +505,20 @@ class NumPack:
         h = self._handle
         if h is None or self._strict_context_mode:
             h = self._h()
+        if type(indexes) is slice and indexes.step is None:  # fast path: a run of rows
+            known = self._layouts.get(array_name) if type(array_name) is str else None
+            if known is not None:
+                # One call: the rows, if the array still has the shape last seen here.
+                key, expect, rows, trailing, dtype = known
+                start, stop, _ = indexes.indices(rows)
+                if stop < start:
+                    stop = start
+                out = np.empty((stop - start,) + trailing, dtype)
+                nbytes = out.nbytes
+                if not _read_range_checked(h, key, expect, start, stop,
+                                           _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes):
+                    return out
+                # changed since (or failed): ask for the shape as below
         key = array_name.encode("utf-8") if type(array_name) is str else _name(array_name)
         # _info_words inlined: this is the per-call cost of every small read
         try:
@@ -503,21 +528,27 @@ class NumPack:
         status = _store_info(h, key, raw)
         if status:
             raise error_for(status)
-        w = _UNPACK_WORDS(buf)
+        w = _UNPACK_SHAPE(buf)
         w0 = w[0]
         ndim = (w0 >> _NDIM_SHIFT) & _LOW32
         if not ndim:
             raise ValueError(f"{array_name!r} is 0-d: it has no rows")
         dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
-        if type(indexes) is slice and indexes.step is None:  # fast path: a run of rows
+        if type(indexes) is slice and indexes.step is None:
+            trailing = w[2:1 + ndim]
             start, stop, _ = indexes.indices(w[1])
             if stop < start:
                 stop = start
-            out = np.empty((stop - start,) + w[2:1 + ndim], dtype)
+            out = np.empty((stop - start,) + trailing, dtype)
             nbytes = out.nbytes
             status = _read_range(h, key, start, stop, _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
             if status:
                 raise error_for(status)
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            expect = _newp(_INFO_P)
+            ffi.memmove(expect, raw, _INFO_BYTES)
+            self._layouts[array_name] = (key, expect, w[1], trailing, dtype)
             return out
         if (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
                 and indexes.flags.c_contiguous):
