@@ -113,6 +113,12 @@ fn checked_range_reads_only_the_expected_shape() {
     out.fill(0);
     assert_eq!(code(s.read_range_checked("a", info.dtype, &info.shape, 0, 2, &mut out)), ErrorCode::ShapeMismatch);
     assert_eq!(out, vec![0u8; 32], "nothing copied when the check fails");
+    let info = s.info("a").unwrap();
+    s.read_rows_checked("a", info.dtype, &info.shape, &[-1, 0], &mut out).unwrap();
+    assert_eq!(to_i64(&out), vec![9, -9, 2, -2]);
+    assert_eq!(code(s.read_rows_checked("a", info.dtype, &[7, 2], &[0], &mut out[..16])), ErrorCode::ShapeMismatch);
+    assert_eq!(code(s.read_rows_checked("a", DType::Uint64, &info.shape, &[0], &mut out[..16])), ErrorCode::DtypeMismatch);
+    assert_eq!(code(s.read_rows_checked("a", info.dtype, &info.shape, &[8], &mut out[..16])), ErrorCode::IndexOutOfRange);
 }
 
 #[test]

@@ -177,6 +177,18 @@ impl Array<'_> {
         }
         ArrayInfo { dtype: self.entry.dtype, shape, physical_rows: self.entry.physical_rows(), modified_us: self.entry.modified_us }
     }
+    /// The array has `dtype` and the logical `shape` (live rows first), else
+    /// `DtypeMismatch` or `ShapeMismatch`.
+    fn check_layout(&self, dtype: DType, shape: &[u64]) -> Result<()> {
+        self.check_dtype(dtype)?;
+        let same = self.entry.shape.len() == shape.len()
+            && shape.first().is_some_and(|&rows| rows == self.rows())
+            && self.entry.shape[1..] == shape[1..];
+        if !same {
+            bail!(ShapeMismatch, "array {:?} has shape {:?} now, not {shape:?}", self.name, self.info().shape);
+        }
+        Ok(())
+    }
     fn check_dtype(&self, dtype: DType) -> Result<()> {
         if dtype != self.entry.dtype {
             bail!(DtypeMismatch, "array {:?} holds {} but the data is {}", self.name, self.entry.dtype.numpy_name(), dtype.numpy_name());
@@ -341,17 +353,16 @@ impl Store {
     /// Copies the rows at logical indices `idx` (negative counts from the end; repeats
     /// allowed) into `out`, which must hold exactly `idx.len()` rows.
     pub fn read_rows_into(&self, name: &str, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        self.read(|st| self.inner.read_rows(&array(st, name)?, idx, out))
+    }
+
+    /// As [`Store::read_rows_into`], but only while the array still has `dtype` and the
+    /// logical `shape`: see [`Store::read_range_checked`].
+    pub fn read_rows_checked(&self, name: &str, dtype: DType, shape: &[u64], idx: &[i64], out: &mut [u8]) -> Result<()> {
         self.read(|st| {
             let a = array(st, name)?;
-            a.require_rows()?;
-            check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
-            if out.is_empty() {
-                return a.resolve(idx).map(drop);
-            }
-            match self.inner.rows_file(&a)? {
-                RowsFile::Plain(df) => a.gather(df.bytes(), idx, out),
-                RowsFile::Compressed(z) => z.gather(&a.resolve(idx)?, out), // compressed arrays
-            }
+            a.check_layout(dtype, shape)?;
+            self.inner.read_rows(&a, idx, out)
         })
     }
 
@@ -368,13 +379,7 @@ impl Store {
     pub fn read_range_checked(&self, name: &str, dtype: DType, shape: &[u64], start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
         self.read(|st| {
             let a = array(st, name)?;
-            a.check_dtype(dtype)?;
-            let same = a.entry.shape.len() == shape.len()
-                && shape.first().is_some_and(|&rows| rows == a.rows())
-                && a.entry.shape[1..] == shape[1..];
-            if !same {
-                bail!(ShapeMismatch, "array {name:?} has shape {:?} now, not {shape:?}", a.info().shape);
-            }
+            a.check_layout(dtype, shape)?;
             self.inner.read_range(&a, start, stop, out)
         })
     }
@@ -886,6 +891,19 @@ impl Inner {
             return Ok(RowsFile::Compressed(z)); // compressed arrays
         }
         Ok(RowsFile::Plain(self.files.get(a.name, need)?))
+    }
+
+    /// Copies the rows of `a` at logical indices `idx` into `out` (exactly `idx.len()` rows).
+    fn read_rows(&self, a: &Array, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        a.require_rows()?;
+        check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
+        if out.is_empty() {
+            return a.resolve(idx).map(drop);
+        }
+        match self.rows_file(a)? {
+            RowsFile::Plain(df) => a.gather(df.bytes(), idx, out),
+            RowsFile::Compressed(z) => z.gather(&a.resolve(idx)?, out), // compressed arrays
+        }
     }
 
     /// Copies logical rows `start..stop` of `a` into `out` (exactly `stop - start` rows).

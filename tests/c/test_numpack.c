@@ -415,6 +415,36 @@ static void test_read_rows_and_range(void) {
         CHECK_STATUS(npk_store_read_range_checked(s, "g", &now, 0, 1, buf, 8),
                      NPK_STATUS_INVALID_ARGUMENT);
     }
+
+    /* read_rows_checked: the same check before a gather */
+    {
+        npk_array_info expect;
+        int32_t row[2] = {9, 10};
+        uint64_t one_row[2] = {1, 2};
+        int64_t pick[2] = {-1, 0};
+        CHECK_OK(npk_store_info(s, "g", &expect));
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, pick, 2, buf, 16));
+        CHECK(buf[0] == -7 && buf[1] == -8 && buf[2] == 0 && buf[3] == 1);
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, NULL, 0, NULL, 0));
+        bad[0] = 6;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, bad, 1, buf, 8),
+                     NPK_STATUS_INDEX_OUT_OF_RANGE);
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 2, buf, 15),
+                     NPK_STATUS_BUFFER_SIZE);
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", NULL, pick, 1, buf, 8),
+                     NPK_STATUS_NULL_ARGUMENT);
+        CHECK_OK(npk_store_append(s, "g", NPK_DTYPE_INT32, 2, one_row, row, sizeof row));
+        buf[0] = 12345;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8),
+                     NPK_STATUS_SHAPE_MISMATCH);
+        CHECK(buf[0] == 12345);
+        expect.shape[0] += 1;
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8));
+        CHECK(buf[0] == 9 && buf[1] == 10);
+        expect.dtype = NPK_DTYPE_UINT32;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8),
+                     NPK_STATUS_DTYPE_MISMATCH);
+    }
     CHECK_OK(npk_store_close(s));
 }
 

@@ -135,6 +135,7 @@ _store_info = lib.npk_store_info
 _read_rows = lib.npk_store_read_rows
 _read_range = lib.npk_store_read_range
 _read_range_checked = lib.npk_store_read_range_checked
+_read_rows_checked = lib.npk_store_read_rows_checked
 _replace_rows = lib.npk_store_replace_rows
 _replace_range = lib.npk_store_replace_range
 _append = lib.npk_store_append
@@ -505,20 +506,34 @@ class NumPack:
         h = self._handle
         if h is None or self._strict_context_mode:
             h = self._h()
-        if type(indexes) is slice and indexes.step is None:  # fast path: a run of rows
+        fast = None  # the key is a run of rows (True) or int64 indexes as the library takes them (False)
+        if type(indexes) is slice:
+            fast = True if indexes.step is None else None
+        elif (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
+                and indexes.flags.c_contiguous):
+            fast = False
+        if fast is not None:
             known = self._layouts.get(array_name) if type(array_name) is str else None
             if known is not None:
                 # One call: the rows, if the array still has the shape last seen here.
                 key, expect, rows, trailing, dtype = known
-                start, stop, _ = indexes.indices(rows)
-                if stop < start:
-                    stop = start
-                out = np.empty((stop - start,) + trailing, dtype)
-                nbytes = out.nbytes
-                if not _read_range_checked(h, key, expect, start, stop,
-                                           _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes):
+                if fast:
+                    start, stop, _ = indexes.indices(rows)
+                    if stop < start:
+                        stop = start
+                    out = np.empty((stop - start,) + trailing, dtype)
+                    nbytes = out.nbytes
+                    status = _read_range_checked(h, key, expect, start, stop,
+                                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+                else:
+                    k = indexes.shape[0]
+                    out = np.empty((k,) + trailing, dtype)
+                    nbytes = out.nbytes
+                    status = _read_rows_checked(h, key, expect, _from_buffer(_I64_ARRAY, indexes) if k else _NULL, k,
+                                                _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+                if not status:
                     return out
-                # changed since (or failed): ask for the shape as below
+                # changed since (or failed): ask for the shape and report errors as below
         key = array_name.encode("utf-8") if type(array_name) is str else _name(array_name)
         # _info_words inlined: this is the per-call cost of every small read
         try:
@@ -534,40 +549,33 @@ class NumPack:
         if not ndim:
             raise ValueError(f"{array_name!r} is 0-d: it has no rows")
         dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
-        if type(indexes) is slice and indexes.step is None:
-            trailing = w[2:1 + ndim]
+        trailing = w[2:1 + ndim]
+        if fast:
             start, stop, _ = indexes.indices(w[1])
-            if stop < start:
-                stop = start
-            out = np.empty((stop - start,) + trailing, dtype)
-            nbytes = out.nbytes
-            status = _read_range(h, key, start, stop, _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
-            if status:
-                raise error_for(status)
-            if len(self._layouts) >= _MAX_LAYOUTS:
-                self._layouts.clear()
-            expect = _newp(_INFO_P)
-            ffi.memmove(expect, raw, _INFO_BYTES)
-            self._layouts[array_name] = (key, expect, w[1], trailing, dtype)
-            return out
-        if (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
-                and indexes.flags.c_contiguous):
-            sel = indexes  # fast path: already what the library takes
+            sel = (start, stop if stop > start else start)
+        elif fast is False:
+            sel = indexes
         else:
             sel = _index.rows(indexes, w[1])
         if type(sel) is tuple:
-            out = np.empty((sel[1] - sel[0],) + w[2:1 + ndim], dtype)
+            out = np.empty((sel[1] - sel[0],) + trailing, dtype)
             nbytes = out.nbytes
             status = _read_range(h, key, sel[0], sel[1],
                                  _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         else:
             k = sel.shape[0]
-            out = np.empty((k,) + w[2:1 + ndim], dtype)
+            out = np.empty((k,) + trailing, dtype)
             nbytes = out.nbytes
             status = _read_rows(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         if status:
             raise error_for(status)
+        if fast is not None:  # keep the shape for the next read of this form
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            expect = _newp(_INFO_P)
+            ffi.memmove(expect, raw, _INFO_BYTES)
+            self._layouts[array_name] = (key, expect, w[1], trailing, dtype)
         return out
 
     # ----- catalogue -------------------------------------------------------------------

@@ -218,6 +218,7 @@ def test_getitem_slices_follow_another_process_changes(path, what):
         npk.save({"x": np.arange(8, dtype=np.int64).reshape(4, 2)})
         for _ in range(2):  # the second read goes through the kept shape
             np.testing.assert_array_equal(npk.getitem("x", slice(0, 4)), np.arange(8).reshape(4, 2))
+            np.testing.assert_array_equal(npk.getitem("x", np.array([1], np.int64)), [[2, 3]])
         ctx = mp.get_context("spawn")
         p = ctx.Process(target=_rewriter, args=(str(path), what))
         p.start()
@@ -233,3 +234,6 @@ def test_getitem_slices_follow_another_process_changes(path, what):
         assert out.dtype == expect.dtype and out.shape == expect.shape
         np.testing.assert_array_equal(out, expect)
         np.testing.assert_array_equal(npk.getitem("x", slice(-1, None)), expect[-1:])
+        rows = npk.getitem("x", np.array([1], np.int64))
+        assert rows.dtype == expect.dtype and rows.shape == expect[[1]].shape
+        np.testing.assert_array_equal(rows, expect[[1]])
