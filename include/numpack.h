@@ -1217,6 +1217,52 @@ npk_status npk_store_read_rows(const npk_store *store, const char *name, const i
 npk_status npk_store_read_range(const npk_store *store, const char *name, uint64_t start, uint64_t stop, void *buf, size_t buf_len);
 
 /**
+ * As `npk_store_read_range`, but only while array `name` still has the dtype and
+ * logical shape in `*expect` (its `dtype`, `ndim` and `shape[0..ndim]`, live rows
+ * first; `physical_rows` and `modified_us` are not compared), typically the result of
+ * an earlier `npk_store_info` that `buf` was sized from. The check and the copy see one
+ * version of the array, so a caller that keeps that info needs one call per read
+ * instead of two, and still never copies rows of a layout it did not expect: when the
+ * array changed meanwhile (in this process or another), the call fails with
+ * `DTYPE_MISMATCH` or `SHAPE_MISMATCH` and the caller asks `npk_store_info` again.
+ *
+ * `buf` may be NULL when `buf_len` is 0. `buf` is untouched when the check fails and
+ * unspecified after other failures.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8,
+ * bad dtype code or `ndim` above `NPK_MAX_NDIM` in `*expect`), `INVALID_NAME`,
+ * `NOT_FOUND`, `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (the array is not as expected, or
+ * 0-d), `INDEX_OUT_OF_RANGE` (`start > stop` or `stop` past the end), `BUFFER_SIZE`,
+ * `IO`, `CORRUPT`. Thread safety: safe from many threads; `*expect` is only read.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a
+ * NUL-terminated string; `expect` NULL or readable; `buf` NULL or `buf_len` writable
+ * bytes.
+ */
+npk_status npk_store_read_range_checked(const npk_store *store, const char *name, const npk_array_info *expect, uint64_t start, uint64_t stop, void *buf, size_t buf_len);
+
+/**
+ * As `npk_store_read_rows`, but only while array `name` still has the dtype and
+ * logical shape in `*expect`, checked and read in one version of the array, like
+ * `npk_store_read_range_checked` (whose notes apply: `buf` is untouched when the check
+ * fails). Note that the shape includes the live row count, so any row appended or
+ * deleted since `*expect` was taken fails the check.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8,
+ * misaligned `idx`, bad dtype code or `ndim` above `NPK_MAX_NDIM` in `*expect`),
+ * `INVALID_NAME`, `NOT_FOUND`, `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (the array is not as
+ * expected, or 0-d), `INDEX_OUT_OF_RANGE`, `BUFFER_SIZE`, `IO`, `CORRUPT`.
+ * Thread safety: safe from many threads; `*expect` is only read.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a
+ * NUL-terminated string; `expect` NULL or readable; `idx` NULL or `n` readable values;
+ * `buf` NULL or `buf_len` writable bytes.
+ */
+npk_status npk_store_read_rows_checked(const npk_store *store, const char *name, const npk_array_info *expect, const int64_t *idx, size_t n, void *buf, size_t buf_len);
+
+/**
  * Overwrites the rows at logical indices `idx[0..n]` of array `name` with the rows of
  * `data`, in order (negative indices count from the end; when an index repeats, the
  * last row given for it wins). `dtype` must be the array's; `data_len` must be exactly

@@ -96,6 +96,32 @@ fn reads_by_index_and_range_are_logical() {
 }
 
 #[test]
+fn checked_range_reads_only_the_expected_shape() {
+    let (_t, _p, s) = rows_store(10);
+    s.delete_rows("a", &[0]).unwrap(); // live: 1..=9
+    let info = s.info("a").unwrap();
+    let mut out = vec![0u8; 2 * 16];
+    s.read_range_checked("a", info.dtype, &info.shape, 0, 2, &mut out).unwrap();
+    assert_eq!(to_i64(&out), vec![1, -1, 2, -2]);
+    let mut shape = info.shape.clone();
+    shape[0] += 1;
+    assert_eq!(code(s.read_range_checked("a", info.dtype, &shape, 0, 2, &mut out)), ErrorCode::ShapeMismatch);
+    assert_eq!(code(s.read_range_checked("a", info.dtype, &[9, 1, 2], 0, 2, &mut out)), ErrorCode::ShapeMismatch);
+    assert_eq!(code(s.read_range_checked("a", DType::Float64, &info.shape, 0, 2, &mut out)), ErrorCode::DtypeMismatch);
+    assert_eq!(code(s.read_range_checked("a", info.dtype, &info.shape, 8, 10, &mut out)), ErrorCode::IndexOutOfRange);
+    s.delete_rows("a", &[0]).unwrap(); // live: 2..=9: the kept shape is stale
+    out.fill(0);
+    assert_eq!(code(s.read_range_checked("a", info.dtype, &info.shape, 0, 2, &mut out)), ErrorCode::ShapeMismatch);
+    assert_eq!(out, vec![0u8; 32], "nothing copied when the check fails");
+    let info = s.info("a").unwrap();
+    s.read_rows_checked("a", info.dtype, &info.shape, &[-1, 0], &mut out).unwrap();
+    assert_eq!(to_i64(&out), vec![9, -9, 2, -2]);
+    assert_eq!(code(s.read_rows_checked("a", info.dtype, &[7, 2], &[0], &mut out[..16])), ErrorCode::ShapeMismatch);
+    assert_eq!(code(s.read_rows_checked("a", DType::Uint64, &info.shape, &[0], &mut out[..16])), ErrorCode::DtypeMismatch);
+    assert_eq!(code(s.read_rows_checked("a", info.dtype, &info.shape, &[8], &mut out[..16])), ErrorCode::IndexOutOfRange);
+}
+
+#[test]
 fn replace_by_index_and_range_after_deletions() {
     let (_t, _p, s) = rows_store(10);
     s.delete_rows("a", &[1, 2]).unwrap(); // live: 0 3 4 5 6 7 8 9

@@ -404,6 +404,95 @@ pub unsafe extern "C" fn npk_store_read_range(
     })
 }
 
+/// As `npk_store_read_range`, but only while array `name` still has the dtype and
+/// logical shape in `*expect` (its `dtype`, `ndim` and `shape[0..ndim]`, live rows
+/// first; `physical_rows` and `modified_us` are not compared), typically the result of
+/// an earlier `npk_store_info` that `buf` was sized from. The check and the copy see one
+/// version of the array, so a caller that keeps that info needs one call per read
+/// instead of two, and still never copies rows of a layout it did not expect: when the
+/// array changed meanwhile (in this process or another), the call fails with
+/// `DTYPE_MISMATCH` or `SHAPE_MISMATCH` and the caller asks `npk_store_info` again.
+///
+/// `buf` may be NULL when `buf_len` is 0. `buf` is untouched when the check fails and
+/// unspecified after other failures.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8,
+/// bad dtype code or `ndim` above `NPK_MAX_NDIM` in `*expect`), `INVALID_NAME`,
+/// `NOT_FOUND`, `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (the array is not as expected, or
+/// 0-d), `INDEX_OUT_OF_RANGE` (`start > stop` or `stop` past the end), `BUFFER_SIZE`,
+/// `IO`, `CORRUPT`. Thread safety: safe from many threads; `*expect` is only read.
+///
+/// # Safety
+/// `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a
+/// NUL-terminated string; `expect` NULL or readable; `buf` NULL or `buf_len` writable
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn npk_store_read_range_checked(
+    store: *const npk_store,
+    name: *const c_char,
+    expect: *const npk_array_info,
+    start: u64,
+    stop: u64,
+    buf: *mut c_void,
+    buf_len: usize,
+) -> ErrorCode {
+    boundary::status(|| {
+        let store = npk_store::get(store, "store")?;
+        let name = unsafe { str_arg(name, "name") }?;
+        let expect = unsafe { slice_arg(expect, 1, "expect") }?;
+        let (dtype, shape) = expected_layout(&expect[0])?;
+        let buf = unsafe { bytes_mut_arg(buf, buf_len, "buf") }?;
+        store.read_range_checked(name, dtype, shape, start, stop, buf)
+    })
+}
+
+/// The dtype and shape of an `npk_array_info` a caller expects.
+fn expected_layout(expect: &npk_array_info) -> crate::Result<(crate::dtype::DType, &[u64])> {
+    let ndim = expect.ndim as usize;
+    let shape = expect
+        .shape
+        .get(..ndim)
+        .ok_or_else(|| Error::invalid(format!("`expect->ndim` is {ndim}, above NPK_MAX_NDIM ({NPK_MAX_NDIM})")))?;
+    Ok((dtype_arg(expect.dtype)?, shape))
+}
+
+/// As `npk_store_read_rows`, but only while array `name` still has the dtype and
+/// logical shape in `*expect`, checked and read in one version of the array, like
+/// `npk_store_read_range_checked` (whose notes apply: `buf` is untouched when the check
+/// fails). Note that the shape includes the live row count, so any row appended or
+/// deleted since `*expect` was taken fails the check.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live handle, `name` not UTF-8,
+/// misaligned `idx`, bad dtype code or `ndim` above `NPK_MAX_NDIM` in `*expect`),
+/// `INVALID_NAME`, `NOT_FOUND`, `DTYPE_MISMATCH`, `SHAPE_MISMATCH` (the array is not as
+/// expected, or 0-d), `INDEX_OUT_OF_RANGE`, `BUFFER_SIZE`, `IO`, `CORRUPT`.
+/// Thread safety: safe from many threads; `*expect` is only read.
+///
+/// # Safety
+/// `store` must be NULL or a pointer returned by `npk_store_open`; `name` NULL or a
+/// NUL-terminated string; `expect` NULL or readable; `idx` NULL or `n` readable values;
+/// `buf` NULL or `buf_len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn npk_store_read_rows_checked(
+    store: *const npk_store,
+    name: *const c_char,
+    expect: *const npk_array_info,
+    idx: *const i64,
+    n: usize,
+    buf: *mut c_void,
+    buf_len: usize,
+) -> ErrorCode {
+    boundary::status(|| {
+        let store = npk_store::get(store, "store")?;
+        let name = unsafe { str_arg(name, "name") }?;
+        let expect = unsafe { slice_arg(expect, 1, "expect") }?;
+        let (dtype, shape) = expected_layout(&expect[0])?;
+        let idx = unsafe { slice_arg(idx, n, "idx") }?;
+        let buf = unsafe { bytes_mut_arg(buf, buf_len, "buf") }?;
+        store.read_rows_checked(name, dtype, shape, idx, buf)
+    })
+}
+
 /// Overwrites the rows at logical indices `idx[0..n]` of array `name` with the rows of
 /// `data`, in order (negative indices count from the end; when an index repeats, the
 /// last row given for it wins). `dtype` must be the array's; `data_len` must be exactly

@@ -130,6 +130,13 @@ impl FileCache {
         Ok(df)
     }
 
+    /// The data file of `name` if it is open and maps at least `need` backed bytes: one
+    /// lookup, no system call (the read paths' common case). `None` means "ask
+    /// [`FileCache::compressed`] and [`FileCache::get`]", not "no such file".
+    pub fn cached(&self, name: &str, need: u64) -> Option<Arc<DataFile>> {
+        self.files.lock().unwrap().get(name).filter(|f| f.len >= need).cloned()
+    }
+
     /// Records that this process grew `name`'s file to `len` bytes (an append), so that
     /// reads of the new rows need no system call when the mapping reaches them.
     pub fn grew(&self, name: &str, len: u64) {

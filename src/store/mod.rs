@@ -96,6 +96,12 @@ pub(crate) struct Inner {
     writable_views: Mutex<HashSet<String>>,
 }
 
+/// Where an array's rows are read from.
+enum RowsFile {
+    Plain(Arc<files::DataFile>),
+    Compressed(Arc<crate::compress::ZFile>), // compressed arrays
+}
+
 /// One array as seen under the state lock.
 struct Array<'a> {
     name: &'a str,
@@ -170,6 +176,18 @@ impl Array<'_> {
             *first = self.rows();
         }
         ArrayInfo { dtype: self.entry.dtype, shape, physical_rows: self.entry.physical_rows(), modified_us: self.entry.modified_us }
+    }
+    /// The array has `dtype` and the logical `shape` (live rows first), else
+    /// `DtypeMismatch` or `ShapeMismatch`.
+    fn check_layout(&self, dtype: DType, shape: &[u64]) -> Result<()> {
+        self.check_dtype(dtype)?;
+        let same = self.entry.shape.len() == shape.len()
+            && shape.first().is_some_and(|&rows| rows == self.rows())
+            && self.entry.shape[1..] == shape[1..];
+        if !same {
+            bail!(ShapeMismatch, "array {:?} has shape {:?} now, not {shape:?}", self.name, self.info().shape);
+        }
+        Ok(())
     }
     fn check_dtype(&self, dtype: DType) -> Result<()> {
         if dtype != self.entry.dtype {
@@ -335,33 +353,34 @@ impl Store {
     /// Copies the rows at logical indices `idx` (negative counts from the end; repeats
     /// allowed) into `out`, which must hold exactly `idx.len()` rows.
     pub fn read_rows_into(&self, name: &str, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        self.read(|st| self.inner.read_rows(&array(st, name)?, idx, out))
+    }
+
+    /// As [`Store::read_rows_into`], but only while the array still has `dtype` and the
+    /// logical `shape`: see [`Store::read_range_checked`].
+    pub fn read_rows_checked(&self, name: &str, dtype: DType, shape: &[u64], idx: &[i64], out: &mut [u8]) -> Result<()> {
         self.read(|st| {
             let a = array(st, name)?;
-            a.require_rows()?;
-            check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
-            if out.is_empty() {
-                return a.resolve(idx).map(drop);
-            }
-            if let Some(z) = self.inner.zfile(&a)? {
-                return z.gather(&a.resolve(idx)?, out); // compressed arrays
-            }
-            let df = self.inner.files.get(name, a.entry.nbytes())?;
-            a.gather(df.bytes(), idx, out)
+            a.check_layout(dtype, shape)?;
+            self.inner.read_rows(&a, idx, out)
         })
     }
 
     /// Copies logical rows `start..stop` into `out` (exactly `stop - start` rows).
     pub fn read_range_into(&self, name: &str, start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
+        self.read(|st| self.inner.read_range(&array(st, name)?, start, stop, out))
+    }
+
+    /// As [`Store::read_range_into`], but only while the array still has `dtype` and the
+    /// logical `shape` (live rows first) a caller sized `out` from: else
+    /// `DtypeMismatch` or `ShapeMismatch`, and `out` is untouched. The check and the copy
+    /// see one version of the array, so a caller holding an earlier [`Store::info`] need
+    /// not ask again before each read.
+    pub fn read_range_checked(&self, name: &str, dtype: DType, shape: &[u64], start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
         self.read(|st| {
             let a = array(st, name)?;
-            a.require_rows()?;
-            let runs = a.range_runs(start, stop)?;
-            check_len("the output buffer", out.len(), (stop - start) * a.row_bytes())?;
-            if let Some(z) = self.inner.zfile(&a)? {
-                return z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out); // compressed arrays
-            }
-            let df = self.inner.files.get(name, a.entry.nbytes())?;
-            files::read_runs(&df, &runs, out)
+            a.check_layout(dtype, shape)?;
+            self.inner.read_range(&a, start, stop, out)
         })
     }
 
@@ -383,14 +402,7 @@ impl Store {
                 ),
             }
             let n = batch.min(a.rows().saturating_sub(start));
-            let runs = a.range_runs(start, start + n)?;
-            if let Some(z) = self.inner.zfile(&a)? {
-                // compressed arrays: the batch's chunks are decompressed in parallel
-                z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), &mut out[..(n * a.row_bytes()) as usize])?;
-                return Ok(n);
-            }
-            let df = self.inner.files.get(name, a.entry.nbytes())?;
-            files::read_runs(&df, &runs, &mut out[..(n * a.row_bytes()) as usize])?;
+            self.inner.read_range(&a, start, start + n, &mut out[..(n * a.row_bytes()) as usize])?;
             Ok(n)
         })
     }
@@ -866,6 +878,44 @@ impl Inner {
             f.write_all_at(&bytes, crate::bitmap::HEADER_LEN + a as u64 * 8).map_err(|e| Error::io("cannot write", &path, e))?;
         }
         f.write_all_at(&bm.header(), 0).map_err(|e| Error::io("cannot write", &path, e))
+    }
+
+    /// The file to read `a`'s rows from. An open plain file answers with one cache
+    /// lookup and no system call.
+    fn rows_file(&self, a: &Array) -> Result<RowsFile> {
+        let need = a.entry.nbytes();
+        if let Some(df) = self.files.cached(a.name, need) {
+            return Ok(RowsFile::Plain(df));
+        }
+        if let Some(z) = self.zfile(a)? {
+            return Ok(RowsFile::Compressed(z)); // compressed arrays
+        }
+        Ok(RowsFile::Plain(self.files.get(a.name, need)?))
+    }
+
+    /// Copies the rows of `a` at logical indices `idx` into `out` (exactly `idx.len()` rows).
+    fn read_rows(&self, a: &Array, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        a.require_rows()?;
+        check_len("the output buffer", out.len(), idx.len() as u64 * a.row_bytes())?;
+        if out.is_empty() {
+            return a.resolve(idx).map(drop);
+        }
+        match self.rows_file(a)? {
+            RowsFile::Plain(df) => a.gather(df.bytes(), idx, out),
+            RowsFile::Compressed(z) => z.gather(&a.resolve(idx)?, out), // compressed arrays
+        }
+    }
+
+    /// Copies logical rows `start..stop` of `a` into `out` (exactly `stop - start` rows).
+    fn read_range(&self, a: &Array, start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
+        a.require_rows()?;
+        let runs = a.range_runs(start, stop)?;
+        check_len("the output buffer", out.len(), (stop - start) * a.row_bytes())?;
+        match self.rows_file(a)? {
+            RowsFile::Plain(df) => files::read_runs(&df, &runs, out),
+            // compressed arrays: the chunks are decompressed in parallel
+            RowsFile::Compressed(z) => z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out),
+        }
     }
 
     /// Copies all live rows of an array into `out` (exactly its logical size).

@@ -369,6 +369,82 @@ static void test_read_rows_and_range(void) {
     CHECK_STATUS(npk_store_read_range(s, "g", 0, 2, NULL, 16), NPK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(npk_store_read_range(s, "missing", 0, 1, buf, 8), NPK_STATUS_NOT_FOUND);
     CHECK_STATUS(npk_store_read_range(s, NULL, 0, 1, buf, 8), NPK_STATUS_NULL_ARGUMENT);
+
+    /* read_range_checked: reads only while the array has the shape the caller expects */
+    {
+        npk_array_info expect, now;
+        int32_t row[2] = {-7, -8};
+        uint64_t one_row[2] = {1, 2};
+        memset(buf, 0, sizeof buf);
+        CHECK_OK(npk_store_info(s, "g", &expect));
+        CHECK_OK(npk_store_read_range_checked(s, "g", &expect, 1, 4, buf, sizeof buf));
+        CHECK(buf[0] == 100 && buf[5] == 301);
+        CHECK_OK(npk_store_read_range_checked(s, "g", &expect, 5, 5, NULL, 0));
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &expect, 4, 6, buf, 16),
+                     NPK_STATUS_INDEX_OUT_OF_RANGE);
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &expect, 0, 2, buf, 15),
+                     NPK_STATUS_BUFFER_SIZE);
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", NULL, 0, 1, buf, 8),
+                     NPK_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(npk_store_read_range_checked(s, "missing", &expect, 0, 1, buf, 8),
+                     NPK_STATUS_NOT_FOUND);
+        /* one more row: the old shape no longer holds, buf is left alone */
+        CHECK_OK(npk_store_append(s, "g", NPK_DTYPE_INT32, 2, one_row, row, sizeof row));
+        buf[0] = 12345;
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &expect, 0, 1, buf, 8),
+                     NPK_STATUS_SHAPE_MISMATCH);
+        CHECK(buf[0] == 12345);
+        CHECK_OK(npk_store_info(s, "g", &now));
+        CHECK_OK(npk_store_read_range_checked(s, "g", &now, 5, 6, buf, 8));
+        CHECK(buf[0] == -7 && buf[1] == -8);
+        /* another dtype of the same size, another row shape, a bad expectation */
+        now.dtype = NPK_DTYPE_FLOAT32;
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &now, 0, 1, buf, 8),
+                     NPK_STATUS_DTYPE_MISMATCH);
+        now.dtype = NPK_DTYPE_INT32;
+        now.ndim = 3;
+        now.shape[1] = 1;
+        now.shape[2] = 2;
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &now, 0, 1, buf, 8),
+                     NPK_STATUS_SHAPE_MISMATCH);
+        now.ndim = NPK_MAX_NDIM + 1;
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &now, 0, 1, buf, 8),
+                     NPK_STATUS_INVALID_ARGUMENT);
+        now.ndim = 2;
+        now.dtype = 999;
+        CHECK_STATUS(npk_store_read_range_checked(s, "g", &now, 0, 1, buf, 8),
+                     NPK_STATUS_INVALID_ARGUMENT);
+    }
+
+    /* read_rows_checked: the same check before a gather */
+    {
+        npk_array_info expect;
+        int32_t row[2] = {9, 10};
+        uint64_t one_row[2] = {1, 2};
+        int64_t pick[2] = {-1, 0};
+        CHECK_OK(npk_store_info(s, "g", &expect));
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, pick, 2, buf, 16));
+        CHECK(buf[0] == -7 && buf[1] == -8 && buf[2] == 0 && buf[3] == 1);
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, NULL, 0, NULL, 0));
+        bad[0] = 6;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, bad, 1, buf, 8),
+                     NPK_STATUS_INDEX_OUT_OF_RANGE);
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 2, buf, 15),
+                     NPK_STATUS_BUFFER_SIZE);
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", NULL, pick, 1, buf, 8),
+                     NPK_STATUS_NULL_ARGUMENT);
+        CHECK_OK(npk_store_append(s, "g", NPK_DTYPE_INT32, 2, one_row, row, sizeof row));
+        buf[0] = 12345;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8),
+                     NPK_STATUS_SHAPE_MISMATCH);
+        CHECK(buf[0] == 12345);
+        expect.shape[0] += 1;
+        CHECK_OK(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8));
+        CHECK(buf[0] == 9 && buf[1] == 10);
+        expect.dtype = NPK_DTYPE_UINT32;
+        CHECK_STATUS(npk_store_read_rows_checked(s, "g", &expect, pick, 1, buf, 8),
+                     NPK_STATUS_DTYPE_MISMATCH);
+    }
     CHECK_OK(npk_store_close(s));
 }
 

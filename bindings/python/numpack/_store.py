@@ -2,6 +2,7 @@
 
 import gc
 import os
+import struct
 import sys
 import threading
 import warnings
@@ -119,7 +120,10 @@ def _lazy_open(store, name):
 
 
 _INFO_P = ffi.typeof("npk_array_info *")
-_INFO_WORDS = ffi.sizeof("npk_array_info") // 8
+_INFO_BYTES = ffi.sizeof("npk_array_info")
+_INFO_WORDS = _INFO_BYTES // 8
+# getitem's guesses of array shapes kept per store (each a few hundred bytes)
+_MAX_LAYOUTS = 1024
 assert _INFO_WORDS == _MAX_NDIM + 3 and ffi.offsetof("npk_array_info", "shape") == 8
 # Word 0 of npk_array_info holds dtype (first uint32) and ndim (second uint32).
 _NDIM_SHIFT, _DTYPE_SHIFT = (32, 0) if sys.byteorder == "little" else (0, 32)
@@ -130,6 +134,8 @@ _tls = threading.local()
 _store_info = lib.npk_store_info
 _read_rows = lib.npk_store_read_rows
 _read_range = lib.npk_store_read_range
+_read_range_checked = lib.npk_store_read_range_checked
+_read_rows_checked = lib.npk_store_read_rows_checked
 _replace_rows = lib.npk_store_replace_rows
 _replace_range = lib.npk_store_replace_range
 _append = lib.npk_store_append
@@ -142,19 +148,30 @@ _newp = getattr(_backend, "newp", None) or ffi.new
 _NULL = ffi.NULL
 
 
+# The struct's 64-bit words in native order, decoded in one step (a cffi field access
+# per value, or memoryview.tolist, cost several times more).
+_UNPACK_WORDS = struct.Struct(f"={_INFO_WORDS}Q").unpack_from
+# Only the words getitem needs (dtype and ndim, shape): no int made for the others.
+_UNPACK_SHAPE = struct.Struct(f"={1 + _MAX_NDIM}Q").unpack_from
+
+
+def _new_info():
+    raw = ffi.new(_INFO_P)
+    _tls.info = info = (raw, ffi.buffer(raw))
+    return info
+
+
 def _info_words(h, key):
-    """``npk_store_info`` as a list of its 64-bit words (one ``tolist`` instead of a
-    cffi field access per value), through a per-thread reused struct."""
+    """``npk_store_info`` as a tuple of its 64-bit words, through a per-thread reused
+    struct."""
     try:
-        raw, words = _tls.info
+        raw, buf = _tls.info
     except AttributeError:
-        raw = ffi.new(_INFO_P)
-        words = memoryview(ffi.buffer(raw)).cast("Q")
-        _tls.info = (raw, words)
+        raw, buf = _new_info()
     status = _store_info(h, key, raw)
     if status:
         raise error_for(status)
-    return words.tolist()
+    return _UNPACK_WORDS(buf)
 
 
 class _Info:
@@ -187,6 +204,9 @@ class NumPack:
         # batch mode past memory_limit: name -> (weak reference to the array already
         # written, its npk_store_info words then)
         self._memory_spilled = {}
+        # getitem: name -> (encoded name, npk_array_info of the last read, live rows,
+        # trailing shape, dtype). Only a guess: the library checks it on every read.
+        self._layouts = {}
         self._cache_enabled = False
         self._batch_context = None
         self._writable_batch = None
@@ -406,6 +426,7 @@ class NumPack:
                 if isinstance(e, _NotFound):
                     raise ArrayNotFoundError(f"Array {name} does not exist ({e})", e.code) from None
                 raise e
+            self._layouts.pop(name, None)  # its row count changed: getitem asks again
             if self._memory_cache:
                 self._evict(name)
 
@@ -434,7 +455,7 @@ class NumPack:
                     arr, code = prepare(arr)
             else:
                 arr, code = prepare(arr)
-            trailing = tuple(w[2:1 + ndim])
+            trailing = w[2:1 + ndim]
             if arr.shape == trailing and k == 1:
                 arr = arr.reshape((1,) + trailing)
             if arr.shape != (k,) + trailing:
@@ -477,36 +498,84 @@ class NumPack:
                     status = _delete_rows(h, key, _from_buffer(_I64_ARRAY, sel), k)
                     if status:
                         raise error_for(status)
+            self._layouts.pop(name, None)  # its row count changed: getitem asks again
             if self._memory_cache:
                 self._evict(name)
 
     def getitem(self, array_name, indexes):
-        h = self._h()
-        key = _name(array_name)
-        w = _info_words(h, key)
+        h = self._handle
+        if h is None or self._strict_context_mode:
+            h = self._h()
+        fast = None  # the key is a run of rows (True) or int64 indexes as the library takes them (False)
+        if type(indexes) is slice:
+            fast = True if indexes.step is None else None
+        elif (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
+                and indexes.flags.c_contiguous):
+            fast = False
+        if fast is not None:
+            known = self._layouts.get(array_name) if type(array_name) is str else None
+            if known is not None:
+                # One call: the rows, if the array still has the shape last seen here.
+                key, expect, rows, trailing, dtype = known
+                if fast:
+                    start, stop, _ = indexes.indices(rows)
+                    if stop < start:
+                        stop = start
+                    out = np.empty((stop - start,) + trailing, dtype)
+                    nbytes = out.nbytes
+                    status = _read_range_checked(h, key, expect, start, stop,
+                                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+                else:
+                    k = indexes.shape[0]
+                    out = np.empty((k,) + trailing, dtype)
+                    nbytes = out.nbytes
+                    status = _read_rows_checked(h, key, expect, _from_buffer(_I64_ARRAY, indexes) if k else _NULL, k,
+                                                _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
+                if not status:
+                    return out
+                # changed since (or failed): ask for the shape and report errors as below
+        key = array_name.encode("utf-8") if type(array_name) is str else _name(array_name)
+        # _info_words inlined: this is the per-call cost of every small read
+        try:
+            raw, buf = _tls.info
+        except AttributeError:
+            raw, buf = _new_info()
+        status = _store_info(h, key, raw)
+        if status:
+            raise error_for(status)
+        w = _UNPACK_SHAPE(buf)
         w0 = w[0]
         ndim = (w0 >> _NDIM_SHIFT) & _LOW32
         if not ndim:
             raise ValueError(f"{array_name!r} is 0-d: it has no rows")
-        if (type(indexes) is np.ndarray and indexes.dtype is _I64 and indexes.ndim == 1
-                and indexes.flags.c_contiguous):
-            sel = indexes  # fast path: already what the library takes
+        dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
+        trailing = w[2:1 + ndim]
+        if fast:
+            start, stop, _ = indexes.indices(w[1])
+            sel = (start, stop if stop > start else start)
+        elif fast is False:
+            sel = indexes
         else:
             sel = _index.rows(indexes, w[1])
-        dtype = _DTYPES[(w0 >> _DTYPE_SHIFT) & _LOW32]
         if type(sel) is tuple:
-            out = np.empty((sel[1] - sel[0],) + tuple(w[2:1 + ndim]), dtype)
+            out = np.empty((sel[1] - sel[0],) + trailing, dtype)
             nbytes = out.nbytes
             status = _read_range(h, key, sel[0], sel[1],
                                  _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         else:
             k = sel.shape[0]
-            out = np.empty((k,) + tuple(w[2:1 + ndim]), dtype)
+            out = np.empty((k,) + trailing, dtype)
             nbytes = out.nbytes
             status = _read_rows(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         if status:
             raise error_for(status)
+        if fast is not None:  # keep the shape for the next read of this form
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            expect = _newp(_INFO_P)
+            ffi.memmove(expect, raw, _INFO_BYTES)
+            self._layouts[array_name] = (key, expect, w[1], trailing, dtype)
         return out
 
     # ----- catalogue -------------------------------------------------------------------
@@ -744,13 +813,22 @@ def _changed_rows(new, old):
     return np.concatenate(found).astype(np.int64)
 
 
+_stream_next = lib.npk_stream_next
+_U64_P = ffi.typeof("uint64_t *")
+
+
 def _batches(stream, batch, trailing, dtype):
-    rows = ffi.new("uint64_t *")
+    rows = _newp(_U64_P)
+    shape = (batch,) + trailing
+    empty = np.empty
+    nbytes = empty(shape, dtype).nbytes
     try:
         while True:
-            buf = np.empty((batch,) + trailing, dtype=dtype)
-            check(lib.npk_stream_next(stream, wbuf(buf), buf.nbytes, rows))
-            n = int(rows[0])
+            buf = empty(shape, dtype)
+            status = _stream_next(stream, _from_buffer(_CHARS, buf, True) if nbytes else _NULL, nbytes, rows)
+            if status:
+                raise error_for(status)
+            n = rows[0]
             if n == 0:
                 return
             yield buf if n == batch else buf[:n].copy()

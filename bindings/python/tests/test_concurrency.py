@@ -4,6 +4,7 @@ import multiprocessing as mp
 import threading
 
 import numpy as np
+import pytest
 
 from numpack import NumPack
 
@@ -52,6 +53,7 @@ def test_threads_append_to_one_array(npk):
 _GIL_CHILD = r"""
 import fcntl, os, sys, threading, time
 import numpy as np
+import pytest
 from numpack import NumPack
 
 npk = NumPack(sys.argv[1])
@@ -168,3 +170,70 @@ def test_threads_share_one_lazy_array(npk):
         for th in threads:
             th.join()
         assert errors == []
+
+
+# ----- small reads: no cached shapes ---------------------------------------------------
+
+
+def _appender(path, rows):
+    with NumPack(path) as npk:
+        npk.append({"x": np.arange(rows, dtype=np.int64).reshape(-1, 2)})
+
+
+def test_getitem_sees_another_process_append_at_once(path):
+    """getitem asks the library for the shape on every call: rows another process
+    appended are in the next slice, open-ended or not, without a refresh."""
+    with NumPack(path) as npk:
+        npk.save({"x": np.zeros((3, 2), np.int64)})
+        assert npk.getitem("x", slice(0, None)).shape == (3, 2)
+        ctx = mp.get_context("spawn")
+        p = ctx.Process(target=_appender, args=(str(path), 4))
+        p.start()
+        p.join(120)
+        assert p.exitcode == 0
+        np.testing.assert_array_equal(npk.getitem("x", slice(3, None)), [[0, 1], [2, 3]])
+        assert npk.getitem("x", slice(1, 100)).shape == (4, 2)
+        np.testing.assert_array_equal(npk.getitem("x", slice(-1, None)), [[2, 3]])
+        assert npk.getitem("x", slice(10, 20)).shape == (0, 2)
+
+
+def _rewriter(path, what):
+    with NumPack(path) as npk:
+        if what == "dtype":  # same row bytes, another dtype
+            npk.save({"x": np.arange(8, dtype=np.float64).reshape(4, 2)})
+        elif what == "trailing":  # same dtype and row bytes, another row shape
+            npk.save({"x": np.arange(8, dtype=np.int64).reshape(4, 1, 2)})
+        elif what == "delete":
+            npk.drop("x", [0])
+        elif what == "same-shape":  # new contents, identical shape
+            npk.save({"x": np.arange(8, dtype=np.int64).reshape(4, 2) + 100})
+
+
+@pytest.mark.parametrize("what", ["dtype", "trailing", "delete", "same-shape"])
+def test_getitem_slices_follow_another_process_changes(path, what):
+    """getitem keeps the last shape it saw to read a slice in one library call; the
+    library checks it against the array at the read, so every change by another
+    process (same byte size included) shows in the next slice."""
+    with NumPack(path) as npk:
+        npk.save({"x": np.arange(8, dtype=np.int64).reshape(4, 2)})
+        for _ in range(2):  # the second read goes through the kept shape
+            np.testing.assert_array_equal(npk.getitem("x", slice(0, 4)), np.arange(8).reshape(4, 2))
+            np.testing.assert_array_equal(npk.getitem("x", np.array([1], np.int64)), [[2, 3]])
+        ctx = mp.get_context("spawn")
+        p = ctx.Process(target=_rewriter, args=(str(path), what))
+        p.start()
+        p.join(120)
+        assert p.exitcode == 0
+        out = npk.getitem("x", slice(0, None))
+        expect = {
+            "dtype": np.arange(8, dtype=np.float64).reshape(4, 2),
+            "trailing": np.arange(8, dtype=np.int64).reshape(4, 1, 2),
+            "delete": np.arange(2, 8, dtype=np.int64).reshape(3, 2),
+            "same-shape": np.arange(8, dtype=np.int64).reshape(4, 2) + 100,
+        }[what]
+        assert out.dtype == expect.dtype and out.shape == expect.shape
+        np.testing.assert_array_equal(out, expect)
+        np.testing.assert_array_equal(npk.getitem("x", slice(-1, None)), expect[-1:])
+        rows = npk.getitem("x", np.array([1], np.int64))
+        assert rows.dtype == expect.dtype and rows.shape == expect[[1]].shape
+        np.testing.assert_array_equal(rows, expect[[1]])

@@ -63,6 +63,24 @@ def test_strict_context_mode(path):
         n.get_member_list()
 
 
+@pytest.mark.parametrize("key", [slice(0, 2), [0], np.array([1], np.int64)])
+def test_getitem_checks_closed_strict_and_name(path, key):
+    """getitem's own fast entry keeps every check of the other methods."""
+    n = NumPack(path, strict_context_mode=True)
+    with n:
+        n.save({"a": np.arange(6).reshape(3, 2)})
+        assert n.getitem("a", key).shape[1:] == (2,)
+        with pytest.raises(TypeError, match="names must be str"):
+            n.getitem(b"a", key)
+        with pytest.raises(KeyError):
+            n.getitem("b", key)
+    n.open()
+    with pytest.raises(RuntimeError, match="strict context mode"):
+        n.getitem("a", key)
+    n.close()
+    with pytest.raises(RuntimeError, match="not opened or has been closed"):
+        n.getitem("a", key)
+
 def test_warn_no_context(path):
     with pytest.warns(UserWarning, match="strict context mode"):
         NumPack(path, warn_no_context=True)
@@ -544,3 +562,59 @@ def test_read_only_data_arrays_saved(npk):
     npk.save({"a": a})
     npk.append({"a": a})
     assert npk.get_shape("a") == (12,)
+
+
+def test_getitem_slices_follow_changes_through_the_same_store(npk, monkeypatch):
+    """Slices read twice (the second time through the shape getitem kept) stay right
+    after every change made through this instance, compressed arrays included."""
+    from numpack import _store
+
+    calls = {"ok": 0, "changed": 0}
+    checked = _store._read_range_checked
+
+    def counting(*args):
+        status = checked(*args)
+        calls["changed" if status else "ok"] += 1
+        return status
+
+    monkeypatch.setattr(_store, "_read_range_checked", counting)
+    ref = np.arange(20, dtype=np.int32).reshape(10, 2)
+    npk.save({"a": ref})
+
+    def check(expect):
+        for key in (slice(0, None), slice(2, 5), slice(-3, None), slice(8, 100), slice(5, 2)):
+            for _ in range(2):
+                out = npk.getitem("a", key)
+                assert out.dtype == expect.dtype and out.shape == expect[key].shape
+                np.testing.assert_array_equal(out, expect[key])
+
+    check(ref)
+    npk.drop("a", [0, 3])
+    ref = np.delete(ref, [0, 3], axis=0)
+    check(ref)
+    npk.append({"a": np.full((3, 2), 7, np.int32)})
+    ref = np.concatenate([ref, np.full((3, 2), 7, np.int32)])
+    check(ref)
+    npk.replace({"a": np.full((2, 2), -1, np.int32)}, slice(0, 2))
+    ref[:2] = -1
+    check(ref)
+    ref = np.arange(20, dtype=np.float32).reshape(10, 2)  # same row bytes, another dtype
+    npk.save({"a": ref})
+    check(ref)
+    ref = np.arange(20, dtype=np.float32).reshape(10, 1, 2)  # same bytes, another row shape
+    npk.save({"a": ref})
+    check(ref)
+    ref = np.arange(30, dtype=np.int16).reshape(10, 3)
+    npk.save({"a": ref}, compression="zstd")
+    check(ref)
+    npk.drop("a", [9])
+    ref = ref[:9]
+    check(ref)
+    # both ways were taken: one call with the kept shape, and asking again after a change
+    assert calls["ok"] > 0 and calls["changed"] > 0, calls
+    npk.drop("a")
+    with pytest.raises(KeyError):
+        npk.getitem("a", slice(0, 2))
+    npk.close()
+    with pytest.raises(RuntimeError, match="not opened or has been closed"):
+        npk.getitem("a", slice(0, 2))

@@ -197,6 +197,7 @@ const EXPORTS = (
     :npk_store_refresh, :npk_store_is_read_only, :npk_store_list, :npk_names_count,
     :npk_names_get, :npk_names_free, :npk_store_has, :npk_store_info, :npk_store_save,
     :npk_store_load, :npk_store_read_rows, :npk_store_read_range,
+    :npk_store_read_range_checked, :npk_store_read_rows_checked,
     :npk_store_replace_rows, :npk_store_replace_range, :npk_store_append,
     :npk_store_delete_rows, :npk_store_drop, :npk_store_compact, :npk_store_clone,
     :npk_store_rename, :npk_store_reset, :npk_store_stream, :npk_stream_next,
@@ -291,6 +292,16 @@ npk_store_read_range(store, name, start, stop, buf, buf_len) =
     ccall(fptr(:npk_store_read_range), UInt32,
           (Ptr{npk_store}, Cstring, UInt64, UInt64, Ptr{Cvoid}, Csize_t),
           store, name, start, stop, buf, buf_len)
+# (small reads) npk_store_read_range, only while the array has the shape in *expect
+npk_store_read_range_checked(store, name, expect, start, stop, buf, buf_len) =
+    ccall(fptr(:npk_store_read_range_checked), UInt32,
+          (Ptr{npk_store}, Cstring, Ptr{npk_array_info}, UInt64, UInt64, Ptr{Cvoid}, Csize_t),
+          store, name, expect, start, stop, buf, buf_len)
+# (small reads) npk_store_read_rows, only while the array has the shape in *expect
+npk_store_read_rows_checked(store, name, expect, idx, n, buf, buf_len) =
+    ccall(fptr(:npk_store_read_rows_checked), UInt32,
+          (Ptr{npk_store}, Cstring, Ptr{npk_array_info}, Ptr{Int64}, Csize_t, Ptr{Cvoid}, Csize_t),
+          store, name, expect, idx, n, buf, buf_len)
 npk_store_replace_rows(store, name, dtype, idx, n, data, data_len) =
     ccall(fptr(:npk_store_replace_rows), UInt32,
           (Ptr{npk_store}, Cstring, UInt32, Ptr{Int64}, Csize_t, Ptr{Cvoid}, Csize_t),
