@@ -2,15 +2,30 @@
 //! physical row `r` is live. File layout: `u64 total_rows | u64 deleted_count | words`.
 //! A rank index (live rows before each word) maps logical rows to physical rows.
 
+use std::sync::{Arc, OnceLock};
+
 pub const HEADER_LEN: u64 = 16;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Bitmap {
     total: u64,
     words: Vec<u64>,
     /// `rank[w]` = live rows in words `0..w`; length `words.len() + 1`.
     rank: Vec<u64>,
+    /// [`Bitmap::live_rows`], built once per version of the bits (every change resets
+    /// it): each search over a store with deleted rows needs the list, and building it
+    /// costs a pass over every row.
+    live: OnceLock<Arc<Vec<u64>>>,
 }
+
+/// Equal bits are equal bitmaps (the rank index and the cached list derive from them).
+impl PartialEq for Bitmap {
+    fn eq(&self, other: &Bitmap) -> bool {
+        self.total == other.total && self.words == other.words
+    }
+}
+
+impl Eq for Bitmap {}
 
 fn word_count(total: u64) -> usize {
     total.div_ceil(64) as usize
@@ -34,7 +49,7 @@ impl Bitmap {
     }
 
     fn from_words(total: u64, words: Vec<u64>) -> Bitmap {
-        let mut b = Bitmap { total, words, rank: Vec::new() };
+        let mut b = Bitmap { total, words, rank: Vec::new(), live: OnceLock::new() };
         b.rebuild_rank(0);
         b
     }
@@ -83,17 +98,21 @@ impl Bitmap {
         w as u64 * 64 + word.trailing_zeros() as u64
     }
 
-    /// Physical rows of all live rows, in order.
-    pub fn live_rows(&self) -> Vec<u64> {
-        let mut out = Vec::with_capacity(self.live() as usize);
-        for (w, &word) in self.words.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                out.push(w as u64 * 64 + bits.trailing_zeros() as u64);
-                bits &= bits - 1;
-            }
-        }
-        out
+    /// Physical rows of all live rows, in order; shared, built once per version.
+    pub fn live_rows(&self) -> Arc<Vec<u64>> {
+        self.live
+            .get_or_init(|| {
+                let mut out = Vec::with_capacity(self.live() as usize);
+                for (w, &word) in self.words.iter().enumerate() {
+                    let mut bits = word;
+                    while bits != 0 {
+                        out.push(w as u64 * 64 + bits.trailing_zeros() as u64);
+                        bits &= bits - 1;
+                    }
+                }
+                Arc::new(out)
+            })
+            .clone()
     }
 
     /// Runs `(start, len)` of consecutive live physical rows within `[from, to)`.
@@ -118,6 +137,7 @@ impl Bitmap {
 
     /// Marks physical rows deleted; returns the indices of the words that changed.
     pub fn delete(&mut self, rows: &[u64]) -> Vec<usize> {
+        self.live = OnceLock::new();
         // One entry per cleared bit, so the rank index can be lowered without recounting.
         let mut cleared = Vec::new();
         for &r in rows {
@@ -147,6 +167,7 @@ impl Bitmap {
 
     /// Grows to `total` rows; the new rows are live. Returns the first changed word.
     pub fn extend(&mut self, total: u64) -> usize {
+        self.live = OnceLock::new();
         assert!(total >= self.total);
         let first = (self.total / 64) as usize;
         let old = self.total;
@@ -168,6 +189,7 @@ impl Bitmap {
 
     /// Sets words from a log record (absolute values) and the row count.
     pub fn patch(&mut self, total: u64, words: &[(u64, u64)]) -> Result<(), String> {
+        self.live = OnceLock::new();
         self.words.resize(word_count(total), 0);
         self.total = total;
         for &(w, v) in words {
@@ -276,6 +298,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shared_live_row_list_follows_every_change() {
+        let mut b = Bitmap::all_live(130);
+        assert_eq!(b.live_rows().len(), 130);
+        let before = b.live_rows();
+        b.delete(&[1, 64]);
+        assert!(!b.live_rows().contains(&1) && !b.live_rows().contains(&64) && b.live_rows().len() == 128);
+        assert_eq!(before.len(), 130, "a list handed out earlier keeps its version");
+        let shared = b.clone();
+        b.extend(140);
+        assert_eq!((b.live_rows().len(), *b.live_rows().last().unwrap()), (138, 139));
+        assert_eq!(shared.live_rows().len(), 128, "a clone changed on its own");
+        b.patch(140, &[(0, 0)]).unwrap();
+        assert_eq!(*b.live_rows().first().unwrap(), 65);
+        assert_eq!(b.live_rows().len() as u64, b.live());
+    }
+
+    #[test]
     fn upstream_example() {
         // 10 rows, rows 1 and 3 dropped: f503000000000000.
         let mut b = Bitmap::all_live(10);
@@ -283,7 +322,7 @@ mod tests {
         assert_eq!(b.words(), &[0x3f5]);
         assert_eq!(b.encode().len(), 24);
         assert_eq!(Bitmap::decode(&b.encode(), 10).unwrap(), b);
-        assert_eq!(b.live_rows(), vec![0, 2, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(*b.live_rows(), vec![0, 2, 4, 5, 6, 7, 8, 9]);
         assert_eq!(b.physical(1), 2);
         assert_eq!(b.live_runs(0, 10), vec![(0, 1), (2, 1), (4, 6)]);
     }
@@ -326,7 +365,7 @@ mod tests {
                 model.resize(t as usize, true);
             }
             let live: Vec<u64> = (0..model.len() as u64).filter(|&r| model[r as usize]).collect();
-            assert_eq!(b.live_rows(), live);
+            assert_eq!(*b.live_rows(), live);
             assert_eq!(b.live(), live.len() as u64);
             for (i, &p) in live.iter().enumerate() {
                 assert_eq!(b.physical(i as u64), p);

@@ -39,7 +39,7 @@ pub struct View {
     dtype: DType,
     shape: Vec<u64>,
     rows: u64,
-    row_map: Option<Vec<u64>>,
+    row_map: Option<Arc<Vec<u64>>>,
 }
 
 impl std::fmt::Debug for View {
@@ -49,7 +49,7 @@ impl std::fmt::Debug for View {
 }
 
 impl View {
-    pub(crate) fn new(map: ViewMap, dtype: DType, shape: Vec<u64>, rows: u64, row_map: Option<Vec<u64>>) -> View {
+    pub(crate) fn new(map: ViewMap, dtype: DType, shape: Vec<u64>, rows: u64, row_map: Option<Arc<Vec<u64>>>) -> View {
         View { map, dtype, shape, rows, row_map }
     }
 
@@ -69,7 +69,7 @@ impl View {
 
     /// For each logical row, its physical row; `None` when no row is deleted (identity).
     pub fn row_map(&self) -> Option<&[u64]> {
-        self.row_map.as_deref()
+        self.row_map.as_ref().map(|m| m.as_slice())
     }
 
     pub fn is_writable(&self) -> bool {
