@@ -10,24 +10,11 @@ use std::ffi::{c_char, c_void, CString};
 
 use super::boundary::{self, bytes_arg, dtype_arg, flags_arg, path_arg, slice_arg, str_arg, Out};
 use super::handle::Handle;
-use super::package::npk_progress_fn;
+use super::package::{npk_progress_fn, with_progress};
 use super::store::{npk_names, npk_store, shape_array};
 use super::NPK_MAX_NDIM;
 use crate::error::{Error, ErrorCode};
 use crate::npy::{self, AppendOptions};
-use crate::package::Progress;
-
-/// Runs `f` with the C callback (if any) as a core progress callback.
-fn with_progress<T>(progress: npk_progress_fn, user_data: *mut c_void, f: impl FnOnce(Option<Progress<'_>>) -> T) -> T {
-    match progress {
-        None => f(None),
-        Some(cb) => {
-            // SAFETY: the caller promises `cb` is a valid function taking `user_data`.
-            let mut call = |done: u64, total: u64| unsafe { cb(done, total, user_data) };
-            f(Some(&mut call))
-        }
-    }
-}
 
 /// Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
 /// array (import) or file (export) instead of failing with `NPK_STATUS_ALREADY_EXISTS`.

@@ -110,7 +110,7 @@ fn into_handle(info: PackageInfo) -> Result<*mut npk_package_info> {
 }
 
 /// Runs `f` with the C callback (if any) as a core progress callback.
-fn with_progress<T>(progress: npk_progress_fn, user_data: *mut c_void, f: impl FnOnce(Option<package::Progress<'_>>) -> T) -> T {
+pub(super) fn with_progress<T>(progress: npk_progress_fn, user_data: *mut c_void, f: impl FnOnce(Option<package::Progress<'_>>) -> T) -> T {
     match progress {
         None => f(None),
         Some(cb) => {

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, MACROS, check, ffi, lib
+from ._progress import Progress
 
 __all__ = ["NpyInfo", "npy_info", "import_npy", "import_npz", "export_npy", "append_npy", "append_npy_file",
            "create_appendable", "make_appendable", "recover_npy", "NpyAppendArray",
@@ -95,32 +96,6 @@ def npy_info(filename):
     )
 
 
-class _Progress:
-    """A cffi callback around the user's ``progress(done_bytes, total_bytes)``. Returning
-    ``False`` cancels the call (``numpack.CancelledError``); an exception raised by the
-    callback cancels it too and is re-raised unchanged after the call."""
-
-    def __init__(self, progress):
-        if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be callable, not {type(progress).__name__}")
-        self.user = progress
-        self.error = None
-        self.cb = ffi.NULL if progress is None else ffi.callback("npk_progress_fn", self._call)
-
-    def _call(self, done, total, _user_data):
-        try:
-            return self.user(int(done), int(total)) is not False
-        except BaseException as e:  # noqa: BLE001 - re-raised after the call
-            self.error = e
-            return False
-
-    def check(self, status):
-        if self.error is not None:
-            err, self.error = self.error, None
-            raise err
-        check(status)
-
-
 def import_npy(npk, filename, array_name=None, overwrite=False, *, progress=None):
     """Streams the ``.npy`` file into array ``array_name`` (default: the file's stem) of
     the open store ``npk``; big-endian and Fortran-order files are converted. The array
@@ -131,7 +106,7 @@ def import_npy(npk, filename, array_name=None, overwrite=False, *, progress=None
     (``numpack.CancelledError``) and leaves no array. An exception it raises cancels too
     and is re-raised."""
     name = array_name if array_name is not None else Path(filename).stem
-    cb = _Progress(progress)
+    cb = Progress(progress, check)
     cb.check(lib.npk_npy_import(_handle(npk), name.encode("utf-8"), _path(filename),
                                 OVERWRITE if overwrite else 0, cb.cb, ffi.NULL))
     return name
@@ -144,7 +119,7 @@ def import_npz(npk, filename, overwrite=False, *, progress=None):
     (without ``overwrite``) a name exists. ``progress``: as in :func:`import_npy`,
     counting the data of all members together; cancelling leaves the store unchanged."""
     out = ffi.new("npk_names **")
-    cb = _Progress(progress)
+    cb = Progress(progress, check)
     cb.check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, cb.cb, ffi.NULL, out))
     names = out[0]
     try:
@@ -160,7 +135,7 @@ def export_npy(npk, array_name, filename, overwrite=False, *, progress=None):
     target. The file's header has room to grow, so it can be appended to in place.
     ``progress``: as in :func:`import_npy`; cancelling leaves an existing ``filename`` as
     it was and no temporary file."""
-    cb = _Progress(progress)
+    cb = Progress(progress, check)
     cb.check(lib.npk_npy_export(_handle(npk), array_name.encode("utf-8"), _path(filename),
                                 OVERWRITE if overwrite else 0, cb.cb, ffi.NULL))
 
@@ -208,7 +183,7 @@ def append_npy_file(filename, src, sync=False, create=True, *, progress=None):
     ``filename`` back to its old rows."""
     rows = ffi.new("uint64_t *")
     flags = (SYNC if sync else 0) | (CREATE if create else 0)
-    cb = _Progress(progress)
+    cb = Progress(progress, check)
     cb.check(lib.npk_npy_append_file(_path(filename), _path(src), flags, cb.cb, ffi.NULL, rows))
     return int(rows[0])
 

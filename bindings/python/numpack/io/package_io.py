@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from .._native import ERRORS_BY_NAME, MACROS, error_for, ffi, lib
+from .._progress import Progress
 
 __all__ = ["pack", "unpack", "get_package_info"]
 
@@ -44,31 +45,6 @@ def _raise(status):
     if cls is not None:
         err = cls(str(err), status)
     raise err
-
-
-class _Progress:
-    """A cffi callback around the user's ``progress``; remembers an exception it raised
-    (the call is then cancelled and the exception re-raised)."""
-
-    def __init__(self, progress):
-        if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be callable, not {type(progress).__name__}")
-        self.user = progress
-        self.error = None
-        self.cb = ffi.NULL if progress is None else ffi.callback("npk_progress_fn", self._call)
-
-    def _call(self, done, total, _user_data):
-        try:
-            return self.user(int(done), int(total)) is not False
-        except BaseException as e:  # noqa: BLE001 - re-raised after the call
-            self.error = e
-            return False
-
-    def check(self, status):
-        if self.error is not None:
-            raise self.error
-        if status != 0:
-            _raise(status)
 
 
 def _info_dict(handle):
@@ -143,7 +119,7 @@ def pack(source, target=None, compression=True, overwrite=False, *, progress=Non
         target = Path(target)
         if target.suffix == "":
             target = target.with_name(target.name + ".npkg")
-    cb = _Progress(progress)
+    cb = Progress(progress, _raise)
     flags = (MACROS["NPK_PACK_COMPRESS"] if compression else 0) | (MACROS["NPK_PACK_OVERWRITE"] if overwrite else 0)
     store = _open_store(source)
     try:
@@ -176,7 +152,7 @@ def unpack(source, target=None, overwrite=False, verify=True, *, progress=None):
     if not source.is_file():
         raise ValueError(f"{source} is not a .npkg package file (no such file)")
     target = _default_unpack_target(source) if target is None else Path(target)
-    cb = _Progress(progress)
+    cb = Progress(progress, _raise)
     flags = (MACROS["NPK_UNPACK_OVERWRITE"] if overwrite else 0) | (MACROS["NPK_UNPACK_VERIFY"] if verify else 0)
     status = lib.npk_package_unpack(os.fsencode(source), os.fsencode(target), flags, cb.cb, ffi.NULL, ffi.NULL)
     cb.check(status)
