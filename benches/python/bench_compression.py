@@ -83,7 +83,8 @@ def dir_bytes(path):
 
 
 def rows_per_chunk(a):
-    return max(1, CHUNK_BYTES // (a.nbytes // a.shape[0]))
+    # never more rows than the array has: HDF5 refuses chunks larger than the data
+    return max(1, min(a.shape[0], CHUNK_BYTES // (a.nbytes // a.shape[0])))
 
 
 def run_numpack(d, a, idx, r):

@@ -13,6 +13,10 @@ Peers that are not installed (h5py, zarr, npy-append-array) are left out. ``--pn
 also draws the table as a chart (needs matplotlib, which is not a dependency of the
 package: install it into the benchmark's environment).
 
+Saving an array has two rows: over an array of the same name (after one untimed save;
+NPY truncates the old file, numpack writes a new file and replaces the old one) and
+under a new name each time (nothing to replace; the previous one is removed untimed).
+
 "delete 100 scattered rows" is measured as in the Rust benchmark (benches/storage.rs):
 repeated deletes from an array that already has deleted rows. The first delete after
 a save also creates the array's deletion bitmap file; that case has its own row.
@@ -42,7 +46,7 @@ except ImportError:  # pragma: no cover
     NpyAppendArray = None
 
 OPS = [
-    "save (whole array)", "full load (new ndarray)", "lazy load (open a view)",
+    "save (whole array), replacing it", "save (whole array) as a new array", "full load (new ndarray)", "lazy load (open a view)",
     "random rows, 100", "random rows, 1,000", "random rows, 10,000",
     "slice of 10,000 rows (copy)", "stream all rows in batches of 10,000",
     "replace 100 contiguous rows", "replace 100 scattered rows", "append 100 rows",
@@ -61,34 +65,55 @@ def best(fn, repeat, number=1, setup=None):
     return min(times) * 1e3
 
 
+class Fresh:
+    """Saves under a new name each time; ``clear`` (untimed) removes the previous one,
+    so that every timed save writes a new array and none replaces an existing one."""
+
+    def __init__(self, save, remove):
+        self._save, self._remove, self._n, self._last = save, remove, 0, None
+
+    def save(self):
+        self._n += 1
+        self._last = f"new{self._n}"
+        self._save(self._last)
+
+    def clear(self):
+        if self._last is not None:
+            self._remove(self._last)
+            self._last = None
+
+
 def bench_numpack(d, a, idx, r):
     out = {}
     path = os.path.join(d, "np.npk")
     npk = numpack.NumPack(path, drop_if_exists=True)
     npk.open()
+    npk.save({"a": a})
     out[OPS[0]] = best(lambda: npk.save({"a": a}), r)
-    out[OPS[1]] = best(lambda: npk.load("a"), r)
-    out[OPS[2]] = best(lambda: npk.load("a", lazy=True), r, number=1000)
-    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+    fresh = Fresh(lambda name: npk.save({name: a}), npk.drop)
+    out[OPS[1]] = best(fresh.save, r, setup=fresh.clear)
+    out[OPS[2]] = best(lambda: npk.load("a"), r)
+    out[OPS[3]] = best(lambda: npk.load("a", lazy=True), r, number=1000)
+    for k, op in zip((100, 1000, 10000), OPS[4:7]):
         out[op] = best(lambda: npk.getitem("a", idx[k]), r, number=20)
-    out[OPS[6]] = best(lambda: npk.getitem("a", slice(5000, 15000)), r, number=20)
+    out[OPS[7]] = best(lambda: npk.getitem("a", slice(5000, 15000)), r, number=20)
 
     def stream():
         for _ in npk.stream_load("a", 10000):
             pass
 
-    out[OPS[7]] = best(stream, r)
+    out[OPS[8]] = best(stream, r)
     rows = a[:100].copy()
-    out[OPS[8]] = best(lambda: npk.replace({"a": rows}, slice(1000, 1100)), r, number=20)
-    out[OPS[9]] = best(lambda: npk.replace({"a": rows}, idx[100]), r, number=20)
-    out[OPS[10]] = best(lambda: npk.append({"a": rows}), r, number=20)
+    out[OPS[9]] = best(lambda: npk.replace({"a": rows}, slice(1000, 1100)), r, number=20)
+    out[OPS[10]] = best(lambda: npk.replace({"a": rows}, idx[100]), r, number=20)
+    out[OPS[11]] = best(lambda: npk.append({"a": rows}), r, number=20)
 
     def fresh_with_bitmap():
         npk.save({"a": a})
         npk.drop("a", [0])
 
-    out[OPS[11]] = best(lambda: npk.drop("a", idx[100]), r, number=20, setup=fresh_with_bitmap)
-    out[OPS[12]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
+    out[OPS[12]] = best(lambda: npk.drop("a", idx[100]), r, number=20, setup=fresh_with_bitmap)
+    out[OPS[13]] = best(lambda: npk.drop("a", idx[100]), r, setup=lambda: npk.save({"a": a}))
     npk.save({"a": a})
 
     run = [0]  # new values on every run: batch mode writes only rows that changed
@@ -100,13 +125,13 @@ def bench_numpack(d, a, idx, r):
             x[i * 10:(i + 1) * 10] = i + 1000 * run[0]
             npk.save({"a": x})
 
-    out[OPS[13]] = best(edit_loop, min(r, 2))
+    out[OPS[14]] = best(edit_loop, min(r, 2))
 
     def batch_loop():
         with npk.batch_mode():
             edit_loop()
 
-    out[OPS[14]] = best(batch_loop, r)
+    out[OPS[15]] = best(batch_loop, r)
 
     def writable_loop():
         run[0] += 1
@@ -115,7 +140,7 @@ def bench_numpack(d, a, idx, r):
                 x = wb.load("a")
                 x[i * 10:(i + 1) * 10] = i + 1000 * run[0]
 
-    out[OPS[15]] = best(writable_loop, r)
+    out[OPS[16]] = best(writable_loop, r)
     npk.close()
     return out
 
@@ -123,19 +148,22 @@ def bench_numpack(d, a, idx, r):
 def bench_npy(d, a, idx, r):
     out = {}
     f = os.path.join(d, "a.npy")
+    np.save(f, a)
     out[OPS[0]] = best(lambda: np.save(f, a), r)
-    out[OPS[1]] = best(lambda: np.load(f), r)
-    out[OPS[2]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
+    fresh = Fresh(lambda name: np.save(os.path.join(d, name + ".npy"), a), lambda name: os.remove(os.path.join(d, name + ".npy")))
+    out[OPS[1]] = best(fresh.save, r, setup=fresh.clear)
+    out[OPS[2]] = best(lambda: np.load(f), r)
+    out[OPS[3]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
     mm = np.load(f, mmap_mode="r")
-    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+    for k, op in zip((100, 1000, 10000), OPS[4:7]):
         out[op] = best(lambda: mm[idx[k]], r, number=20)
-    out[OPS[6]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
+    out[OPS[7]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
 
     def stream():
         for i in range(0, len(mm), 10000):
             np.array(mm[i:i + 10000])
 
-    out[OPS[7]] = best(stream, r)
+    out[OPS[8]] = best(stream, r)
     rows = a[:100].copy()
 
     def rewrite(change):
@@ -151,11 +179,11 @@ def bench_npy(d, a, idx, r):
         x[idx[100]] = rows
         return x
 
-    out[OPS[8]] = best(lambda: rewrite(rep_contig), r)
-    out[OPS[9]] = best(lambda: rewrite(rep_scat), r)
-    out[OPS[10]] = best(lambda: rewrite(lambda x: np.concatenate([x, rows])), r, setup=lambda: np.save(f, a))
-    out[OPS[11]] = best(lambda: rewrite(lambda x: np.delete(x, idx[100], axis=0)), r, setup=lambda: np.save(f, a))
-    out[OPS[12]] = out[OPS[11]]  # the same whole-file rewrite
+    out[OPS[9]] = best(lambda: rewrite(rep_contig), r)
+    out[OPS[10]] = best(lambda: rewrite(rep_scat), r)
+    out[OPS[11]] = best(lambda: rewrite(lambda x: np.concatenate([x, rows])), r, setup=lambda: np.save(f, a))
+    out[OPS[12]] = best(lambda: rewrite(lambda x: np.delete(x, idx[100], axis=0)), r, setup=lambda: np.save(f, a))
+    out[OPS[13]] = out[OPS[12]]  # the same whole-file rewrite
     return out
 
 
@@ -164,18 +192,18 @@ def bench_memmap(d, a, idx, r):
     f = os.path.join(d, "m.npy")
     np.save(f, a)
     out[OPS[0]] = best(lambda: np.save(f, a), r)
-    out[OPS[1]] = best(lambda: np.array(np.load(f, mmap_mode="r")), r)
-    out[OPS[2]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
+    out[OPS[2]] = best(lambda: np.array(np.load(f, mmap_mode="r")), r)
+    out[OPS[3]] = best(lambda: np.load(f, mmap_mode="r"), r, number=100)
     mm = np.load(f, mmap_mode="r+")
-    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+    for k, op in zip((100, 1000, 10000), OPS[4:7]):
         out[op] = best(lambda: mm[idx[k]], r, number=20)
-    out[OPS[6]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
+    out[OPS[7]] = best(lambda: np.array(mm[5000:15000]), r, number=20)
 
     def stream():
         for i in range(0, len(mm), 10000):
             np.array(mm[i:i + 10000])
 
-    out[OPS[7]] = best(stream, r)
+    out[OPS[8]] = best(stream, r)
     rows = a[:100].copy()
 
     def rep(sel):
@@ -183,15 +211,15 @@ def bench_memmap(d, a, idx, r):
         m[sel] = rows
         m.flush()
 
-    out[OPS[8]] = best(lambda: rep(slice(1000, 1100)), r, number=5)
-    out[OPS[9]] = best(lambda: rep(idx[100]), r, number=5)
+    out[OPS[9]] = best(lambda: rep(slice(1000, 1100)), r, number=5)
+    out[OPS[10]] = best(lambda: rep(idx[100]), r, number=5)
     del mm
     if NpyAppendArray is not None:
         def app():
             with NpyAppendArray(f) as w:
                 w.append(rows)
 
-        out[OPS[10]] = best(app, r, number=5)
+        out[OPS[11]] = best(app, r, number=5)
     return out
 
 
@@ -204,32 +232,36 @@ def bench_h5py(d, a, idx, r):
             del f["a"]
         f.create_dataset("a", data=a, maxshape=(None, a.shape[1]), chunks=(10000, a.shape[1]))
 
-    out[OPS[0]] = best(save, r)
     save()
+    out[OPS[0]] = best(save, r)
+    fresh = Fresh(lambda name: f.create_dataset(name, data=a, maxshape=(None, a.shape[1]), chunks=(10000, a.shape[1])),
+                  f.__delitem__)
+    out[OPS[1]] = best(fresh.save, r, setup=fresh.clear)
+    fresh.clear()
     ds = f["a"]
-    out[OPS[1]] = best(lambda: ds[...], r)
-    out[OPS[2]] = best(lambda: f["a"], r, number=100)
-    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+    out[OPS[2]] = best(lambda: ds[...], r)
+    out[OPS[3]] = best(lambda: f["a"], r, number=100)
+    for k, op in zip((100, 1000, 10000), OPS[4:7]):
         s = np.unique(idx[k])
         out[op] = best(lambda: ds[s], r)
-    out[OPS[6]] = best(lambda: ds[5000:15000], r, number=5)
+    out[OPS[7]] = best(lambda: ds[5000:15000], r, number=5)
 
     def stream():
         for i in range(0, ds.shape[0], 10000):
             ds[i:i + 10000]
 
-    out[OPS[7]] = best(stream, r)
+    out[OPS[8]] = best(stream, r)
     rows = a[:100].copy()
-    out[OPS[8]] = best(lambda: ds.__setitem__(slice(1000, 1100), rows), r, number=5)
+    out[OPS[9]] = best(lambda: ds.__setitem__(slice(1000, 1100), rows), r, number=5)
     s = np.unique(idx[100])
-    out[OPS[9]] = best(lambda: ds.__setitem__(s, rows[: len(s)]), r)
+    out[OPS[10]] = best(lambda: ds.__setitem__(s, rows[: len(s)]), r)
 
     def app():
         n = ds.shape[0]
         ds.resize(n + 100, axis=0)
         ds[n:] = rows
 
-    out[OPS[10]] = best(app, r, number=5)
+    out[OPS[11]] = best(app, r, number=5)
     f.close()
     return out
 
@@ -242,24 +274,31 @@ def bench_zarr(d, a, idx, r):
         z = zarr.create_array(store=p, shape=a.shape, dtype=a.dtype, chunks=(10000, a.shape[1]), overwrite=True)
         z[:] = a
 
+    save()
     out[OPS[0]] = best(save, r)
+
+    def save_new(name):
+        zarr.create_array(store=p + name, shape=a.shape, dtype=a.dtype, chunks=(10000, a.shape[1]))[:] = a
+
+    fresh = Fresh(save_new, lambda name: shutil.rmtree(p + name))
+    out[OPS[1]] = best(fresh.save, r, setup=fresh.clear)
     z = zarr.open_array(p, mode="r+")
-    out[OPS[1]] = best(lambda: z[:], r)
-    out[OPS[2]] = best(lambda: zarr.open_array(p, mode="r"), r, number=10)
-    for k, op in zip((100, 1000, 10000), OPS[3:6]):
+    out[OPS[2]] = best(lambda: z[:], r)
+    out[OPS[3]] = best(lambda: zarr.open_array(p, mode="r"), r, number=10)
+    for k, op in zip((100, 1000, 10000), OPS[4:7]):
         out[op] = best(lambda: z.oindex[idx[k]], r)
-    out[OPS[6]] = best(lambda: z[5000:15000], r)
+    out[OPS[7]] = best(lambda: z[5000:15000], r)
 
     def stream():
         for i in range(0, z.shape[0], 10000):
             z[i:i + 10000]
 
-    out[OPS[7]] = best(stream, r)
+    out[OPS[8]] = best(stream, r)
     rows = a[:100].copy()
-    out[OPS[8]] = best(lambda: z.__setitem__(slice(1000, 1100), rows), r)
+    out[OPS[9]] = best(lambda: z.__setitem__(slice(1000, 1100), rows), r)
     s = np.unique(idx[100])
-    out[OPS[9]] = best(lambda: z.oindex.__setitem__(s, rows[: len(s)]), r)
-    out[OPS[10]] = best(lambda: z.append(rows), r)
+    out[OPS[10]] = best(lambda: z.oindex.__setitem__(s, rows[: len(s)]), r)
+    out[OPS[11]] = best(lambda: z.append(rows), r)
     return out
 
 
