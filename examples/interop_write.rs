@@ -42,31 +42,10 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------------------
 // NPY v1.0 files
 
-/// NumPy's `descr` for a dtype (little-endian).
-fn descr(d: DType) -> &'static str {
-    use DType::*;
-    match d {
-        Bool => "|b1",
-        Uint8 => "|u1",
-        Uint16 => "<u2",
-        Uint32 => "<u4",
-        Uint64 => "<u8",
-        Int8 => "|i1",
-        Int16 => "<i2",
-        Int32 => "<i4",
-        Int64 => "<i8",
-        Float16 => "<f2",
-        Float32 => "<f4",
-        Float64 => "<f8",
-        Complex64 => "<c8",
-        Complex128 => "<c16",
-    }
-}
-
 fn dtype_of_descr(s: &str) -> Option<DType> {
     // NumPy writes '|u1' / '|i1' / '|b1' for one-byte types; accept '<' and '=' too.
     let norm = |x: &str| x.trim_start_matches(['<', '|', '=']).to_string();
-    DType::ALL.iter().copied().find(|&d| norm(descr(d)) == norm(s))
+    DType::ALL.iter().copied().find(|&d| norm(d.npy_descr()) == norm(s))
 }
 
 fn shape_repr(shape: &[u64]) -> String {
@@ -79,7 +58,7 @@ fn shape_repr(shape: &[u64]) -> String {
 
 fn npy_bytes(dtype: DType, shape: &[u64], data: &[u8]) -> Vec<u8> {
     let mut header =
-        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr(dtype), shape_repr(shape));
+        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", dtype.npy_descr(), shape_repr(shape));
     // magic (6) + version (2) + header length (2) + header, ending in '\n', padded to 64.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));

@@ -1003,9 +1003,44 @@ private:
 /// in place (safe with concurrent appenders), make legacy files appendable, recover files
 /// left by a crashed appender. Import and export are streamed; export is atomic.
 }  // namespace numpack
-#include <exception>   // npy::Progress
-#include <functional>  // npy::Progress
+#include <exception>   // Progress
+#include <functional>  // Progress
 namespace numpack {
+
+/// Progress callback of the long operations (.npy import, export and append; package
+/// pack and unpack): (bytes done, bytes in all). Return false to cancel: the call then
+/// throws Error(NPK_STATUS_CANCELLED) and leaves nothing half-done. An exception it
+/// throws also cancels the call and is rethrown as it is.
+using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+
+namespace detail {
+/// Carries a std::function through the C callback; never lets an exception cross it.
+struct ProgressTrampoline {
+    const Progress* fn;
+    std::exception_ptr error;
+    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
+        auto* t = static_cast<ProgressTrampoline*>(self);
+        try {
+            return (*t->fn)(done, total);
+        } catch (...) {
+            t->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
+/// Runs `call(progress_fn, user_data)`, which returns a status; rethrows the callback's
+/// exception, or throws the status's Error (its message read before anything else runs).
+template <class Call>
+void run_with_progress(const Progress& progress, Call&& call) {
+    ProgressTrampoline t{&progress, nullptr};
+    npk_status st = progress ? call(&ProgressTrampoline::call, static_cast<void*>(&t))
+                             : call(nullptr, nullptr);
+    if (t.error) std::rethrow_exception(t.error);
+    check(st);
+}
+}  // namespace detail
+
 namespace npy {
 
 /// What a .npy header says (npk_npy_file_info).
@@ -1038,35 +1073,7 @@ struct Recovery {
 /// the end. Return false to cancel: the call then throws Error(NPK_STATUS_CANCELLED)
 /// and leaves nothing half-done (no array; the old target file; the old rows). An
 /// exception it throws also cancels the call and is rethrown as it is.
-using Progress = std::function<bool(uint64_t done, uint64_t total)>;
-
-namespace progress_detail {
-/// Carries a std::function through the C callback; never lets an exception cross it.
-struct ProgressTrampoline {
-    const Progress* fn;
-    std::exception_ptr error;
-    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
-        auto* t = static_cast<ProgressTrampoline*>(self);
-        try {
-            return (*t->fn)(done, total);
-        } catch (...) {
-            t->error = std::current_exception();
-            return false;
-        }
-    }
-};
-
-/// Runs `call(progress_fn, user_data)`; rethrows the callback's exception, or throws the
-/// status's Error.
-template <class Call>
-void run(const Progress& progress, Call&& call) {
-    ProgressTrampoline t{&progress, nullptr};
-    npk_status st = progress ? call(&ProgressTrampoline::call, static_cast<void*>(&t))
-                             : call(nullptr, nullptr);
-    if (t.error) std::rethrow_exception(t.error);
-    numpack::detail::check(st);
-}
-}  // namespace progress_detail
+using Progress = numpack::Progress;
 
 /// The header of the .npy file at `path`.
 inline FileInfo info(const std::string& path) {
@@ -1089,7 +1096,7 @@ inline FileInfo info(const std::string& path) {
 /// Imports the .npy at `path` into array `name` (converted to C order, native bytes).
 inline void import_file(const Store& store, const std::string& name, const std::string& path,
                         bool overwrite = false, const Progress& progress = {}) {
-    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+    detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
         return npk_npy_import(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
                               fn, ud);
     });
@@ -1099,7 +1106,7 @@ inline void import_file(const Store& store, const std::string& name, const std::
 inline std::vector<std::string> import_npz(const Store& store, const std::string& path,
                                            bool overwrite = false, const Progress& progress = {}) {
     npk_names* out = nullptr;
-    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+    detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
         return npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, fn, ud, &out);
     });
     return Names(out).to_vector();
@@ -1108,7 +1115,7 @@ inline std::vector<std::string> import_npz(const Store& store, const std::string
 /// Exports array `name` to a .npy at `path` (deleted rows left out; atomic; appendable).
 inline void export_file(const Store& store, const std::string& name, const std::string& path,
                         bool overwrite = false, const Progress& progress = {}) {
-    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+    detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
         return npk_npy_export(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
                               fn, ud);
     });
@@ -1152,7 +1159,7 @@ uint64_t append(const std::string& path, const std::vector<T>& data,
 inline uint64_t append_file(const std::string& path, const std::string& src, uint32_t flags = 0,
                             const Progress& progress = {}) {
     uint64_t rows = 0;
-    progress_detail::run(progress, [&](npk_progress_fn fn, void* ud) {
+    detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
         return npk_npy_append_file(path.c_str(), src.c_str(), flags, fn, ud, &rows);
     });
     return rows;
@@ -1231,8 +1238,6 @@ inline std::vector<Finding> check(const std::string& path) {
 // --- packages (.npkg) -------------------------------------------------------------------
 // numpack::package::pack / unpack / info over npk_package_*: NumPack's .npkg files (a
 // whole store in one file), streamed in constant memory, CRC32-checked, atomic on disk.
-#include <exception>
-#include <functional>
 
 namespace numpack {
 namespace package {
@@ -1258,7 +1263,7 @@ struct Info {
 /// Progress callback: (bytes done, bytes total); return false to cancel (the call then
 /// throws Error(NPK_STATUS_CANCELLED) and leaves no target). An exception it throws also
 /// cancels the call and is rethrown as it is.
-using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+using Progress = numpack::Progress;
 
 namespace detail {
 struct InfoHandle {
@@ -1283,31 +1288,13 @@ inline Info read(const npk_package_info* h) {
     return info;
 }
 
-/// Carries a std::function through the C callback; never lets an exception cross it.
-struct Trampoline {
-    const Progress* fn;
-    std::exception_ptr error;
-    static bool call(uint64_t done, uint64_t total, void* self) noexcept {
-        auto* t = static_cast<Trampoline*>(self);
-        try {
-            return (*t->fn)(done, total);
-        } catch (...) {
-            t->error = std::current_exception();
-            return false;
-        }
-    }
-};
-
 /// Runs `call(progress_fn, user_data, &handle)`; rethrows the callback's exception, or
 /// throws the status's Error (its message read before anything else runs).
 template <class Call>
 Info run(const Progress& progress, Call&& call) {
-    Trampoline t{&progress, nullptr};
     InfoHandle out;
-    npk_status st = progress ? call(&Trampoline::call, static_cast<void*>(&t), &out.h)
-                             : call(nullptr, nullptr, &out.h);
-    if (t.error) std::rethrow_exception(t.error);
-    numpack::detail::check(st);
+    numpack::detail::run_with_progress(
+        progress, [&](npk_progress_fn fn, void* ud) { return call(fn, ud, &out.h); });
     return read(out.h);
 }
 }  // namespace detail

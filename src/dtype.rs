@@ -103,6 +103,26 @@ impl DType {
             Complex128 => "complex128",
         }
     }
+    /// The `.npy` header's `descr` NumPy writes for this type (little-endian order).
+    pub fn npy_descr(self) -> &'static str {
+        use DType::*;
+        match self {
+            Bool => "|b1",
+            Uint8 => "|u1",
+            Uint16 => "<u2",
+            Uint32 => "<u4",
+            Uint64 => "<u8",
+            Int8 => "|i1",
+            Int16 => "<i2",
+            Int32 => "<i4",
+            Int64 => "<i8",
+            Float16 => "<f2",
+            Float32 => "<f4",
+            Float64 => "<f8",
+            Complex64 => "<c8",
+            Complex128 => "<c16",
+        }
+    }
 }
 
 #[cfg(test)]

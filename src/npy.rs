@@ -325,27 +325,6 @@ fn supported_list() -> String {
     DType::ALL.iter().map(|d| d.numpy_name()).collect::<Vec<_>>().join(", ")
 }
 
-/// The descr NumPy writes for `dtype` in little-endian order.
-pub fn descr_of(dtype: DType) -> &'static str {
-    use DType::*;
-    match dtype {
-        Bool => "|b1",
-        Uint8 => "|u1",
-        Uint16 => "<u2",
-        Uint32 => "<u4",
-        Uint64 => "<u8",
-        Int8 => "|i1",
-        Int16 => "<i2",
-        Int32 => "<i4",
-        Int64 => "<i8",
-        Float16 => "<f2",
-        Float32 => "<f4",
-        Float64 => "<f8",
-        Complex64 => "<c8",
-        Complex128 => "<c16",
-    }
-}
-
 /// Reads and parses the header from `r` (positioned at the start of the file).
 /// `file_size` is the size the caller knows (file or member size). `origin` names the
 /// file in errors.
@@ -465,7 +444,7 @@ fn dict_text(descr: &str, fortran: bool, shape: &[u64], first: Option<u64>) -> S
 /// A complete C-order header for `dtype`/`shape` with room for the first dimension to
 /// grow to `u64::MAX`, padded so the data starts on a 64-byte boundary.
 pub fn appendable_header(dtype: DType, shape: &[u64]) -> Vec<u8> {
-    let descr = descr_of(dtype);
+    let descr = dtype.npy_descr();
     // Room for 20 digits plus one spare space, like npy-append-array (21 digits), so
     // either tool can grow files the other made.
     let room = dict_text(descr, false, shape, if shape.is_empty() { None } else { Some(u64::MAX) }).len() + 2;
@@ -1441,7 +1420,7 @@ mod tests {
     #[test]
     fn descrs_round_trip_and_unsupported_ones_are_named() {
         for d in DType::ALL {
-            assert_eq!(parse_descr(descr_of(d)).unwrap(), (d, false));
+            assert_eq!(parse_descr(d.npy_descr()).unwrap(), (d, false));
         }
         assert_eq!(parse_descr(">f8").unwrap(), (DType::Float64, true));
         for bad in ["|O", "<U10", "|S3", "<M8[ns]", "<f16", "|V8"] {

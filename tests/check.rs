@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use numpack::check::{check, ids, Report, Severity};
 use numpack::{DType, ErrorCode, OpenOptions, Store};
 
+mod common;
+use common::{applied_end, set_applied_end};
+
 fn create() -> OpenOptions {
     OpenOptions { create: true, ..Default::default() }
 }
@@ -240,19 +243,6 @@ fn a_bitmap_in_numpacks_legacy_layout_is_fine() {
     fs::write(&p, &b[16..]).unwrap();
     let r = run(&dir);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
-}
-
-/// Reads the log header's `applied_end`.
-fn applied_end(path: &Path) -> [u8; 8] {
-    let f = fs::File::open(path.join(numpack::wal::FILE_NAME)).unwrap();
-    let mut b = [0u8; 8];
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, 48).unwrap();
-    b
-}
-
-fn set_applied_end(path: &Path, b: [u8; 8]) {
-    let f = fs::OpenOptions::new().write(true).open(path.join(numpack::wal::FILE_NAME)).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&f, &b, 48).unwrap();
 }
 
 #[test]

@@ -3,38 +3,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use numpack::{DType, OpenOptions, Store};
 use serde_json::Value;
 
-fn npk(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npk")).args(args.iter().map(|a| a.as_ref())).output().unwrap()
-}
+mod npk_cli;
+use npk_cli::{catches_sigint, code, json, npk, stderr, stdout};
 
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("killed by a signal")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-/// Runs with `--json`, expects exit code `want`, returns the parsed document.
-fn json(want: i32, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
-    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--json"];
-    all.extend_from_slice(args);
-    let o = npk(&all);
-    assert_eq!(code(&o), want, "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)))
-}
-
-/// "m": 6 × 2 int64, row r = [r, 10 r], rows 1 and 4 deleted (live 0, 2, 3, 5);
-/// "f": 4 float32 [1.5, NaN, -2, 4]; "v": 3 × 2 × 2 uint8 0..12.
 fn store() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("s.npk");
@@ -274,16 +250,6 @@ fn exit_codes_of_each_error_class() {
     // 9: unsupported.
     let v = json(9, &[&"package-info", &future_package(t.path())]);
     assert_eq!(err_of(&v), ("UNSUPPORTED", 9));
-}
-
-/// Whether process `pid` catches SIGINT (its handler is installed).
-fn catches_sigint(pid: u32) -> bool {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
 }
 
 #[test]

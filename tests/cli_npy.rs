@@ -3,24 +3,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use numpack::{npy, DType, OpenOptions, Store};
 use serde_json::Value;
 
-fn npk(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npk")).args(args.iter().map(|a| a.as_ref())).output().unwrap()
-}
-
-/// Runs with `--json`, expects exit code `want`, returns the parsed document.
-fn json(want: i32, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
-    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--json"];
-    all.extend_from_slice(args);
-    let o = npk(&all);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(want), "stdout: {out}\nstderr: {err}");
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
+mod npk_cli;
+use npk_cli::{catches_sigint, json, npk};
 
 fn i64s(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -186,16 +175,6 @@ fn recover_npy_repairs_a_torn_append() {
     let junk = tmp.path().join("junk.npy");
     fs::write(&junk, b"hello").unwrap();
     assert_eq!(json(8, &[&"recover-npy", &junk])["error"]["status"], "CORRUPT");
-}
-
-/// Whether process `pid` catches SIGINT (its handler is installed).
-fn catches_sigint(pid: u32) -> bool {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
 }
 
 #[test]

@@ -877,19 +877,6 @@ fn crash_consistency() {
 // ---------------------------------------------------------------------------------------
 // Failures the harness found, reduced to deterministic tests.
 
-/// Reads the log header's `applied_end` (end of the last record whose effects are done).
-fn applied_end(path: &Path) -> [u8; 8] {
-    let f = fs::File::open(path.join(numpack::wal::FILE_NAME)).unwrap();
-    let mut b = [0u8; 8];
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, 48).unwrap();
-    b
-}
-
-fn set_applied_end(path: &Path, b: [u8; 8]) {
-    let f = fs::OpenOptions::new().write(true).open(path.join(numpack::wal::FILE_NAME)).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&f, &b, 48).unwrap();
-}
-
 /// A process killed after an append's record is committed but before it rewrote the
 /// array's bitmap leaves the old bitmap file (16-byte header + `n` words). When the append
 /// grows the bitmap to exactly `n + 2` words, that file has the length of a header-less

@@ -17,26 +17,6 @@ fn read_npy(path: &Path) -> (String, Vec<u64>, Vec<u8>) {
     (descr, shape, b[start + hlen..].to_vec())
 }
 
-fn npy_descr(d: DType) -> &'static str {
-    use DType::*;
-    match d {
-        Bool => "|b1",
-        Uint8 => "|u1",
-        Int8 => "|i1",
-        Uint16 => "<u2",
-        Uint32 => "<u4",
-        Uint64 => "<u8",
-        Int16 => "<i2",
-        Int32 => "<i4",
-        Int64 => "<i8",
-        Float16 => "<f2",
-        Float32 => "<f4",
-        Float64 => "<f8",
-        Complex64 => "<c8",
-        Complex128 => "<c16",
-    }
-}
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-numpack-0.4.5")
 }
@@ -75,7 +55,7 @@ fn check_store(store_name: &str) -> usize {
             let name = p.file_stem().unwrap().to_str().unwrap().strip_prefix(&format!("{prefix}.")).unwrap();
             let (descr, shape, data) = read_npy(p);
             let (info, bytes) = store.load(name).unwrap();
-            assert_eq!(npy_descr(info.dtype), descr, "{name}");
+            assert_eq!(info.dtype.npy_descr(), descr, "{name}");
             assert_eq!(info.shape, shape, "{name}");
             assert_eq!(bytes, data, "{name}");
         }

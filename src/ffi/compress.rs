@@ -90,15 +90,7 @@ pub unsafe extern "C" fn npk_store_save_with(
         let dtype = dtype_arg(dtype)?;
         let shape = unsafe { slice_arg(shape, ndim, "shape") }?;
         let data = unsafe { bytes_arg(data, data_len, "data") }?;
-        let opts = if opts.is_null() {
-            SaveOptions::default()
-        } else {
-            if !opts.is_aligned() {
-                return Err(Error::invalid("argument `opts` is not aligned"));
-            }
-            // SAFETY: non-NULL and aligned; readable by the caller's promise.
-            options(unsafe { &*opts })?
-        };
+        let opts = if opts.is_null() { SaveOptions::default() } else { options(&unsafe { slice_arg(opts, 1, "opts") }?[0])? };
         store.save_with(name, dtype, shape, data, &opts)
     })
 }

@@ -6,14 +6,14 @@
 //! exclusive `flock` of the file, so appenders in any thread or process never lose rows.
 //! See `src/npy.rs` for the format and the guarantees in detail.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 
 use super::boundary::{self, bytes_arg, dtype_arg, flags_arg, path_arg, slice_arg, str_arg, Out};
 use super::handle::Handle;
 use super::package::{npk_progress_fn, with_progress};
 use super::store::{npk_names, npk_store, shape_array};
 use super::NPK_MAX_NDIM;
-use crate::error::{Error, ErrorCode};
+use crate::error::ErrorCode;
 use crate::npy::{self, AppendOptions};
 
 /// Flag of `npk_npy_import`, `npk_npz_import` and `npk_npy_export`: replace an existing
@@ -185,11 +185,8 @@ pub unsafe extern "C" fn npk_npz_import(
         let path = unsafe { path_arg(path, "path") }?;
         let flags = flags_arg(flags, NPK_NPY_OVERWRITE, "flags")?;
         let out = Out::new(out, "out")?;
-        let names = with_progress(progress, user_data, |p| npy::import_npz(&store, path, flags & NPK_NPY_OVERWRITE != 0, p))?
-            .into_iter()
-            .map(|n| CString::new(n).map_err(|e| Error::new(ErrorCode::InvalidName, format!("an array name contains NUL: {e}"))))
-            .collect::<crate::Result<Vec<CString>>>()?;
-        unsafe { out.write(npk_names::into_raw(names)) };
+        let names = with_progress(progress, user_data, |p| npy::import_npz(&store, path, flags & NPK_NPY_OVERWRITE != 0, p))?;
+        unsafe { out.write(npk_names::from_names(names, ErrorCode::InvalidName)?) };
         Ok(())
     })
 }

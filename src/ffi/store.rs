@@ -31,6 +31,17 @@ impl Handle for npk_names {
     const NAME: &'static str = "npk_names";
 }
 
+impl npk_names {
+    /// A new list of array names; `nul` is the status for a name holding a NUL byte.
+    pub(crate) fn from_names(names: Vec<String>, nul: ErrorCode) -> crate::Result<*mut npk_names> {
+        let names = names
+            .into_iter()
+            .map(|n| CString::new(n).map_err(|e| Error::new(nul, format!("an array name contains NUL: {e}"))))
+            .collect::<crate::Result<Vec<CString>>>()?;
+        Ok(npk_names::into_raw(names))
+    }
+}
+
 /// `npk_store_open` flag: create the store (directory included) if there is none.
 pub const NPK_OPEN_CREATE: u32 = 1;
 /// `npk_store_open` flag: delete what is at the path first (a store, an empty directory
@@ -184,12 +195,8 @@ pub unsafe extern "C" fn npk_store_list(store: *const npk_store, out: *mut *mut 
     boundary::status(|| {
         let store = npk_store::get(store, "store")?;
         let out = Out::new(out, "out")?;
-        let names = store
-            .names()?
-            .into_iter()
-            .map(|n| CString::new(n).map_err(|e| Error::new(ErrorCode::Corrupt, format!("an array name contains NUL: {e}"))))
-            .collect::<crate::Result<Vec<CString>>>()?;
-        unsafe { out.write(npk_names::into_raw(names)) };
+        let names = npk_names::from_names(store.names()?, ErrorCode::Corrupt)?;
+        unsafe { out.write(names) };
         Ok(())
     })
 }

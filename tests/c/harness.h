@@ -7,6 +7,7 @@
 
 #include "numpack.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,29 @@ static inline npk_store *new_store(const char *dir, const char *name) {
 static inline int exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* Size of the file at `path` in bytes; -1 when there is none. */
+static inline long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Number of entries in a directory, "." and ".." excluded; -1 when it cannot be read. */
+static inline int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 /* Saves an int32 array of shape [rows, cols] whose element (r, c) is r * 100 + c. */

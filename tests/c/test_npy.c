@@ -8,7 +8,6 @@
 
 #include "harness.h"
 
-#include <dirent.h>
 #include <pthread.h>
 
 /* Records the progress calls of an npy operation and cancels at call `cancel_at`
@@ -45,23 +44,6 @@ static npy_progress npy_progress_cancelling_at(int cancel_at) {
     return p;
 }
 
-/* Entries of `dir` other than "." and "..". */
-static int npy_count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 /* Writes a .npy file as NumPy does (version 1.0): int32, shape (rows, 3), element
  * (r, c) = r * 10 + c. The header is padded to a multiple of `align` bytes: 64 as NumPy
  * writes today (which leaves room for the shape to grow), 16 as old NumPy versions did
@@ -96,11 +78,6 @@ static void write_numpy_file(const char *path, int rows, size_t align) {
         }
     }
     fclose(f);
-}
-
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 static void append_bytes(const char *path, const void *bytes, size_t len) {
@@ -473,11 +450,11 @@ static void test_npy_progress_and_cancel(void) {
     CHECK(p.calls == 2);
     CHECK(strstr(npk_last_error_message(), "cancelled") != NULL);
     CHECK(file_size(path) == 3);
-    CHECK(npy_count_entries(out_dir) == 1);
+    CHECK(count_entries(out_dir) == 1);
     p = npy_progress_cancelling_at(0);
     CHECK_OK(npk_npy_export(s, "big", path, NPK_NPY_OVERWRITE, on_npy_progress, &p));
     CHECK(p.calls >= 4 && !p.bad && p.first_done == 0 && p.total == total && p.last_done == total);
-    CHECK(npy_count_entries(out_dir) == 1);
+    CHECK(count_entries(out_dir) == 1);
 
     /* Import cancelled in the middle: no array; then complete. */
     p = npy_progress_cancelling_at(3);

@@ -9,7 +9,6 @@
 
 #include "harness.h"
 
-#include <dirent.h>
 
 /* Counts the progress calls, checks they never go backwards, and cancels at call
  * `cancel_at` (1-based; 0 = never). */
@@ -30,28 +29,6 @@ static bool on_progress(uint64_t done, uint64_t total, void *user_data) {
     p->last_done = done;
     p->total = total;
     return p->cancel_at == 0 || p->calls < p->cancel_at;
-}
-
-/* Number of entries in a directory, "." and ".." excluded; -1 when it cannot be read. */
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 static int write_file(const char *path, const unsigned char *bytes, size_t len) {

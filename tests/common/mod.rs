@@ -1,6 +1,7 @@
-//! Helpers shared by the process-level tests (`crash.rs`, `multiprocess.rs`): a tiny
-//! deterministic PRNG, cheap pseudo-random payloads, and the self-exec trick that runs one
-//! `#[ignore]`d test of the current test binary as a child process, with a pipe handshake.
+//! Helpers shared by the process-level tests (`crash.rs`, `multiprocess.rs`, ...): a tiny
+//! deterministic PRNG, cheap pseudo-random payloads, the self-exec trick that runs one
+//! `#[ignore]`d test of the current test binary as a child process, with a pipe handshake,
+//! and access to the log header's `applied_end`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -251,4 +252,19 @@ pub fn env_u64(key: &str, default: u64) -> u64 {
         }
         Err(_) => default,
     }
+}
+
+/// Reads the log header's `applied_end` (end of the last record whose effects are done;
+/// bytes 48..56 of the log file).
+pub fn applied_end(store: &std::path::Path) -> [u8; 8] {
+    let f = std::fs::File::open(store.join(numpack::wal::FILE_NAME)).unwrap();
+    let mut b = [0u8; 8];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, 48).unwrap();
+    b
+}
+
+/// Overwrites the log header's `applied_end`.
+pub fn set_applied_end(store: &std::path::Path, b: [u8; 8]) {
+    let f = std::fs::OpenOptions::new().write(true).open(store.join(numpack::wal::FILE_NAME)).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &b, 48).unwrap();
 }

@@ -228,6 +228,14 @@ def check(status):
         raise error_for(status)
 
 
+def take_names(names):
+    """The strings of an ``npk_names`` list, which this releases."""
+    try:
+        return [ffi.string(lib.npk_names_get(names, i)).decode("utf-8") for i in range(lib.npk_names_count(names))]
+    finally:
+        lib.npk_names_free(names)
+
+
 # ----- dtypes -------------------------------------------------------------------------
 
 CODE_TO_DTYPE = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _index
-from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, error_for, ffi, lib
+from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, error_for, ffi, lib, take_names
 
 _NotFound = ERRORS_BY_NAME["NOT_FOUND"]
 _BufferSize = ERRORS_BY_NAME["BUFFER_SIZE"]
@@ -586,12 +586,7 @@ class NumPack:
     def get_member_list(self):
         out = ffi.new("npk_names **")
         check(lib.npk_store_list(self._h(), out))
-        names = out[0]
-        try:
-            return [ffi.string(lib.npk_names_get(names, i)).decode("utf-8")
-                    for i in range(lib.npk_names_count(names))]
-        finally:
-            lib.npk_names_free(names)
+        return take_names(out[0])
 
     def has_array(self, array_name):
         if not isinstance(array_name, str):

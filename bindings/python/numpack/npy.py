@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, MACROS, check, ffi, lib
+from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, MACROS, check, ffi, lib, take_names
 from ._progress import Progress
 
 __all__ = ["NpyInfo", "npy_info", "import_npy", "import_npz", "export_npy", "append_npy", "append_npy_file",
@@ -121,12 +121,7 @@ def import_npz(npk, filename, overwrite=False, *, progress=None):
     out = ffi.new("npk_names **")
     cb = Progress(progress, check)
     cb.check(lib.npk_npz_import(_handle(npk), _path(filename), OVERWRITE if overwrite else 0, cb.cb, ffi.NULL, out))
-    names = out[0]
-    try:
-        return [ffi.string(lib.npk_names_get(names, i)).decode("utf-8")
-                for i in range(lib.npk_names_count(names))]
-    finally:
-        lib.npk_names_free(names)
+    return take_names(out[0])
 
 
 def export_npy(npk, array_name, filename, overwrite=False, *, progress=None):

@@ -30,16 +30,6 @@ fn with_npy_hint(e: Error, path: &Path) -> Error {
     }
 }
 
-/// A progress callback drawing `bar` and stopping on Ctrl-C (the operation then fails
-/// with `CANCELLED`, exit code 11, leaving nothing half-done).
-fn progress(bar: &indicatif::ProgressBar) -> impl FnMut(u64, u64) -> bool + '_ {
-    move |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-        !ui::interrupted()
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The store directory (created if missing).
@@ -71,7 +61,7 @@ pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
     let store = Store::open(&a.store, OpenOptions { create: true, ..OpenOptions::default() })?;
     ui::catch_ctrl_c();
     let bar = ctx.bar(0, "import", true);
-    let mut cb = progress(&bar);
+    let mut cb = ui::progress(&bar);
     let imported = if npz {
         npy::import_npz(&store, &a.file, a.overwrite, Some(&mut cb))
     } else {
@@ -123,7 +113,7 @@ pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
     let store = Store::open(&a.store, OpenOptions { read_only: true, ..OpenOptions::default() })?;
     ui::catch_ctrl_c();
     let bar = ctx.bar(0, "export", true);
-    let mut cb = progress(&bar);
+    let mut cb = ui::progress(&bar);
     let info = npy::export(&store, &a.array, &a.file, a.overwrite, Some(&mut cb));
     bar.finish_and_clear();
     let info = info?;
@@ -166,7 +156,7 @@ pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
                 ));
             }
             let bar = ctx.bar(0, "rewrite", true);
-            let mut cb = progress(&bar);
+            let mut cb = ui::progress(&bar);
             let r = npy::make_appendable(&a.target, Some(&mut cb));
             bar.finish_and_clear();
             rewritten = r.map_err(|e| with_npy_hint(e, &a.target))?;
@@ -174,7 +164,7 @@ pub fn append_npy(a: &AppendNpyArgs, ctx: &Ctx) -> Result<i32> {
     }
     let opts = AppendOptions { sync: a.sync, create: a.create };
     let bar = ctx.bar(0, "append", true);
-    let mut cb = progress(&bar);
+    let mut cb = ui::progress(&bar);
     let rows = npy::append_file(&a.target, &a.source, opts, Some(&mut cb));
     bar.finish_and_clear();
     let rows = rows.map_err(|e| with_npy_hint(e, &a.target))?;

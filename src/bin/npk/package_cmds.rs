@@ -34,15 +34,6 @@ fn info_text(i: &PackageInfo) -> String {
     s
 }
 
-/// A progress callback drawing `bar` and stopping on Ctrl-C.
-fn progress(bar: &indicatif::ProgressBar) -> impl FnMut(u64, u64) -> bool + '_ {
-    move |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-        !ui::interrupted()
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct PackArgs {
     /// The store directory.
@@ -70,7 +61,7 @@ pub fn pack(a: &PackArgs, ctx: &Ctx) -> Result<i32> {
     let store = Store::open(&a.store, OpenOptions::default())?;
     ui::catch_ctrl_c();
     let bar = ctx.bar(0, "pack", true);
-    let mut cb = progress(&bar);
+    let mut cb = ui::progress(&bar);
     let opts = PackOptions { compress: !a.no_compress, level: a.level, overwrite: a.overwrite };
     let info = package::pack(&store, &target, &opts, Some(&mut cb));
     bar.finish_and_clear();
@@ -110,7 +101,7 @@ pub fn unpack(a: &UnpackArgs, ctx: &Ctx) -> Result<i32> {
     let target = a.output.clone().unwrap_or_else(|| package::default_unpack_path(&a.package));
     ui::catch_ctrl_c();
     let bar = ctx.bar(0, "unpack", true);
-    let mut cb = progress(&bar);
+    let mut cb = ui::progress(&bar);
     let info = package::unpack(&a.package, &target, a.overwrite, !a.no_verify, Some(&mut cb));
     bar.finish_and_clear();
     let info = info?;

@@ -109,6 +109,17 @@ pub fn check_interrupt() -> numpack::Result<()> {
     Ok(())
 }
 
+/// A progress callback for the library's long operations: draws `bar` and stops on
+/// Ctrl-C (the operation then fails with `CANCELLED`, exit code 11, leaving nothing
+/// half-done).
+pub fn progress(bar: &ProgressBar) -> impl FnMut(u64, u64) -> bool + '_ {
+    move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        !interrupted()
+    }
+}
+
 /// `1234567` -> `"1.2 MiB"`.
 pub fn size(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
