@@ -16,8 +16,10 @@ fi
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
     fi
-    # npy-append-array: test_npy.py cross-checks files with it.
-    "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array
+    # npy-append-array: test_npy.py cross-checks files with it. pyarrow, pandas, h5py,
+    # zarr: the numpack.io converters are tested against the real libraries.
+    "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array \
+        pyarrow pandas h5py zarr
     # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 } >&2

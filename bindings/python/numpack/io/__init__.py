@@ -8,8 +8,26 @@ from .package_io import get_package_info, pack, unpack  # noqa: E402,F401
 __all__ += ["pack", "unpack", "get_package_info"]
 # --- end packages ---
 
-# --- .npy interop ---
-from .npy_io import DEFAULT_CHUNK_SIZE, LARGE_FILE_THRESHOLD, from_npy, to_npy  # noqa: E402,F401
+# --- format converters (NumPy, CSV/text, HDF5, Zarr, Parquet, Feather/Arrow, pandas) ---
+# Each imports its optional library on first use, so these imports need only NumPy.
+from .utils import (  # noqa: E402,F401
+    DEFAULT_BATCH_ROWS, DEFAULT_CHUNK_SIZE, LARGE_FILE_THRESHOLD, DependencyError, estimate_chunk_rows,
+    get_file_size, is_large_file)
+from .numpy_io import from_npy, to_npy  # noqa: E402,F401
+from .csv_io import from_csv, from_txt, to_csv, to_txt  # noqa: E402,F401
+from .hdf5_io import from_hdf5, to_hdf5  # noqa: E402,F401
+from .zarr_io import from_zarr, to_zarr  # noqa: E402,F401
+from .parquet_io import (  # noqa: E402,F401
+    from_parquet, from_parquet_file, from_parquet_table, to_parquet, to_parquet_file, to_parquet_table)
+from .feather_io import (  # noqa: E402,F401
+    from_feather, from_feather_file, from_table, to_feather, to_feather_file, to_table)
+from .pandas_io import from_dataframe, to_dataframe  # noqa: E402,F401
 
-__all__ += ["from_npy", "to_npy", "DEFAULT_CHUNK_SIZE", "LARGE_FILE_THRESHOLD"]
+__all__ += [
+    "DependencyError", "get_file_size", "is_large_file", "estimate_chunk_rows",
+    "LARGE_FILE_THRESHOLD", "DEFAULT_CHUNK_SIZE", "DEFAULT_BATCH_ROWS",
+    "from_npy", "to_npy", "from_csv", "to_csv", "from_txt", "to_txt", "from_hdf5", "to_hdf5",
+    "from_zarr", "to_zarr", "from_parquet", "to_parquet", "from_parquet_file", "to_parquet_file",
+    "from_parquet_table", "to_parquet_table", "from_feather", "to_feather", "from_feather_file",
+    "to_feather_file", "from_table", "to_table", "from_dataframe", "to_dataframe"]
 # --- end ---

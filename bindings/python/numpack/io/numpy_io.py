@@ -19,9 +19,7 @@ import zipfile
 from pathlib import Path
 
 from .. import npy as _npy
-
-LARGE_FILE_THRESHOLD = 1 << 30
-DEFAULT_CHUNK_SIZE = 100 * 1024 * 1024
+from .utils import DEFAULT_CHUNK_SIZE
 
 __all__ = ["from_npy", "to_npy"]
 
@@ -34,22 +32,22 @@ def _open_store(path, drop_if_exists=False):
     return npk
 
 
-def from_npy(input, output, array_name=None, drop_if_exists=False, chunk_size=DEFAULT_CHUNK_SIZE,
-             return_npk_obj=False, *, progress=None):
+def from_npy(input_path, output_path, array_name=None, drop_if_exists=False,
+             chunk_size=DEFAULT_CHUNK_SIZE, return_npk_obj=False, *, progress=None):
     """Imports a ``.npy`` file (as array ``array_name``, default the file's stem) or every
-    array of a ``.npz`` archive (named by their keys) into the store at ``output``,
+    array of a ``.npz`` archive (named by their keys) into the store at ``output_path``,
     replacing arrays of the same names. Returns ``None``, or the opened store with
     ``return_npk_obj=True``.
 
-    Raises ``FileNotFoundError`` if ``input`` does not exist and ``ValueError`` for a
+    Raises ``FileNotFoundError`` if ``input_path`` does not exist and ``ValueError`` for a
     suffix other than ``.npy`` / ``.npz``. ``progress``: see the module docs."""
-    src = Path(input)
+    src = Path(input_path)
     if not src.exists():
         raise FileNotFoundError(f"File not found: {src}")
     suffix = src.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"Unsupported file format: {suffix!r}; expected .npy or .npz")
-    npk = _open_store(output, drop_if_exists)
+    npk = _open_store(output_path, drop_if_exists)
     try:
         if suffix == ".npy":
             _npy.import_npy(npk, src, array_name if array_name is not None else src.stem, overwrite=True,
@@ -65,17 +63,17 @@ def from_npy(input, output, array_name=None, drop_if_exists=False, chunk_size=DE
     return None
 
 
-def to_npy(input, output, array_names=None, compressed=True, chunk_size=DEFAULT_CHUNK_SIZE, *,
-           progress=None):
-    """Exports arrays of the store at ``input``: to a ``.npy`` file (exactly one array:
+def to_npy(input_path, output_path, array_names=None, compressed=True, chunk_size=DEFAULT_CHUNK_SIZE,
+           *, progress=None):
+    """Exports arrays of the store at ``input_path``: to a ``.npy`` file (exactly one array:
     ``array_names`` names it, or the store holds only one) or to a ``.npz`` archive
     (``array_names``, default all arrays; deflated when ``compressed``, else stored).
     The target is written to a temporary file and renamed into place. ``progress``: see
     the module docs (for a ``.npz``, ``done`` and ``total`` count all its arrays)."""
-    src = Path(input)
+    src = Path(input_path)
     if not src.exists():
         raise FileNotFoundError(f"NumPack store not found: {src}")
-    dst = Path(output)
+    dst = Path(output_path)
     suffix = dst.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"Unsupported file format: {suffix!r}; expected .npy or .npz")
