@@ -104,7 +104,17 @@ class WritableBatchMode:
         self._arrays[array_name] = arr
         return arr
 
-    def save(self, arrays=None):
+    @property
+    def array_cache(self):
+        """Name -> the ndarray ``load`` returned in this block (NumPack's attribute)."""
+        return self._arrays
+
+    @property
+    def writable_arrays(self):
+        """Name -> the object owning that ndarray's mapping (NumPack's attribute)."""
+        return self._views
+
+    def save(self, arrays_dict=None):
         """Nothing to do: changes are already in the mapped files."""
 
     def flush(self):

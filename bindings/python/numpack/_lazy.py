@@ -112,18 +112,46 @@ def _has_advanced(parts):
     return False
 
 
-def _binop(op):
+_BITWISE_KINDS = "biu"
+_BITWISE_ONLY_INT = "Bitwise operations are only supported for integer arrays"
+
+
+def _binop(op, bitwise=False):
     def f(self, other):
+        if bitwise and self.dtype.kind not in _BITWISE_KINDS:
+            raise TypeError(f"{_BITWISE_ONLY_INT} (this one is {self.dtype})")
         return op(self._logical(), other)
 
     return f
 
 
-def _rbinop(op):
+def _rbinop(op, bitwise=False):
     def f(self, other):
+        if bitwise and self.dtype.kind not in _BITWISE_KINDS:
+            raise TypeError(f"{_BITWISE_ONLY_INT} (this one is {self.dtype})")
         return op(other, self._logical())
 
     return f
+
+
+class InvalidIndexError(IndexError, TypeError):
+    """A key of a type that cannot index rows (str, float...): NumPy's ``IndexError``,
+    and the ``TypeError`` NumPack raises ("Invalid index type")."""
+
+
+class MaskLengthError(IndexError, ValueError):
+    """A boolean mask whose length is not the row count: NumPy's ``IndexError``, and
+    the ``ValueError`` NumPack raises."""
+
+
+_INVALID_KEY_TYPES = (str, bytes, float, complex, dict, set)
+
+
+def _check_mask(first, rows):
+    if isinstance(first, (list, np.ndarray)):
+        m = first if isinstance(first, np.ndarray) else np.asarray(first)
+        if m.dtype == np.bool_ and m.ndim == 1 and m.shape[0] != rows:
+            raise MaskLengthError(f"boolean index has {m.shape[0]} entries, the array has {rows} rows")
 
 
 class LazyArray:
@@ -220,10 +248,25 @@ class LazyArray:
 
     # ----- NumPy interop ---------------------------------------------------------------
 
-    def _logical(self):
-        if self._map is None:
+    def _run(self):
+        """The logical rows as a read-only ndarray over the mapping when they are one
+        run of rows in the file (nothing deleted, or only rows before and after the run),
+        else None."""
+        m = self._map
+        if m is None:
             return self._phys
-        return self._phys[self._map]
+        n = m.shape[0]
+        if n == 0:
+            return self._phys[:0]
+        first = int(m[0])
+        # the map is strictly ascending, so first..last spans n rows only without gaps
+        if int(m[-1]) - first == n - 1:
+            return self._phys[first:first + n]
+        return None
+
+    def _logical(self):
+        run = self._run()
+        return self._phys[self._map] if run is None else run
 
     def __array__(self, dtype=None, copy=None):
         a = self._logical()
@@ -233,9 +276,46 @@ class LazyArray:
             return a.astype(dtype)
         if copy:
             return a.copy()
-        if copy is False and self._map is not None:
-            raise ValueError("a LazyArray with deleted rows cannot be viewed without a copy")
+        if copy is False and self._run() is None:
+            raise ValueError("the live rows of this LazyArray are not contiguous in its file: "
+                             "viewing them needs a copy")
         return a
+
+    @property
+    def __array_interface__(self):
+        # ``data`` is a buffer object, not an address: NumPy keeps it as the new array's
+        # base, which keeps the mapping (or the copy of scattered live rows) alive.
+        a = self._logical()
+        a.flags.writeable = False  # a copy of scattered rows is read-only like the rest
+        return {"version": 3, "shape": a.shape, "typestr": a.dtype.str, "data": memoryview(a)}
+
+    def __buffer__(self, flags):
+        """Python 3.12+ calls this for ``memoryview(lazy)``; earlier versions have no
+        Python-level buffer protocol, so there ``memoryview(np.asarray(lazy))`` (or this
+        method) gives the same read-only view."""
+        return memoryview(self._logical())
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        run = self._run()
+        if run is None:
+            if copy is False:
+                raise BufferError("the live rows of this LazyArray are not contiguous in its file: "
+                                  "exporting them needs a copy")
+            a = self._phys[self._map]
+        else:
+            a = run.copy() if copy else run
+        kwargs = {k: v for k, v in (("max_version", max_version), ("dl_device", dl_device)) if v is not None}
+        try:
+            return a.__dlpack__(stream=stream, **kwargs)
+        except BufferError:
+            # DLPack before 1.0 cannot mark a tensor read-only, so NumPy refuses to export
+            # the mapping to such a consumer: hand it a private copy unless told not to.
+            if copy is False or a.flags.writeable:
+                raise
+            return a.copy().__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        return (1, 0)  # DLPack's kDLCPU, device 0: the mapping is host memory
 
     def copy(self):
         return np.array(self._logical(), copy=True)
@@ -251,6 +331,12 @@ class LazyArray:
     # ----- indexing --------------------------------------------------------------------
 
     def __getitem__(self, key):
+        first = key[0] if type(key) is tuple and key else key
+        if isinstance(first, _INVALID_KEY_TYPES):
+            raise InvalidIndexError(f"Invalid index type: {type(first).__name__} "
+                                    "(use an int, slice, list, integer or boolean array)")
+        if self._shape:
+            _check_mask(first, self._shape[0])
         res = self._index(key)
         if isinstance(res, np.ndarray):
             if np.may_share_memory(res, self._phys):
@@ -355,12 +441,16 @@ class LazyArray:
     for _n, _op in {
         "add": operator.add, "sub": operator.sub, "mul": operator.mul,
         "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
-        "pow": operator.pow, "matmul": operator.matmul, "and": operator.and_,
-        "or": operator.or_, "xor": operator.xor, "lshift": operator.lshift,
-        "rshift": operator.rshift, "divmod": divmod,
+        "pow": operator.pow, "matmul": operator.matmul, "divmod": divmod,
     }.items():
         locals()[f"__{_n}__"] = _binop(_op)
         locals()[f"__r{_n}__"] = _rbinop(_op)
+    for _n, _op in {
+        "and": operator.and_, "or": operator.or_, "xor": operator.xor,
+        "lshift": operator.lshift, "rshift": operator.rshift,
+    }.items():
+        locals()[f"__{_n}__"] = _binop(_op, bitwise=True)
+        locals()[f"__r{_n}__"] = _rbinop(_op, bitwise=True)
     for _n, _op in {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
                     "le": operator.le, "gt": operator.gt, "ge": operator.ge}.items():
         locals()[f"__{_n}__"] = _binop(_op)

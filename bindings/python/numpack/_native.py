@@ -134,7 +134,66 @@ CDEF, MACROS, STRING_MACROS = plain_cdef(HEADER_TEXT)
 
 ffi = FFI()
 ffi.cdef(CDEF)
-lib = ffi.dlopen(str(LIBRARY_PATH))
+
+
+def c_string(value):
+    """``value`` (bytes) as it may go to a ``char *`` parameter. C strings end at the
+    first NUL, so ``b"x\\x00y"`` would reach the library as ``"x"`` (saving array
+    ``'x\\x00y'`` would overwrite ``'x'``): refuse it instead, naming the value."""
+    if b"\x00" in value:
+        shown = value.decode("utf-8", "surrogateescape")
+        raise ValueError(f"{shown!r} contains a NUL character, which a C string cannot hold")
+    return value
+
+
+def _guarded(fn, positions):
+    """``fn`` (a cffi function) checking its ``char *`` arguments with ``c_string``."""
+    if len(positions) == 1:
+        (p,) = positions
+
+        def call(*args):
+            a = args[p] if p < len(args) else None
+            if type(a) is bytes and b"\x00" in a:
+                c_string(a)
+            return fn(*args)
+    else:
+        def call(*args):
+            for p in positions:
+                a = args[p] if p < len(args) else None
+                if type(a) is bytes and b"\x00" in a:
+                    c_string(a)
+            return fn(*args)
+    call.__name__ = call.__qualname__ = getattr(fn, "__name__", "npk_function")
+    return call
+
+
+class _Library:
+    """The library as loaded by cffi, with every function that takes a ``char *``
+    wrapped by ``_guarded``: this is the one place strings cross into C, so a NUL inside
+    a name, path or metric is refused here whatever module passes it. Attributes are
+    resolved on first use and kept."""
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def __getattr__(self, attr):
+        value = getattr(self._raw, attr)
+        if isinstance(value, ffi.CData):
+            t = ffi.typeof(value)
+            if t.kind == "function":
+                positions = tuple(i for i, a in enumerate(t.args)
+                                  if a.kind == "pointer" and a.item.cname == "char")
+                if positions:
+                    value = _guarded(value, positions)
+        setattr(self, attr, value)
+        return value
+
+    def __dir__(self):
+        return dir(self._raw)
+
+
+raw_lib = ffi.dlopen(str(LIBRARY_PATH))
+lib = _Library(raw_lib)
 
 __version__ = ffi.string(lib.npk_version()).decode()
 if __version__ != STRING_MACROS.get("NPK_VERSION_STRING"):
@@ -171,14 +230,16 @@ class NumpackError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-# The Python base class for each status *name*. Statuses a newer library adds map to
+# The Python base class (or classes) for each status *name*. Statuses a newer library adds map to
 # plain NumpackError(RuntimeError).
 _BASES = {
     "NULL_ARGUMENT": ValueError,
     "INVALID_ARGUMENT": ValueError,
     "INVALID_NAME": ValueError,
-    "INDEX_OUT_OF_RANGE": IndexError,
-    "DTYPE_MISMATCH": TypeError,
+    # NumPack raises ValueError for a replace past the end and for an append of another
+    # dtype: code catching that keeps working.
+    "INDEX_OUT_OF_RANGE": (IndexError, ValueError),
+    "DTYPE_MISMATCH": (TypeError, ValueError),
     "SHAPE_MISMATCH": ValueError,
     "BUFFER_SIZE": ValueError,
     "NOT_FOUND": KeyError,
@@ -203,9 +264,10 @@ for _enumerator, _code in STATUS.items():
     if _code == 0:
         continue
     _sname = ffi.string(lib.npk_status_name(_code)).decode()
+    _base = _BASES.get(_sname, RuntimeError)
     _cls = type(
         _class_name(_sname),
-        (NumpackError, _BASES.get(_sname, RuntimeError)),
+        (NumpackError,) + (_base if isinstance(_base, tuple) else (_base,)),
         {"code": _code, "status": _sname, "__module__": "numpack"},
     )
     ERRORS[_code] = _cls

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from . import _index
-from ._native import CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, error_for, ffi, lib, take_names
+from ._native import (CODE_TO_DTYPE, DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, c_string, check, error_for, ffi, lib,
+                      raw_lib, take_names)
 
 _NotFound = ERRORS_BY_NAME["NOT_FOUND"]
 _BufferSize = ERRORS_BY_NAME["BUFFER_SIZE"]
@@ -27,10 +28,10 @@ class ArrayNotFoundError(_NotFound, ValueError):
 
 def _name(name):
     if type(name) is str:
-        return name.encode("utf-8")
+        return c_string(name.encode("utf-8"))
     if not isinstance(name, str):
         raise TypeError(f"array names must be str, not {type(name).__name__}")
-    return name.encode("utf-8")
+    return c_string(name.encode("utf-8"))
 
 
 # Dtypes the library takes as they are (native little-endian or byte-order free).
@@ -134,8 +135,10 @@ _tls = threading.local()
 _store_info = lib.npk_store_info
 _read_rows = lib.npk_store_read_rows
 _read_range = lib.npk_store_read_range
-_read_range_checked = lib.npk_store_read_range_checked
-_read_rows_checked = lib.npk_store_read_rows_checked
+# getitem's one-call path passes only names kept in _layouts, which went through the
+# checked npk_store_info first: the unchecked functions spare that path the NUL test.
+_read_range_checked = raw_lib.npk_store_read_range_checked
+_read_rows_checked = raw_lib.npk_store_read_rows_checked
 _replace_rows = lib.npk_store_replace_rows
 _replace_range = lib.npk_store_replace_range
 _append = lib.npk_store_append
@@ -474,18 +477,24 @@ class NumPack:
             if self._memory_cache:
                 self._evict(name)
 
-    def drop(self, array_name, indexes=None):
+    @staticmethod
+    def _names_arg(array_name):
         if isinstance(array_name, str):
-            names = [array_name]
-        elif isinstance(array_name, list):
-            names = array_name
-        else:
-            raise TypeError("array_name must be a str or a list of str")
+            return [array_name]
+        if isinstance(array_name, list):
+            return array_name
+        raise TypeError("array_name must be a str or a list of str")
+
+    def drop(self, array_name, indexes=None):
+        """Deletes rows ``indexes`` of each named array or, with ``indexes=None``, all
+        of them: as in NumPack 0.7, the array stays listed with zero rows (same dtype and
+        row shape), and later appends start from empty. ``remove`` deletes arrays."""
+        names = self._names_arg(array_name)
         h = self._h()
         for name in names:
             key = _name(name)
             if indexes is None:
-                check(lib.npk_store_drop(h, key))
+                self._empty(h, name, key)
             else:
                 w = _info_words(h, key)
                 if not (w[0] >> _NDIM_SHIFT) & _LOW32:
@@ -499,6 +508,33 @@ class NumPack:
                     if status:
                         raise error_for(status)
             self._layouts.pop(name, None)  # its row count changed: getitem asks again
+            if self._memory_cache:
+                self._evict(name)
+
+    def _empty(self, h, name, key):
+        """Replaces ``name`` by zero rows of its dtype and row shape (a new file, so the
+        old rows are gone from disk and cannot come back with an append); a 0-d array,
+        which has no rows, is removed."""
+        info = _Info(_info_words(h, key))
+        if not info.shape:
+            check(lib.npk_store_drop(h, key))
+            return
+        empty = np.empty((0,) + info.shape[1:], info.dtype)
+        compression = self.get_compression(name)
+        code = DTYPE_TO_CODE[info.dtype]
+        if compression is None:
+            check(lib.npk_store_save(h, key, code, empty.ndim, _shape_arg(empty.shape), _NULL, 0))
+        else:
+            opts = _save_options(("zstd", compression["level"]))
+            check(lib.npk_store_save_with(h, key, code, empty.ndim, _shape_arg(empty.shape), _NULL, 0, opts))
+
+    def remove(self, array_name):
+        """Deletes each named array and its files (not in NumPack, where ``drop`` leaves
+        the array listed with zero rows). ``KeyError`` for an unknown name."""
+        h = self._h()
+        for name in self._names_arg(array_name):
+            check(lib.npk_store_drop(h, _name(name)))
+            self._layouts.pop(name, None)
             if self._memory_cache:
                 self._evict(name)
 

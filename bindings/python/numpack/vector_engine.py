@@ -18,7 +18,10 @@ from typing import Literal
 
 import numpy as np
 
-from ._native import DTYPE_TO_CODE, MACROS, check, ffi, lib
+import contextlib
+
+from ._native import DTYPE_TO_CODE, ERRORS_BY_NAME, MACROS, check, ffi, lib
+from ._store import ArrayNotFoundError, _name
 
 __all__ = ["VectorEngine", "StreamingVectorEngine", "VectorSearch", "StreamingVectorSearch", "MetricType"]
 
@@ -84,10 +87,36 @@ def _query(q, what="query", allow_2d=True):
     raise TypeError(f"{what} must be a 1-D vector{' or a 2-D array of vectors' if allow_2d else ''}, got {a.ndim}-D")
 
 
+class CandidatesShapeError(ValueError, TypeError):
+    """Candidates that are not a 2-D array: a ``ValueError``, and the ``TypeError``
+    NumPack raises."""
+
+
+class StoreNotFoundError(ERRORS_BY_NAME["STORE_NOT_FOUND"], ValueError):
+    """The streaming engine's store path holds no store: a ``FileNotFoundError``, and
+    the ``ValueError`` NumPack raises."""
+
+
+@contextlib.contextmanager
+def _upstream_errors():
+    """Streaming calls: a missing array or store is also a ``ValueError``, as NumPack
+    reports both."""
+    try:
+        yield
+    except ERRORS_BY_NAME["NOT_FOUND"] as e:
+        if isinstance(e, ValueError):
+            raise
+        raise ArrayNotFoundError(str(e), e.code) from None
+    except ERRORS_BY_NAME["STORE_NOT_FOUND"] as e:
+        if isinstance(e, ValueError):
+            raise
+        raise StoreNotFoundError(str(e), e.code) from None
+
+
 def _candidates(c):
     a = _array(c, "candidates")
     if a.ndim != 2:
-        raise ValueError(f"candidates must be a 2-D array (N, dim), got shape {a.shape}")
+        raise CandidatesShapeError(f"candidates must be a 2-D array (N, dim), got shape {a.shape}")
     return _Vectors(a)
 
 
@@ -135,13 +164,16 @@ class VectorEngine:
         return (idx[0], scores[0]) if q.array.ndim == 1 else (idx, scores)
 
     def multi_query_top_k(self, queries, candidates, metric, k):
-        """``(indices, scores)`` shaped ``(Q, min(k, N))``: the top-k of each query row,
-        computed block by block like a matrix product."""
+        """``(indices uint64, scores float64)``, flat as in NumPack 0.7: query 0's
+        ``min(k, N)`` best, then query 1's, ... (``Q * min(k, N)`` entries; reshape with
+        ``(Q, -1)``). NumPack pads to ``Q * k`` with index 0 / NaN when ``k > N``; this
+        returns real results only."""
         m, k = _metric(metric), _k(k)
         a = _array(queries, "queries")
         q = _Vectors(a.reshape(1, -1) if a.ndim == 1 else a) if a.ndim <= 2 else _query(a, "queries")
         c = _candidates(candidates)
-        return _top_k(lambda i, s, n, kk: lib.npk_vector_top_k(m, q.c, c.c, k, i, s, n, kk), q, k)
+        idx, scores = _top_k(lambda i, s, n, kk: lib.npk_vector_top_k(m, q.c, c.c, k, i, s, n, kk), q, k)
+        return idx.reshape(-1), scores.reshape(-1)
 
     def segmented_top_k_search(self, query, candidates, metric, global_offset, current_indices,
                                current_scores, k, is_similarity):
@@ -182,7 +214,7 @@ class StreamingVectorEngine:
         h = self._handles.get(path)
         if h is None:
             out = ffi.new("npk_store **")
-            check(lib.npk_store_open(path.encode(), MACROS["NPK_OPEN_READ_ONLY"], out))
+            check(lib.npk_store_open(os.fsencode(path), MACROS["NPK_OPEN_READ_ONLY"], out))
             h = self._handles[path] = ffi.gc(out[0], lib.npk_store_close)
         return h
 
@@ -197,21 +229,23 @@ class StreamingVectorEngine:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
+    @_upstream_errors()
     def streaming_top_k_from_file(self, query, npk_dir, array_name, metric, k, batch_size=10000):
         """``(indices, scores)`` of the best ``min(k, N)`` live rows; ``(Q, kk)`` arrays for
         a 2-D query. ``batch_size`` is accepted for compatibility: the library picks its
         own blocks."""
         self._batch(batch_size)
         m, k = _metric(metric), _k(k)
-        q, h, name = _query(query), self._store(npk_dir), array_name.encode("utf-8")
+        q, h, name = _query(query), self._store(npk_dir), _name(array_name)
         idx, scores = _top_k(lambda i, s, n, kk: lib.npk_store_top_k(h, name, m, q.c, k, i, s, n, kk), q, k)
         return (idx[0], scores[0]) if q.array.ndim == 1 else (idx, scores)
 
+    @_upstream_errors()
     def streaming_batch_compute(self, query, npk_dir, array_name, metric, batch_size=10000):
         """Scores against every live row: ``(N,)`` or ``(M, N)`` float64."""
         self._batch(batch_size)
         m = _metric(metric)
-        q, h, name = _query(query), self._store(npk_dir), array_name.encode("utf-8")
+        q, h, name = _query(query), self._store(npk_dir), _name(array_name)
         n_out = ffi.new("uint64_t *")
         while True:
             info = ffi.new("npk_array_info *")
@@ -226,11 +260,11 @@ class StreamingVectorEngine:
             return out[0] if q.array.ndim == 1 else out
 
     def streaming_multi_query_top_k(self, queries, npk_dir, array_name, metric, k, batch_size=10000):
-        """``(indices, scores)`` shaped ``(Q, min(k, N))``."""
+        """``(indices, scores)`` flat, ``Q * min(k, N)`` entries, as ``multi_query_top_k``."""
         a = _array(queries, "queries")
         idx, scores = self.streaming_top_k_from_file(a.reshape(1, -1) if a.ndim == 1 else a, npk_dir,
                                                      array_name, metric, k, batch_size)
-        return idx, scores
+        return idx.reshape(-1), scores.reshape(-1)
 
     def __del__(self):
         try:

@@ -94,7 +94,10 @@ def test_every_metric_and_dtype_matches_the_reference(engine, metric, dtype):
             ri, rs, alls = ref_top_k(metric, q, cands, k)
             assert_top_k(idx, scores, ri, rs, alls, rtol)
         midx, mscores = engine.multi_query_top_k(queries, cands, metric, k)
-        assert midx.shape == (5, min(k, 300)) and mscores.shape == midx.shape
+        # flat, NumPack 0.7's layout; never padded past the 300 candidates
+        assert midx.shape == (5 * min(k, 300),) and mscores.shape == midx.shape
+        assert midx.dtype == np.uint64 and mscores.dtype == np.float64
+        midx, mscores = midx.reshape(5, -1), mscores.reshape(5, -1)
         for qi, q in enumerate(queries):
             ri, rs, alls = ref_top_k(metric, q, cands, k)
             assert_top_k(midx[qi], mscores[qi], ri, rs, alls, rtol)
@@ -111,6 +114,7 @@ def test_many_queries_use_the_blocked_path_and_agree_with_single_queries(engine)
     queries = data("float32", (48, 64), 4)
     for metric in ("dot", "cosine", "l2sq", "l2"):
         midx, mscores = engine.multi_query_top_k(queries, cands, metric, 10)
+        midx, mscores = midx.reshape(48, 10), mscores.reshape(48, 10)
         for qi, q in enumerate(queries):
             idx, scores = engine.top_k_search(q, cands, metric, 10)
             np.testing.assert_array_equal(midx[qi], idx)
@@ -149,8 +153,10 @@ def test_edge_cases(engine):
     assert idx.shape == (0,)
     assert engine.batch_compute(q, empty, "l2").shape == (0,)
     assert engine.compute_metric(np.zeros(4, np.float32), q, "cosine") == 0.0
-    midx, _ = engine.multi_query_top_k(np.stack([q, q]), cands, "l2", 50)
-    assert midx.shape == (2, 10)
+    midx, mscores = engine.multi_query_top_k(np.stack([q, q]), cands, "l2", 50)
+    # k > N: each query gives its N real results, no index-0 / NaN padding (NumPack pads)
+    assert midx.shape == (20,) and not np.isnan(mscores).any()
+    assert sorted(midx[:10].tolist()) == list(range(10)) and sorted(midx[10:].tolist()) == list(range(10))
 
 
 def test_bad_input_raises_clearly(engine):
@@ -217,6 +223,7 @@ def test_store_backed_search_uses_logical_rows(tmp_path, engine):
             np.testing.assert_array_equal(idx, ridx)
             np.testing.assert_allclose(scores, rscores, rtol=1e-6)
             midx, mscores = se.streaming_multi_query_top_k(queries, npk, "emb", metric, 10)
+            assert midx.shape == (30,) and mscores.shape == (30,)
             eidx, escores = engine.multi_query_top_k(queries, live, metric, 10)
             np.testing.assert_array_equal(midx, eidx)
             s = se.streaming_batch_compute(queries, path, "emb", metric)
