@@ -129,6 +129,12 @@ def read_blocks(npk, name, rows):
     yield from npk.stream_load(name, buffer_size=max(1, int(rows)))
 
 
+def _delete(npk, name):
+    """Deletes array ``name`` itself (the library call: ``NumPack.drop`` keeps an empty
+    array in NumPack 0.7's semantics)."""
+    check(lib.npk_store_drop(npk._h(), name.encode("utf-8")))
+
+
 def _drop_orphans(npk):
     """Drops temporary arrays of imports whose process died (best effort, Linux)."""
     if not os.path.isdir("/proc/self"):
@@ -139,7 +145,7 @@ def _drop_orphans(npk):
         pid = name[len(TEMP_PREFIX):].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}"):
             try:
-                npk.drop(name)
+                _delete(npk, name)
             except Exception:  # noqa: BLE001 - someone else may be dropping it
                 pass
 
@@ -216,7 +222,7 @@ class ImportTx:
         else:
             doomed = [n for n in self.pending if self.npk.has_array(n)]
         for name in doomed:
-            self.npk.drop(name)
+            _delete(self.npk, name)
         for name, tmp in list(self.pending.items()):
             check(lib.npk_store_rename(h, tmp.encode(), name.encode()))
             del self.pending[name]
@@ -225,7 +231,7 @@ class ImportTx:
     def _drop(self, tmp):
         try:
             if self.npk.has_array(tmp):
-                self.npk.drop(tmp)
+                _delete(self.npk, tmp)
         except Exception:  # noqa: BLE001 - cleanup must not hide the original error
             pass
 

@@ -4,8 +4,8 @@
 Streamed both ways in row slabs of ``min(chunk_size, 16 MiB)`` bytes, lined up with the
 dataset's chunks when it has any, whatever the dataset size. HDF5 holds every store
 dtype (bool, integers, float16/32/64, complex64/128) and any number of dimensions.
-``to_hdf5`` writes chunks of about 1 MiB (NumPack: 100 MB), which HDF5's chunk cache
-and compressors handle well. Atomicity and ``progress=``: see ``_stream``.
+``to_hdf5`` writes chunks of about 1 MiB (at most ``chunk_size``; NumPack: 100 MB),
+which HDF5's chunk cache and compressors handle well. Atomicity and ``progress=``: see ``_stream``.
 """
 
 from pathlib import Path
@@ -76,13 +76,13 @@ def from_hdf5(input_path, output_path, dataset_names=None, group="/", drop_if_ex
     return finish_import(output_path, return_npk_obj)
 
 
-def _chunks(shape, dtype):
+def _chunks(shape, dtype, target):
     """A chunk shape of about ``_CHUNK_BYTES`` (whole rows), or ``None`` (contiguous)
     for arrays with an empty dimension, which HDF5 cannot chunk."""
     if 0 in shape:
         return None
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-    return (max(1, min(shape[0], _CHUNK_BYTES // max(row_bytes, 1))),) + tuple(shape[1:])
+    return (max(1, min(shape[0], target // max(row_bytes, 1))),) + tuple(shape[1:])
 
 
 def to_hdf5(input_path, output_path, array_names=None, group="/", compression="gzip",
@@ -100,7 +100,7 @@ def to_hdf5(input_path, output_path, array_names=None, group="/", compression="g
                 grp = f.require_group(group) if group not in ("/", "") else f
                 for name in names:
                     shape, dtype, _ = layouts[name]
-                    chunks = _chunks(shape, dtype)
+                    chunks = _chunks(shape, dtype, min(int(chunk_size), _CHUNK_BYTES))
                     ds = grp.create_dataset(
                         name, shape=shape, dtype=dtype, chunks=chunks,
                         compression=compression if chunks else None,

@@ -4,8 +4,8 @@
 ``from_zarr`` reads Zarr v3 and v2 stores; ``to_zarr`` writes v3 (``zarr_format=2`` on
 request). Streamed both ways in row slabs of ``min(chunk_size, 16 MiB)`` bytes lined up
 with the Zarr chunks, whatever the array size. Zarr holds every store dtype and any
-number of dimensions. ``to_zarr`` writes chunks of about 4 MiB (NumPack: 100 MB) and
-builds the store in a temporary directory renamed over ``output_path`` when complete.
+number of dimensions. ``to_zarr`` writes chunks of about 4 MiB (at most ``chunk_size``;
+NumPack: 100 MB) and builds the store in a temporary directory renamed over ``output_path`` when complete.
 Atomicity and ``progress=``: see ``_stream``.
 """
 
@@ -81,9 +81,9 @@ def from_zarr(input_path, output_path, array_names=None, group="/", drop_if_exis
     return finish_import(output_path, return_npk_obj)
 
 
-def _chunks(shape, dtype):
+def _chunks(shape, dtype, target):
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-    rows = max(1, min(max(shape[0], 1), _CHUNK_BYTES // max(row_bytes, 1)))
+    rows = max(1, min(max(shape[0], 1), target // max(row_bytes, 1)))
     return (rows,) + tuple(max(1, d) for d in shape[1:])
 
 
@@ -118,7 +118,7 @@ def to_zarr(input_path, output_path, array_names=None, group="/", compressor="de
             grp = root.require_group(group.strip("/")) if group not in ("/", "") else root
             for name in names:
                 shape, dtype, _ = layouts[name]
-                chunks = _chunks(shape, dtype)
+                chunks = _chunks(shape, dtype, min(int(chunk_size), _CHUNK_BYTES))
                 arr = grp.create_array(name, shape=shape, dtype=dtype, chunks=chunks,
                                        compressors=codecs, overwrite=True)
                 rows = block_rows(shape, dtype, chunk_size, multiple=chunks[0])
