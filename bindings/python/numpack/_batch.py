@@ -15,10 +15,10 @@ class BatchModeContext:
     soon as the caller drops them; arrays the caller still holds stay the objects
     ``load`` returns and their later edits are written at the end (nothing is lost)."""
 
-    def __init__(self, npk, memory_limit=None):
+    def __init__(self, numpack_instance, memory_limit=None):
         if memory_limit is not None and not (isinstance(memory_limit, (int, float)) and memory_limit > 0):
             raise ValueError(f"memory_limit must be a positive number of MB or None, not {memory_limit!r}")
-        self.npk = npk
+        self.npk = numpack_instance
         self.memory_limit = memory_limit
         self._dirty_arrays = set()
         self._outer = None
@@ -35,7 +35,7 @@ class BatchModeContext:
         npk._batch_context = self._outer or self
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc_val, exc_tb):
         npk = self.npk
         if self._outer is not None:  # nested: the outermost block writes
             return False
@@ -78,8 +78,8 @@ class WritableBatchMode:
     durable against power loss after ``sync()`` (or ``flush()`` on this object), which
     the end of the block does not wait for."""
 
-    def __init__(self, npk):
-        self.npk = npk
+    def __init__(self, numpack_instance):
+        self.npk = numpack_instance
         self._arrays = {}
         self._views = {}
 
@@ -130,6 +130,6 @@ class WritableBatchMode:
         if self.npk._writable_batch is self:
             self.npk._writable_batch = None
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc_val, exc_tb):
         self._release()
         return False

@@ -385,9 +385,9 @@ class LazyArray:
     def __contains__(self, value):
         return value in self._logical()
 
-    def reshape(self, *shape):
-        if len(shape) == 1:
-            shape = shape[0]
+    def reshape(self, new_shape, *more):
+        """``reshape((a, b))`` as in NumPack, or ``reshape(a, b)`` as in NumPy."""
+        shape = (new_shape,) + more if more else new_shape
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
         shape = tuple(operator.index(s) for s in shape)
@@ -402,7 +402,7 @@ class LazyArray:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc_val, exc_tb):
         self.close()
         return False
 

@@ -266,7 +266,7 @@ class NumPack:
         self._context_entered = True
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc_val, exc_tb):
         try:
             self.close()
         finally:
@@ -286,6 +286,12 @@ class NumPack:
         if self._handle is None:
             return f"NumPack({self.filename}, status=closed)"
         return f"NumPack({self.filename}, arrays={len(self.get_member_list())})"
+
+    @property
+    def _filename(self):
+        """NumPack's attribute for the store path (its examples pass
+        ``str(npk._filename)`` to the streaming engine)."""
+        return self.filename
 
     def _h(self):
         h = self._handle
@@ -408,8 +414,8 @@ class NumPack:
                 if attempt == 7:
                     raise
 
-    def __getitem__(self, name):
-        return self.load(name)
+    def __getitem__(self, key):
+        return self.load(key)
 
     def append(self, arrays):
         if not isinstance(arrays, dict):

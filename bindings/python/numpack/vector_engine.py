@@ -134,6 +134,9 @@ def _top_k(call, q, k):
 class VectorEngine:
     """In-memory search: every method takes the candidates as an array."""
 
+    def __init__(self):
+        pass
+
     def capabilities(self):
         return ffi.string(lib.npk_vector_capabilities()).decode()
 

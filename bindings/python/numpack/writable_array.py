@@ -64,7 +64,7 @@ class WritableArray:
         if self._map is not None and self.mode == "r+":
             self._map.flush()
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc_val, exc_tb):
         try:
             self.flush()
         finally:
