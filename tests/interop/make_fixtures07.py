@@ -17,10 +17,12 @@ Writes, through several open/close sessions each:
                (top-up plus a new segment), a compacted segmented array.
 and expected/<store>.<array>.npy (the logical contents, computed with NumPy alongside the
 operations, never read back through NumPack) plus manifest.json ({store: {array: {dtype,
-shape}}}). Every store is then reopened with NumPack 0.7.0 to check it reads back the
-model, and every array meant to be segmented is checked to have the segment layout that
-was asked for. Operations 0.7.0 gets wrong (append into a partly used bitmap word after a
-row drop, negative drop indexes after a drop; /work/shared/UPSTREAM_API.md §9) are avoided.
+shape, and for segmented arrays segment_rows: the rows of each segment}}}). Every store is
+then reopened with NumPack 0.7.0 to check it reads back the model, and every array meant
+to be segmented is checked to have the segment layout that was asked for. Operations
+0.7.0 gets wrong (append into a partly used bitmap word after a row drop, negative drop
+indexes after a drop, multi-row replace of rows that are not physically consecutive:
+/work/shared/UPSTREAM_API.md §9) are avoided.
 """
 import json
 import os
@@ -32,32 +34,8 @@ import numpy as np
 import numpack
 from numpack import NumPack
 
-DTYPES = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
-          "float16", "float32", "float64", "complex64", "complex128"]
-
-
-def values(dtype: str, shape, seed: int) -> np.ndarray:
-    """Deterministic values of `dtype`, with the extremes and special floats up front."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    n = int(np.prod(shape))
-    if dt.kind == "b":
-        a = rng.integers(0, 2, n).astype(bool)
-    elif dt.kind in "ui":
-        info = np.iinfo(dt)
-        a = rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
-        a[: min(n, 2)] = [info.min, info.max][: min(n, 2)]
-    elif dt.kind == "f":
-        a = (rng.standard_normal(n) * 1000).astype(dt)
-        special = np.array([np.nan, np.inf, -np.inf, -0.0, np.finfo(dt).max, np.finfo(dt).smallest_subnormal],
-                           dtype=dt)
-        a[: min(n, len(special))] = special[: min(n, len(special))]
-    else:
-        a = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
-        if n >= 2:
-            a[0] = complex(np.nan, 1.0)
-            a[1] = complex(-0.0, np.inf)
-    return a.reshape(shape)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from upstream_writes import DTYPES, values  # noqa: E402
 
 
 class Store:
@@ -67,7 +45,7 @@ class Store:
         self.path = path
         self.segment_target = segment_target
         self.model: dict[str, np.ndarray] = {}
-        self.segmented: dict[str, dict] = {}  # name -> expected layout facts
+        self.segment_rows: dict[str, list[int]] = {}  # segmented arrays: rows per segment
 
     def session(self, first: bool = False) -> NumPack:
         # NumPack reads the target from the environment at each save/append.
@@ -98,10 +76,6 @@ class Store:
     def replace(self, npk: NumPack, name: str, rows: list[int], data: np.ndarray) -> None:
         npk.replace({name: data}, rows)
         self.model[name][rows] = data
-
-
-def expect_segments(store: Store, name: str, *, counts: list[int]) -> None:
-    store.segmented[name] = {"rows": counts}
 
 
 def write_plain(root: Path) -> Store:
@@ -143,10 +117,10 @@ def write_seg4096(root: Path) -> Store:
     with s.session() as npk:
         s.append(npk, "appended", values("float64", (400, 3), 205))
         s.drop_rows(npk, "deleted", [0, 203, 204, 205, 450, 599])
-    expect_segments(s, "f32_2d", counts=[146, 146, 146, 62])
-    expect_segments(s, "i64_1d", counts=[512, 512, 476])
-    expect_segments(s, "appended", counts=[170, 170, 170, 90])
-    expect_segments(s, "deleted", counts=[204, 204, 192])
+    s.segment_rows["f32_2d"] = [146, 146, 146, 62]
+    s.segment_rows["i64_1d"] = [512, 512, 476]
+    s.segment_rows["appended"] = [170, 170, 170, 90]
+    s.segment_rows["deleted"] = [204, 204, 192]
     return s
 
 
@@ -169,11 +143,11 @@ def write_seg1000(root: Path) -> Store:
         # top up the 4-row last segment to 62 and start a new one.
         s.append(npk, "deleted_appended", values("int64", (100, 2), 306))
         npk.update("compacted")
-    expect_segments(s, "f32_2d", counts=[27, 27, 27, 19])
-    expect_segments(s, "c128", counts=[31, 31, 8])
-    expect_segments(s, "i16_1d", counts=[500, 500, 200])
-    expect_segments(s, "deleted_appended", counts=[62, 62, 62, 42])
-    expect_segments(s, "compacted", counts=[166, 129])
+    s.segment_rows["f32_2d"] = [27, 27, 27, 19]
+    s.segment_rows["c128"] = [31, 31, 8]
+    s.segment_rows["i16_1d"] = [500, 500, 200]
+    s.segment_rows["deleted_appended"] = [62, 62, 62, 42]
+    s.segment_rows["compacted"] = [166, 129]
     return s
 
 
@@ -193,14 +167,13 @@ def check(s: Store) -> list[str]:
                 bad.append(f"{s.path.name}/{name}: get_shape {npk.get_shape(name)} != {want.shape}")
     for name in s.model:
         manifest = s.path / f"data_{name}.npkseg"
-        if name in s.segmented:
+        if name in s.segment_rows:
             if not manifest.is_file():
                 bad.append(f"{s.path.name}/{name}: not segmented")
                 continue
-            segs = json.loads(manifest.read_text())["segments"]
-            counts = [seg["rows"] for seg in segs]
-            if counts != s.segmented[name]["rows"]:
-                bad.append(f"{s.path.name}/{name}: segment rows {counts}, wanted {s.segmented[name]['rows']}")
+            counts = [seg["rows"] for seg in json.loads(manifest.read_text())["segments"]]
+            if counts != s.segment_rows[name]:
+                bad.append(f"{s.path.name}/{name}: segment rows {counts}, wanted {s.segment_rows[name]}")
         elif manifest.exists() or not (s.path / f"data_{name}.npkd").is_file():
             bad.append(f"{s.path.name}/{name}: expected a plain data file")
     return bad
@@ -227,10 +200,10 @@ def main() -> int:
         stem = s.path.name.removesuffix(".npk")
         manifest[stem] = {}
         for name, arr in sorted(s.model.items()):
-            np.save(out / "expected" / f"{stem}.{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            np.save(out / "expected" / f"{stem}.{name}.npy", np.array(arr, order="C"), allow_pickle=False)
             manifest[stem][name] = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
-            if name in s.segmented:
-                manifest[stem][name]["segment_rows"] = s.segmented[name]["rows"]
+            if name in s.segment_rows:
+                manifest[stem][name]["segment_rows"] = s.segment_rows[name]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"numpack {numpack.__version__}, numpy {np.__version__}: wrote {len(stores)} stores, "
