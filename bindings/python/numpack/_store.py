@@ -133,10 +133,12 @@ _PHYS_WORD = 1 + _MAX_NDIM
 _tls = threading.local()
 
 _store_info = lib.npk_store_info
-_read_rows = lib.npk_store_read_rows
-_read_range = lib.npk_store_read_range
-# getitem's one-call path passes only names kept in _layouts, which went through the
-# checked npk_store_info first: the unchecked functions spare that path the NUL test.
+# getitem, the per-call cost of every small read, tests its key for NUL itself (with
+# c_string, as the wrapped functions of _native.lib do) and calls the library directly;
+# its one-call path passes only keys kept in _layouts, which passed that test before.
+_store_info_unchecked = raw_lib.npk_store_info
+_read_rows_unchecked = raw_lib.npk_store_read_rows
+_read_range_unchecked = raw_lib.npk_store_read_range
 _read_range_checked = raw_lib.npk_store_read_range_checked
 _read_rows_checked = raw_lib.npk_store_read_rows_checked
 _replace_rows = lib.npk_store_replace_rows
@@ -577,12 +579,14 @@ class NumPack:
                     return out
                 # changed since (or failed): ask for the shape and report errors as below
         key = array_name.encode("utf-8") if type(array_name) is str else _name(array_name)
+        if b"\x00" in key:
+            c_string(key)
         # _info_words inlined: this is the per-call cost of every small read
         try:
             raw, buf = _tls.info
         except AttributeError:
             raw, buf = _new_info()
-        status = _store_info(h, key, raw)
+        status = _store_info_unchecked(h, key, raw)
         if status:
             raise error_for(status)
         w = _UNPACK_SHAPE(buf)
@@ -602,13 +606,13 @@ class NumPack:
         if type(sel) is tuple:
             out = np.empty((sel[1] - sel[0],) + trailing, dtype)
             nbytes = out.nbytes
-            status = _read_range(h, key, sel[0], sel[1],
+            status = _read_range_unchecked(h, key, sel[0], sel[1],
                                  _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         else:
             k = sel.shape[0]
             out = np.empty((k,) + trailing, dtype)
             nbytes = out.nbytes
-            status = _read_rows(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
+            status = _read_rows_unchecked(h, key, _from_buffer(_I64_ARRAY, sel) if k else _NULL, k,
                                 _from_buffer(_CHARS, out, True) if nbytes else _NULL, nbytes)
         if status:
             raise error_for(status)
