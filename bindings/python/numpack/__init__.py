@@ -12,10 +12,7 @@ from ._native import (  # noqa: F401
 from ._store import ArrayNotFoundError, NumPack  # noqa: F401
 from ._lazy import LazyArray  # noqa: F401
 from ._batch import BatchModeContext, WritableBatchMode  # noqa: F401
-# --- .npy interop ---
 from . import npy  # noqa: F401
-# --- end ---
-# check (cli branch)
 from ._check import Finding, check  # noqa: F401
 
 globals().update({cls.__name__: cls for cls in ERRORS_BY_NAME.values()})
@@ -31,8 +28,7 @@ __all__ = ["NumPack", "LazyArray", "BatchModeContext", "WritableBatchMode", "Num
            "check", "Finding"] + [
     cls.__name__ for cls in ERRORS_BY_NAME.values()]
 
-# --- packages (.npkg) ---
+# numpack.io uses numpack.npy, imported above.
 from .io.package_io import get_package_info, pack, unpack  # noqa: E402
 
 __all__ += ["pack", "unpack", "get_package_info"]
-# --- end packages ---
