@@ -142,6 +142,15 @@ def test_writable_batch_mode_is_the_module_class(npk):
     assert npk.load("a")[2].tolist() == [7, 7]
 
 
+def test_filename_attribute_of_numpacks_examples(npk, path):
+    # NumPack's docs pass str(npk._filename) to the streaming engine
+    npk.save({"v": np.eye(3, dtype=np.float32)})
+    assert Path(npk._filename) == Path(path)
+    idx, _ = StreamingVectorEngine().streaming_top_k_from_file(
+        np.array([0, 1, 0], np.float32), str(npk._filename), "v", "dot", 1)
+    assert idx.tolist() == [1]
+
+
 def test_version_is_the_librarys():
     assert numpack.__version__ == ffi.string(lib.npk_version()).decode()
     assert numpack.__version__ == re.search(r'#define NPK_VERSION_STRING "([^"]+)"', HEADER_TEXT).group(1)
