@@ -86,8 +86,9 @@ def run_case(label, nq, n, repeat, tmp):
     rows = []
     for metric in ("dot", "l2sq", "cosine"):
         ref = numpy_top_k(q, x, metric, xnorm2, xnorm)
-        ours, _ = eng.multi_query_top_k(q, x, metric, K)
-        stored, _ = seng.streaming_multi_query_top_k(q, store, "x", metric, K)
+        # flat results (NumPack 0.7's layout): one row per query
+        ours = eng.multi_query_top_k(q, x, metric, K)[0].reshape(nq, -1)
+        stored = seng.streaming_multi_query_top_k(q, store, "x", metric, K)[0].reshape(nq, -1)
         checks = {"numpack": agree(ours, ref), "numpack store": agree(stored, ref)}
         t = {
             "NumPy": best(lambda: numpy_top_k(q, x, metric, xnorm2, xnorm), repeat),
