@@ -17,9 +17,10 @@ fi
         python3 -m venv "$venv"
     fi
     # npy-append-array: test_npy.py cross-checks files with it. pyarrow, pandas, h5py,
-    # zarr: the numpack.io converters are tested against the real libraries.
+    # zarr: the numpack.io converters are tested against the real libraries; s3fs with
+    # moto[server] (a local S3 endpoint on 127.0.0.1) for from_s3/to_s3.
     "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array \
-        pyarrow pandas h5py zarr
+        pyarrow pandas h5py zarr s3fs 'moto[server]'
     # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 } >&2

@@ -31,3 +31,16 @@ __all__ += [
     "from_parquet_table", "to_parquet_table", "from_feather", "to_feather", "from_feather_file",
     "to_feather_file", "from_table", "to_table", "from_dataframe", "to_dataframe"]
 # --- end ---
+
+# PyTorch, S3 and zero-copy helpers: torch, s3fs and pyarrow are imported on first use.
+from .pytorch_io import from_pt, from_tensor, to_pt, to_tensor  # noqa: E402,F401
+from .s3_io import from_s3, to_s3  # noqa: E402,F401
+from .zero_copy import (  # noqa: E402,F401
+    DLPackBuffer, ZeroCopyArray, arrow_to_numpy_zero_copy, from_dlpack, numpy_to_arrow_zero_copy,
+    numpy_to_torch_zero_copy, table_to_numpy_zero_copy, to_dlpack, torch_to_numpy_zero_copy,
+    wrap_for_zero_copy)
+
+__all__ += [
+    "from_pt", "to_pt", "from_tensor", "to_tensor", "from_s3", "to_s3", "DLPackBuffer", "to_dlpack",
+    "from_dlpack", "numpy_to_arrow_zero_copy", "arrow_to_numpy_zero_copy", "table_to_numpy_zero_copy",
+    "numpy_to_torch_zero_copy", "torch_to_numpy_zero_copy", "ZeroCopyArray", "wrap_for_zero_copy"]
