@@ -25,10 +25,12 @@ def dump(python, cwd, env=None):
 
 @pytest.fixture(scope="module")
 def surfaces(tmp_path_factory):
-    if not ORACLE.is_file():
-        pytest.skip(f"no NumPack 0.7.0 venv at {ORACLE} (tests/interop/oracle07-venv.sh)")
     cwd = tmp_path_factory.mktemp("surface")  # away from any source checkout
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # only the oracle's own numpack
+    probe = "import numpack, sys; sys.exit(numpack.__version__ != '0.7.0')"
+    if not ORACLE.is_file() or subprocess.run([str(ORACLE), "-c", probe], cwd=cwd, env=clean,
+                                              capture_output=True, timeout=120).returncode:
+        pytest.skip(f"no NumPack 0.7.0 at {ORACLE} (tests/interop/oracle07-venv.sh)")
     return dump(ORACLE, cwd, clean), dump(sys.executable, cwd)
 
 
