@@ -200,7 +200,16 @@ def test_progress_reports_every_block(tmp_path, fs, opts, url):
     assert [d for d, _ in rec.calls] == sorted(d for d, _ in rec.calls)
     rec = _Recorder()
     from_s3(target, tmp_path / "t", chunk_size=4096, progress=rec, **opts)
-    assert rec.calls[-1] == (arr.nbytes, arr.nbytes) and len(rec.calls) >= arr.nbytes // 4096
+    assert rec.calls[0] == (0, arr.nbytes) and rec.calls[-1] == (arr.nbytes, arr.nbytes)
+    assert len(rec.calls) >= arr.nbytes // 4096
+    # .npz: one total for all members, known before the first is stored.
+    npz = url("two.npz")
+    with fs.open(npz, "wb") as f:
+        np.savez_compressed(f, a=arr, b=arr[:10])
+    rec = _Recorder()
+    from_s3(npz, tmp_path / "u", chunk_size=4096, progress=rec, **opts)
+    total = arr.nbytes + arr[:10].nbytes
+    assert rec.calls[0] == (0, total) and rec.calls[-1] == (total, total)
 
 
 def test_failed_or_cancelled_import_changes_nothing(tmp_path, fs, opts, url):
@@ -317,7 +326,7 @@ def test_bad_arguments(tmp_path, opts, url):
         from_s3(url("missing.npy"), tmp_path / "t", **opts)
     with pytest.raises(FileNotFoundError):
         to_s3(tmp_path / "nostore", url("a.npy"), **opts)
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError):
         to_s3(tmp_path / "s", "s3://no-such-bucket-numpack/a.npy", **opts)
 
 
@@ -327,3 +336,24 @@ def test_missing_s3fs_names_the_install_command(tmp_path, monkeypatch, url):
         from_s3(url("a.npy"), tmp_path / "t")
     with pytest.raises(DependencyError, match="pip install"):
         to_s3(tmp_path / "s", url("a.npy"))
+
+
+def test_csv_and_hdf5_through_their_converters(tmp_path, fs, opts, url):
+    h5py = pytest.importorskip("h5py")
+    arr = np.arange(60, dtype=np.float64).reshape(20, 3)
+    _store(tmp_path / "s", m=arr)
+    target = url("m.csv")
+    to_s3(tmp_path / "s", target, **opts)
+    assert np.array_equal(np.loadtxt(io.StringIO(fs.cat(target).decode()), delimiter=","), arr)
+    from_s3(target, tmp_path / "c", array_name="fromcsv", **opts)
+    assert np.array_equal(_arrays(tmp_path / "c")["fromcsv"], arr)
+
+    h5 = url("data.h5")
+    to_s3(tmp_path / "s", h5, **opts)
+    with fs.open(h5, "rb") as f, h5py.File(f, "r") as h:
+        assert list(h) == ["m"] and np.array_equal(h["m"][...], arr)
+    # HDF5 arrays keep their dataset names.
+    from_s3(h5, tmp_path / "h", **opts)
+    assert list(_arrays(tmp_path / "h")) == ["m"]
+    with pytest.raises(ValueError, match="array_name"):
+        from_s3(h5, tmp_path / "h", array_name="x", **opts)

@@ -145,29 +145,35 @@ def _npy_header(f, what):
     return shape, fortran, dtype
 
 
-def _stream_npy(f, data_bytes, tx, name, chunk_size, what, spool_dir):
-    """Stores the ``.npy`` at ``f`` (header included) as array ``name`` of ``tx``;
-    ``data_bytes`` is the size of everything from the header on, checked against the
-    header before anything is read."""
-    start = f.tell()
-    shape, fortran, dtype = _npy_header(f, what)
-    nbytes = math.prod(shape) * dtype.itemsize
-    header = f.tell() - start
-    if data_bytes != header + nbytes:
-        raise ValueError(f"{what}: truncated or corrupt .npy: the header describes {nbytes} bytes of "
-                         f"data, the file holds {data_bytes - header}")
-    tx.begin(name)
-    if fortran and len(shape) > 1 and nbytes:
-        _store_fortran(f, shape, dtype, nbytes, tx, name, chunk_size, what, spool_dir)
-    else:
-        tail = shape[1:]
-        row_bytes = math.prod(tail) * dtype.itemsize
-        rows = block_rows(shape, dtype, chunk_size)
-        for first in range(0, shape[0], rows):
-            k = min(rows, shape[0] - first)
-            block = np.frombuffer(_read_exact(f, k * row_bytes, what), dtype=dtype).reshape((k,) + tail)
-            tx.write(name, block)
-    tx.write_empty(name, (0,) + tuple(shape[1:]), dtype)
+class _NpyPart:
+    """The ``.npy`` file at ``f``'s position: its header, read and checked against
+    ``file_bytes`` (the size of the whole file) before any data is read."""
+
+    def __init__(self, f, file_bytes, what):
+        start = f.tell()
+        self.f, self.what = f, what
+        self.shape, self.fortran, self.dtype = _npy_header(f, what)
+        self.nbytes = math.prod(self.shape) * self.dtype.itemsize
+        header = f.tell() - start
+        if file_bytes != header + self.nbytes:
+            raise ValueError(f"{what}: truncated or corrupt .npy: the header describes {self.nbytes} "
+                             f"bytes of data, the file holds {file_bytes - header}")
+
+    def store(self, tx, name, chunk_size, spool_dir):
+        """Writes the data to ``tx`` as array ``name``, in row blocks."""
+        f, shape, dtype, what = self.f, self.shape, self.dtype, self.what
+        tx.begin(name)
+        if self.fortran and len(shape) > 1 and self.nbytes:
+            _store_fortran(f, shape, dtype, self.nbytes, tx, name, chunk_size, what, spool_dir)
+        else:
+            tail = shape[1:]
+            row_bytes = math.prod(tail) * dtype.itemsize
+            rows = block_rows(shape, dtype, chunk_size)
+            for first in range(0, shape[0], rows):
+                k = min(rows, shape[0] - first)
+                data = _read_exact(f, k * row_bytes, what)
+                tx.write(name, np.frombuffer(data, dtype=dtype).reshape((k,) + tail))
+        tx.write_empty(name, (0,) + tuple(shape[1:]), dtype)
 
 
 def _store_fortran(f, shape, dtype, nbytes, tx, name, chunk_size, what, spool_dir):
@@ -202,8 +208,9 @@ def _import_numpy(fs, s3_path, size, output_path, name, drop_if_exists, chunk_si
         is_zip = f.read(4) == b"PK\x03\x04"
         f.seek(0)
         if not is_zip:
-            with ImportTx(output_path, drop_if_exists, progress, size) as tx:
-                _stream_npy(f, size, tx, name, chunk_size, s3_path, spool)
+            part = _NpyPart(f, size, s3_path)
+            with ImportTx(output_path, drop_if_exists, progress, part.nbytes) as tx:
+                part.store(tx, name, chunk_size, spool)
                 tx.commit()
             return
         try:
@@ -215,12 +222,16 @@ def _import_numpy(fs, s3_path, size, output_path, name, drop_if_exists, chunk_si
             names = [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in members]
             if len(set(names)) != len(names):
                 raise ValueError(f"{s3_path}: the archive names an array twice")
-            total = sum(m.file_size for m in members)
+            # Every member's header is checked (and its data counted) before any is stored.
+            total = 0
+            for member in members:
+                with zf.open(member) as m:
+                    total += _NpyPart(m, member.file_size, f"{s3_path}:{member.filename}").nbytes
             with ImportTx(output_path, drop_if_exists, progress, total) as tx:
                 for member, key in zip(members, names):
                     what = f"{s3_path}:{member.filename}"
                     with zf.open(member) as m:
-                        _stream_npy(m, member.file_size, tx, key, chunk_size, what, spool)
+                        _NpyPart(m, member.file_size, what).store(tx, key, chunk_size, spool)
                         if m.read(1):  # also makes zipfile check the member's CRC-32
                             raise ValueError(f"{what}: data after the array")
                 tx.commit()
@@ -246,6 +257,8 @@ def from_s3(s3_path, output_path, format="auto", drop_if_exists=False, chunk_siz
         _import_numpy(fs, s3_path, size, output_path, name, drop_if_exists, chunk_size, progress)
         return finish_import(output_path, return_npk_obj)
     convert = _converter(fmt, "import")
+    if array_name is not None and "array_name" not in inspect.signature(convert).parameters:
+        raise ValueError(f"array_name does not apply to {fmt} objects: their arrays keep their own names")
     with tempfile.TemporaryDirectory(prefix=".numpack-s3-", dir=_spool_dir(output_path)) as tmp:
         local = os.path.join(tmp, PurePosixPath(key).name)
         prog = Progress(progress, size)
