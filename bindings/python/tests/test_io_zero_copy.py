@@ -4,6 +4,7 @@ skip when torch is absent (bindings/python/run_torch_tests.sh runs them with tor
 
 import contextlib
 import importlib.util
+import inspect
 import sys
 import warnings
 
@@ -157,12 +158,68 @@ def test_zero_copy_array_wrapper():
         ZeroCopyArray([1, 2])
 
 
-def test_missing_library_names_the_install_command(monkeypatch):
+_ = object()  # "no default"
+CHUNK = 100 * 1024 * 1024
+# NumPack 0.7.0's parameters: (name, default) in order, for this file's and its
+# siblings' functions (PyTorch and S3 tests skip without their libraries; this does not).
+UPSTREAM = {
+    "from_tensor": [("tensor", _), ("output_path", _), ("array_name", None), ("drop_if_exists", False),
+                    ("return_npk_obj", False)],
+    "to_tensor": [("input_path", _), ("array_name", None), ("device", None), ("dtype", None)],
+    "from_pt": [("input_path", _), ("output_path", _), ("key", None), ("drop_if_exists", False),
+                ("chunk_size", CHUNK), ("return_npk_obj", False)],
+    "to_pt": [("input_path", _), ("output_path", _), ("array_names", None), ("as_dict", True),
+              ("chunk_size", CHUNK)],
+    "from_s3": [("s3_path", _), ("output_path", _), ("format", "auto"), ("drop_if_exists", False),
+                ("chunk_size", CHUNK), ("return_npk_obj", False)],
+    "to_s3": [("input_path", _), ("s3_path", _), ("format", "auto"), ("array_name", None),
+              ("chunk_size", CHUNK)],
+    "DLPackBuffer": [("array", _), ("stream", None), ("max_version", None)],
+    "to_dlpack": [("array", _)],
+    "from_dlpack": [("obj", _)],
+    "numpy_to_arrow_zero_copy": [("array", _), ("name", "data")],
+    "arrow_to_numpy_zero_copy": [("arrow_array", _), ("writable", False)],
+    "table_to_numpy_zero_copy": [("table", _), ("column", None)],
+    "numpy_to_torch_zero_copy": [("array", _), ("device", None)],
+    "torch_to_numpy_zero_copy": [("tensor", _)],
+    "ZeroCopyArray": [("array", _)],
+    "wrap_for_zero_copy": [("array", _)],
+}
+CONVERTERS = {"from_tensor", "to_tensor", "from_pt", "to_pt", "from_s3", "to_s3"}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM))
+def test_signature_matches_numpack_07(name):
+    """NumPack's positional parameters, names, order and defaults; our additions
+    (progress= on every converter, ...) are keyword-only; **s3_kwargs stays."""
+    import numpack.io as nio
+
+    assert name in nio.__all__
+    params = list(inspect.signature(getattr(nio, name)).parameters.values())
+    positional = [p for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert [(p.name, _ if p.default is p.empty else p.default) for p in positional] == UPSTREAM[name]
+    extra = [p for p in params if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.VAR_KEYWORD)]
+    assert all(p.kind == p.KEYWORD_ONLY for p in extra)
+    if name in CONVERTERS:
+        assert "progress" in [p.name for p in extra]
+    if name in ("from_s3", "to_s3"):
+        assert params[-1].kind == params[-1].VAR_KEYWORD and params[-1].name == "s3_kwargs"
+
+
+def test_missing_library_names_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch", None)  # what an absent package looks like
     with pytest.raises(DependencyError, match="pip install"):
         numpy_to_torch_zero_copy(np.zeros(3))
     with pytest.raises(DependencyError, match="pip install"):
         torch_to_numpy_zero_copy(np.zeros(3))
+    from numpack.io import from_pt, from_tensor, to_pt, to_tensor
+
+    for call in (lambda: from_tensor(np.zeros(3), tmp_path / "s"), lambda: to_tensor(tmp_path / "s"),
+                 lambda: from_pt(tmp_path / "x.pt", tmp_path / "s"),
+                 lambda: to_pt(tmp_path / "s", tmp_path / "x.pt")):
+        with pytest.raises(DependencyError, match=r"pip install numpack\[torch\]"):
+            call()
+    assert not (tmp_path / "s").exists() and not (tmp_path / "x.pt").exists()
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(DependencyError, match="pip install"):
         numpy_to_arrow_zero_copy(np.zeros(3))
