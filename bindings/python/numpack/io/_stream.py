@@ -11,8 +11,10 @@ callback, atomic results and bounded blocks.
 * ``progress(done_bytes, total_bytes)`` is called once at the start, after every block
   and at the end; returning ``False`` cancels (``numpack.CancelledError``) and an
   exception it raises cancels too and propagates unchanged, as for the ``.npy`` calls.
-* Data moves in blocks of at most ``min(chunk_size, BLOCK_BYTES)`` bytes, read from the
-  store with its row stream, so memory does not grow with the array.
+* Data moves in blocks of at most ``min(chunk_size, BLOCK_BYTES)`` bytes, and store
+  handles are reopened every ``WINDOW_BYTES`` (the library's memory maps would
+  otherwise keep every page read or written resident), so memory does not grow with
+  the array.
 """
 
 import itertools
@@ -27,6 +29,8 @@ from .._native import ERRORS_BY_NAME, check, lib
 from .utils import DEFAULT_CHUNK_SIZE
 
 BLOCK_BYTES = 16 << 20
+# Bytes read or written through one store handle before it is reopened (see read_blocks).
+WINDOW_BYTES = 64 << 20
 TEMP_PREFIX = ".io-import-"
 _SEQ = itertools.count()
 CancelledError = ERRORS_BY_NAME["CANCELLED"]
@@ -121,12 +125,31 @@ def array_layout(npk, name):
 
 
 def read_blocks(npk, name, rows):
-    """The rows of array ``name`` in blocks of ``rows`` rows (fewer for the last), read
-    through the store's stream: one block in memory at a time."""
+    """The rows of array ``name`` of store ``npk`` in blocks of ``rows`` rows (fewer for
+    the last), one block in memory at a time.
+
+    The library reads through a memory map that stays populated while a store handle is
+    open, so the pages read would add up in the process's resident set to the whole
+    array. The blocks are therefore read through fresh handles, each closed (and its map
+    released) after ``WINDOW_BYTES``. The array must keep its shape meanwhile."""
     shape, dtype, _ = array_layout(npk, name)
-    if shape[0] == 0:
-        return
-    yield from npk.stream_load(name, buffer_size=max(1, int(rows)))
+    rows = max(1, int(rows))
+    per_handle = max(1, WINDOW_BYTES // max(1, rows * _row_bytes(shape, dtype)))
+    start = 0
+    while start < shape[0]:
+        with open_store(npk.filename) as h:
+            if array_layout(h, name)[:2] != (shape, dtype):
+                raise RuntimeError(f"array {name!r} changed while it was being exported")
+            for _ in range(per_handle):
+                if start >= shape[0]:
+                    break
+                block = h.getitem(name, slice(start, min(start + rows, shape[0])))
+                start += block.shape[0]
+                yield block
+
+
+def _row_bytes(shape, dtype):
+    return int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
 
 
 def _delete(npk, name):
@@ -157,7 +180,9 @@ class ImportTx:
     """
 
     def __init__(self, output_path, drop_if_exists=False, progress=None, total=0):
+        self.path = output_path
         self.npk = open_store(output_path)
+        self.written = 0  # bytes through this handle, see write
         self.drop_if_exists = bool(drop_if_exists)
         self.pending = {}  # target name -> temporary name
         self.rows = {}
@@ -195,6 +220,13 @@ class ImportTx:
         block = np.asarray(block)
         if block.ndim == 0:
             raise ValueError(f"cannot store a 0-d value as array {name!r}: arrays need a row axis")
+        if self.written >= WINDOW_BYTES:
+            # Appends go through the library's memory map, which stays populated while the
+            # handle is open: a fresh handle keeps the resident set bounded.
+            self.npk.close()
+            self.npk = open_store(self.path)
+            self.written = 0
+        self.written += block.nbytes
         tmp = self.pending[name]
         if self.rows[name] is None:
             self.npk.save({tmp: block})

@@ -49,11 +49,22 @@ def schema(shape, dtype, names=None):
     return pa.schema([pa.field(c, typ, nullable=False) for c in cols], metadata=meta)
 
 
+def _arrow_column(pa, col, typ):
+    """An Arrow array over a 1-d column, built from its buffers (``pa.array`` would
+    import pandas, ~50 MB, only to find out the input is not a Series)."""
+    if col.dtype == np.bool_:
+        data = np.packbits(col, bitorder="little")
+    else:
+        data = np.ascontiguousarray(col).view(np.uint8)
+    return pa.Array.from_buffers(typ, len(col), [None, pa.py_buffer(data)])
+
+
 def to_batch(block, sch):
     """A record batch of ``sch`` holding the rows of ``block``."""
     pa = _check_pyarrow()
     flat = block.reshape(block.shape[0], -1) if block.ndim != 1 else block.reshape(-1, 1)
-    return pa.record_batch([pa.array(flat[:, i]) for i in range(flat.shape[1])], schema=sch)
+    return pa.RecordBatch.from_arrays(
+        [_arrow_column(pa, flat[:, i], sch.field(i).type) for i in range(flat.shape[1])], schema=sch)
 
 
 def trailing_shape(sch):
@@ -71,6 +82,14 @@ def trailing_shape(sch):
     return tuple(tail)
 
 
+_NAMES = {"halffloat": "float16", "float": "float32", "double": "float64", "bool": "bool"}
+
+
+def _numpy_dtype(pa, t):
+    """The NumPy dtype of numeric Arrow type ``t`` (``to_pandas_dtype`` imports pandas)."""
+    return np.dtype(_NAMES.get(str(t), str(t)))
+
+
 def result_dtype(sch, what):
     """The one NumPy dtype the numeric columns of ``sch`` convert to."""
     pa = _check_pyarrow()
@@ -84,7 +103,7 @@ def result_dtype(sch, what):
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
             raise TypeError(f"column {field.name!r} of {what} has type {field.type}, which is not "
                             "numeric: select numeric columns with columns=")
-        dtypes.append(np.dtype(t.to_pandas_dtype()))
+        dtypes.append(_numpy_dtype(pa, t))
     return np.result_type(*dtypes)
 
 
@@ -98,20 +117,34 @@ def row_shape(sch, what):
     return tail
 
 
+def _to_numpy(pa, arr):
+    """A NumPy view (bool: copy) of Arrow array ``arr`` without nulls, read from its
+    buffers (``Array.to_numpy`` would import pandas)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    n, off = len(arr), arr.offset
+    data = arr.buffers()[1]
+    if pa.types.is_boolean(arr.type):
+        bits = np.frombuffer(data, dtype=np.uint8)
+        return np.unpackbits(bits, count=off + n, bitorder="little")[off:].view(np.bool_)
+    dtype = _numpy_dtype(pa, arr.type)
+    return np.frombuffer(data, dtype=dtype, count=off + n)[off:]
+
+
 def from_batch(batch, dtype, tail, what):
     """The rows of a record batch (or table) as an array of ``dtype`` shaped
     ``(rows,) + tail``; null values are refused (a NumPy array has no nulls)."""
+    pa = _check_pyarrow()
     out = np.empty((batch.num_rows, batch.num_columns), dtype=dtype)
     for i in range(batch.num_columns):
         col = batch.column(i)
         if col.null_count:
             raise ValueError(f"column {batch.schema.field(i).name!r} of {what} has {col.null_count} "
                              "null values, which an array cannot hold")
-        if hasattr(col, "combine_chunks"):
-            col = col.combine_chunks()
-        if hasattr(col, "dictionary_decode") and hasattr(col, "indices"):
-            col = col.dictionary_decode()
-        out[:, i] = col.to_numpy(zero_copy_only=False)
+        start = 0
+        for chunk in getattr(col, "chunks", [col]):
+            out[start:start + len(chunk), i] = _to_numpy(pa, chunk)
+            start += len(chunk)
     return out.reshape((batch.num_rows,) + tail)
 
 

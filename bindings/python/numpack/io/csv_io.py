@@ -15,7 +15,6 @@ with ``#``, which ``from_csv`` skips as a comment. Atomicity and ``progress=`` (
 text): see ``_stream``.
 """
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +96,7 @@ def _row_format(dtype, ncols, delimiter, fmt):
         raise TypeError(f"CSV cannot hold {dtype} arrays; export them with to_npy, to_hdf5 or to_zarr")
     if dtype.kind in "biu":
         fmt = "%d"
-    return delimiter.join([fmt] * ncols)
+    return delimiter.replace("%", "%%").join([fmt] * ncols)
 
 
 def _write_text(input_path, output_path, array_name, delimiter, header, fmt, chunk_size, progress,
@@ -127,12 +126,12 @@ def _write_text(input_path, output_path, array_name, delimiter, header, fmt, chu
                     flat = block.reshape(block.shape[0], -1)
                     if dtype.kind == "b":
                         flat = flat.astype(np.uint8)
-                    out = io.StringIO()
-                    if ncols:
-                        np.savetxt(out, flat, fmt=row, delimiter=delimiter, newline=newline)
+                    # One %-format over the whole block: numpy.savetxt formats row by row.
+                    if ncols and flat.shape[0]:
+                        line = row + newline.replace("%", "%%")
+                        f.write((line * flat.shape[0]) % tuple(flat.ravel().tolist()))
                     else:
-                        out.write(newline * flat.shape[0])
-                    f.write(out.getvalue())
+                        f.write(newline * flat.shape[0])
                     prog.add(block.nbytes)
             prog.finish()
             tmp.commit()

@@ -2,7 +2,7 @@
 ``numpack.io`` API), with pyarrow (``pip install numpack[feather]``), imported on first use.
 
 Streamed both ways (NumPack reads and writes the whole table at once):
-``from_feather`` memory-maps the file and appends one record batch at a time,
+``from_feather`` reads and appends one record batch at a time,
 ``to_feather`` reads the store in row blocks written as record batches of a Feather V2
 (Arrow IPC file) stream. Memory holds one block of ``min(chunk_size, 16 MiB)`` bytes (or
 one record batch of the file being read). Column layout, N-d shapes and dtypes: see
@@ -45,9 +45,10 @@ def to_table(input_path, array_name=None, column_names=None, *, progress=None):
 
 
 def _open_ipc(pa, src):
-    """A reader of Feather V2 / Arrow IPC file ``src`` over a memory map, so batches are
-    read (and decompressed) one at a time."""
-    source = pa.memory_map(str(src), "r")
+    """A reader of Feather V2 / Arrow IPC file ``src`` that reads (and decompresses) one
+    record batch at a time; a plain file, as a memory map would keep every page read
+    resident."""
+    source = pa.OSFile(str(src), "rb")
     try:
         return source, pa.ipc.open_file(source)
     except pa.ArrowInvalid as e:

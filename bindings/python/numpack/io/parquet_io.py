@@ -1,10 +1,11 @@
 """Parquet files and Arrow tables <-> store arrays (NumPack's ``numpack.io`` API),
 with pyarrow (``pip install numpack[parquet]``), imported on first use.
 
-Streamed both ways: ``from_parquet`` reads the file in record batches
-(``ParquetFile.iter_batches``) appended to the store, ``to_parquet`` reads the store in
+Streamed both ways: ``from_parquet`` reads the file one row group at a time, in record
+batches appended to the store, ``to_parquet`` reads the store in
 row blocks written as row groups by a ``ParquetWriter``; memory holds one block of
-``min(chunk_size, 16 MiB)`` bytes or one row group. Column layout, N-d shapes and dtypes:
+``min(chunk_size, 16 MiB)`` bytes and one row group (of the file read: as its writer
+chose). Column layout, N-d shapes and dtypes:
 see ``_tabular`` (float16 columns need pyarrow >= 15; complex arrays are refused). Atomicity and ``progress=``: see ``_stream``.
 """
 
@@ -99,8 +100,12 @@ def from_parquet_file(input_path, output_path, array_name=None, columns=None, dr
         rows = block_rows((nrows,) + tail, dtype, chunk_size)
         with ImportTx(output_path, drop_if_exists, progress, nbytes) as tx:
             tx.begin(name)
-            for batch in pf.iter_batches(batch_size=rows, columns=cols, use_threads=False):
-                tx.write(name, tab.from_batch(batch, dtype, tail, what))
+            # One row group at a time: over the whole file, iter_batches keeps memory
+            # growing with the file (a reader is bounded by the largest row group).
+            for group in range(pf.num_row_groups):
+                for batch in pf.iter_batches(batch_size=rows, row_groups=[group], columns=cols,
+                                             use_threads=False):
+                    tx.write(name, tab.from_batch(batch, dtype, tail, what))
             tx.write_empty(name, (0,) + tail, dtype)
             tx.commit()
     return finish_import(output_path, return_npk_obj)
