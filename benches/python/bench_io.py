@@ -1,5 +1,5 @@
 """numpack.io benchmark: peak memory and throughput of each streamable converter, both
-directions, against NumPack 0.7.0's own ``numpack.io`` doing the same job.
+directions, against NumPack 0.7.0's own ``numpack.io`` code doing the same job.
 
 Every case runs in a fresh child process (so one case's memory cannot hide in another's)
 that imports the converter's libraries, runs one conversion and reports its wall time and
@@ -7,14 +7,17 @@ its peak resident set size (``VmHWM``: the whole interpreter, libraries included
 only).
 Throughput is MB/s of array data (1 MB = 10^6 bytes). The array is float64 with 16
 columns, of ``--size`` bytes (CSV: ``--csv-size``, text formatting being ~100x slower).
-Inputs for the imports are written beforehand by numpack's exporters; NumPack 0.7 reads
-the same store and files (the store format is the same).
+Inputs for the imports are written beforehand by numpack's exporters.
 
-    python benches/python/bench_io.py [--size 1GiB] [--upstream-python PATH] [--formats ...]
+    python benches/python/bench_io.py [--size 1GiB] [--upstream-io DIR] [--formats ...]
 
-``--upstream-python``: the interpreter of an environment where PyPI's ``numpack==0.7.0``
-(and pyarrow, h5py, zarr) is installed; without it only numpack's figures are printed.
-Prints a markdown table.
+``--upstream-io``: the ``python/numpack/io`` directory of NumPack 0.7.0's source
+distribution. Its converters are loaded from there as a package of their own and run
+over this numpack's ``NumPack`` class (a drop-in for NumPack's, same store format), so
+the comparison is between the two converters' strategies (NumPack 0.7 loads whole arrays
+below 1 GB, and whole Feather files at any size). PyPI has no NumPack 0.7 wheel for
+every platform and its source build needs a system BLAS, hence this way. Without the
+option only numpack's figures are printed. Prints a markdown table.
 """
 
 import argparse
@@ -47,10 +50,18 @@ def hwm():
     raise SystemExit("no VmHWM in /proc/self/status")
 
 
-direction, fmt, store, path, out = sys.argv[1:6]
+direction, fmt, store, path, out, impl = sys.argv[1:7]
 import importlib
 import numpy as np
-import numpack.io as nio
+if impl == "-":
+    import numpack.io as nio
+else:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("np07io", impl + "/__init__.py",
+                                                  submodule_search_locations=[impl])
+    nio = importlib.util.module_from_spec(spec)
+    sys.modules["np07io"] = nio
+    spec.loader.exec_module(nio)
 # The format's library is imported before the clock starts: its import is not the
 # conversion's cost (its memory stays in the peak, as in any real use).
 lib = {"csv": None, "hdf5": "h5py", "zarr": "zarr", "parquet": "pyarrow.parquet",
@@ -100,7 +111,7 @@ def make_store(path, nbytes):
     return rows * 8 * COLUMNS
 
 
-def run_case(python, direction, fmt, store, path, out, timeout):
+def run_case(impl, direction, fmt, store, path, out, timeout):
     for p in (out,):
         if os.path.isdir(p):
             shutil.rmtree(p)
@@ -108,7 +119,8 @@ def run_case(python, direction, fmt, store, path, out, timeout):
             os.unlink(p)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([python, "-c", CHILD, direction, fmt, store, path, out], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", CHILD, direction, fmt, store, path, out, impl],
+                          capture_output=True,
                           text=True, timeout=timeout, cwd=os.path.dirname(store), env=env)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -121,7 +133,8 @@ def cell(result, nbytes):
         return "—", "—"
     if "error" in result:
         return "failed", "failed"
-    return f"{result['peak_rss'] / 2**20:,.0f}", f"{nbytes / result['seconds'] / 1e6:,.0f}"
+    rate = nbytes / result["seconds"] / 1e6
+    return f"{result['peak_rss'] / 2**20:.0f}", f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
 
 
 def main(argv=None):
@@ -131,14 +144,16 @@ def main(argv=None):
     ap.add_argument("--csv-size", type=parse_size, default=None,
                     help="array bytes for CSV (default: --size / 16)")
     ap.add_argument("--formats", nargs="+", default=FORMATS, choices=FORMATS)
-    ap.add_argument("--upstream-python", default=None,
-                    help="python of an environment with numpack==0.7.0 installed")
+    ap.add_argument("--upstream-io", default=None,
+                    help="NumPack 0.7.0's python/numpack/io directory (from its sdist)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     args = ap.parse_args(argv)
-    impls = [("numpack", sys.executable)]
-    if args.upstream_python:
-        impls.append(("NumPack 0.7", args.upstream_python))
+    impls = [("numpack", "-")]
+    if args.upstream_io:
+        if not os.path.isfile(os.path.join(args.upstream_io, "__init__.py")):
+            ap.error(f"--upstream-io: no __init__.py in {args.upstream_io}")
+        impls.append(("NumPack 0.7", os.path.abspath(args.upstream_io)))
 
     work = tempfile.mkdtemp(prefix="bench_io-", dir=args.dir)
     try:
@@ -159,10 +174,10 @@ def main(argv=None):
             getattr(nio, f"to_{fmt}")(store, src, **({"array_name": "data"} if fmt in ("csv", "parquet", "feather") else {}))
             for direction in ("import", "export"):
                 results = {}
-                for label, python in impls:
+                for label, impl in impls:
                     out = os.path.join(work, f"out-{label.replace(' ', '')}" +
                                        ("" if direction == "import" else f".{SUFFIX[fmt]}"))
-                    results[label] = run_case(python, direction, fmt, store, src, out, args.timeout)
+                    results[label] = run_case(impl, direction, fmt, store, src, out, args.timeout)
                     if direction == "import" and os.path.isdir(out):
                         shutil.rmtree(out)
                     elif os.path.isdir(out):
