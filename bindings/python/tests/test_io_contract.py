@@ -338,3 +338,27 @@ def test_import_does_not_touch_other_arrays_and_replaces_its_own(inputs):
     nio.from_parquet(inputs / "DATA.parquet", out, drop_if_exists=True)
     with numpack.NumPack(out, warn_no_context=False) as n:
         assert n.get_member_list() == ["DATA"]
+
+
+def test_arrow_converters_do_not_load_pandas(tmp_path):
+    """pyarrow's pa.array / Array.to_numpy import pandas (~50 MB resident); the Parquet
+    and Feather converters build and read columns from buffers instead."""
+    store = tmp_path / "s"
+    with numpack.NumPack(store, warn_no_context=False) as n:
+        n.save({"a": sample("float32", (100, 3)), "b": sample("bool", (50,))})
+    code = textwrap.dedent(f"""
+        import sys
+        import numpack.io as nio
+        for name in ("a", "b"):
+            nio.to_parquet({str(store)!r}, {str(tmp_path)!r} + f"/{{name}}.parquet", array_name=name)
+            nio.to_feather({str(store)!r}, {str(tmp_path)!r} + f"/{{name}}.feather", array_name=name)
+            nio.from_parquet({str(tmp_path)!r} + f"/{{name}}.parquet", {str(tmp_path / "o")!r})
+            nio.from_feather({str(tmp_path)!r} + f"/{{name}}.feather", {str(tmp_path / "o")!r})
+            nio.from_table(nio.to_table({str(store)!r}, name), {str(tmp_path / "o")!r}, array_name=name)
+        print("pandas" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+    with numpack.NumPack(tmp_path / "o", warn_no_context=False) as n:
+        np.testing.assert_array_equal(n.load("b"), sample("bool", (50,)))

@@ -5,7 +5,8 @@ Streamed both ways in row slabs of ``min(chunk_size, 16 MiB)`` bytes, lined up w
 dataset's chunks when it has any, whatever the dataset size. HDF5 holds every store
 dtype (bool, integers, float16/32/64, complex64/128) and any number of dimensions.
 ``to_hdf5`` writes chunks of about 1 MiB (at most ``chunk_size``; NumPack: 100 MB),
-which HDF5's chunk cache and compressors handle well. Atomicity and ``progress=``: see ``_stream``.
+which HDF5's chunk cache and compressors handle well. Atomicity and ``progress=``: see
+``_stream``.
 """
 
 from pathlib import Path

@@ -5,8 +5,8 @@
 request). Streamed both ways in row slabs of ``min(chunk_size, 16 MiB)`` bytes lined up
 with the Zarr chunks, whatever the array size. Zarr holds every store dtype and any
 number of dimensions. ``to_zarr`` writes chunks of about 4 MiB (at most ``chunk_size``;
-NumPack: 100 MB) and builds the store in a temporary directory renamed over ``output_path`` when complete.
-Atomicity and ``progress=``: see ``_stream``.
+NumPack: 100 MB) and builds the store in a temporary directory renamed over
+``output_path`` when complete. Atomicity and ``progress=``: see ``_stream``.
 """
 
 from pathlib import Path
