@@ -357,3 +357,18 @@ def test_csv_and_hdf5_through_their_converters(tmp_path, fs, opts, url):
     assert list(_arrays(tmp_path / "h")) == ["m"]
     with pytest.raises(ValueError, match="array_name"):
         from_s3(h5, tmp_path / "h", array_name="x", **opts)
+
+
+def test_a_name_the_store_refuses_changes_nothing(tmp_path, fs, opts, url):
+    _store(tmp_path / "s", keep=np.arange(3))
+    target = url("z.npz")
+    buf = io.BytesIO()
+    np.savez(buf, ok=np.ones(2), **{"a/b": np.zeros(2)})
+    fs.pipe(target, buf.getvalue())
+    with pytest.raises(numpack.InvalidNameError, match="a/b"):
+        from_s3(target, tmp_path / "s", drop_if_exists=True, **opts)
+    one = url("one.npy")
+    _put_npy(fs, one, np.ones(2))
+    with pytest.raises(numpack.InvalidNameError):
+        from_s3(one, tmp_path / "s", array_name="x\\y", drop_if_exists=True, **opts)
+    assert list(_arrays(tmp_path / "s")) == ["keep"]

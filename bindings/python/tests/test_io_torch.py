@@ -196,3 +196,13 @@ def test_to_pt_cancel_keeps_the_old_file(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.equal(torch.load(tmp_path / "out.pt", weights_only=True)["a"], torch.arange(10000))
+
+
+def test_a_name_the_store_refuses_changes_nothing(tmp_path):
+    _store(tmp_path / "s", keep=np.arange(3))
+    torch.save({"ok": torch.ones(2), "a/b": torch.zeros(2)}, tmp_path / "names.pt")
+    with pytest.raises(numpack.InvalidNameError, match="a/b"):
+        from_pt(tmp_path / "names.pt", tmp_path / "s", drop_if_exists=True)
+    with pytest.raises(numpack.InvalidNameError):
+        from_tensor(torch.ones(2), tmp_path / "s", array_name="", drop_if_exists=True)
+    assert list(_arrays(tmp_path / "s")) == ["keep"]

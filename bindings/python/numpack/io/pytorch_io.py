@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._native import check, ffi, lib
+from .._store import _name
 from ._stream import (AtomicPath, ImportTx, Progress, array_layout, block_rows, finish_import,
                       open_existing_store, pick_array, pick_arrays, read_blocks)
 from .utils import DEFAULT_CHUNK_SIZE, _check_torch
@@ -69,6 +71,16 @@ def _check_torch_dtype(torch, dtype, name):
             "no dtype for (torch >= 2.3 has uint16/uint32/uint64)")
 
 
+def check_names(npk, names):
+    """Raises the library's ``InvalidNameError`` for the first of ``names`` the store
+    cannot take. Imports call it before writing: a name refused only at the final
+    rename would leave the arrays renamed before it (and, with ``drop_if_exists``,
+    the store already emptied)."""
+    found = ffi.new("bool *")
+    for name in names:
+        check(lib.npk_store_has(npk._h(), _name(name), found))
+
+
 def _write_arrays(tx, arrays, chunk_size):
     """Writes each ``(name, ndarray)`` of ``arrays`` to ``tx`` in row blocks."""
     for name, arr in arrays:
@@ -82,6 +94,7 @@ def _write_arrays(tx, arrays, chunk_size):
 def _import(output_path, arrays, drop_if_exists, chunk_size, progress):
     total = sum(arr.nbytes for _, arr in arrays)
     with ImportTx(output_path, drop_if_exists, progress, total) as tx:
+        check_names(tx.npk, [name for name, _ in arrays])
         _write_arrays(tx, arrays, chunk_size)
         tx.commit()
 

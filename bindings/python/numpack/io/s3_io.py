@@ -39,6 +39,8 @@ import numpy as np
 
 from ._stream import (ImportTx, Progress, array_layout, block_rows, finish_import, open_existing_store,
                       pick_array, pick_arrays, read_blocks)
+# One name check for the imports of both the PyTorch and the S3 converters.
+from .pytorch_io import check_names
 from .utils import DEFAULT_CHUNK_SIZE, _check_s3fs
 
 __all__ = ["from_s3", "to_s3"]
@@ -210,6 +212,7 @@ def _import_numpy(fs, s3_path, size, output_path, name, drop_if_exists, chunk_si
         if not is_zip:
             part = _NpyPart(f, size, s3_path)
             with ImportTx(output_path, drop_if_exists, progress, part.nbytes) as tx:
+                check_names(tx.npk, [name])
                 part.store(tx, name, chunk_size, spool)
                 tx.commit()
             return
@@ -228,6 +231,7 @@ def _import_numpy(fs, s3_path, size, output_path, name, drop_if_exists, chunk_si
                 with zf.open(member) as m:
                     total += _NpyPart(m, member.file_size, f"{s3_path}:{member.filename}").nbytes
             with ImportTx(output_path, drop_if_exists, progress, total) as tx:
+                check_names(tx.npk, names)
                 for member, key in zip(members, names):
                     what = f"{s3_path}:{member.filename}"
                     with zf.open(member) as m:
