@@ -362,3 +362,32 @@ def test_arrow_converters_do_not_load_pandas(tmp_path):
     assert proc.stdout.strip() == "False"
     with numpack.NumPack(tmp_path / "o", warn_no_context=False) as n:
         np.testing.assert_array_equal(n.load("b"), sample("bool", (50,)))
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPORTS))
+def test_store_handles_are_reopened_along_the_way(inputs, fmt, monkeypatch):
+    """Converters reopen the store every WINDOW_BYTES (the library's maps keep pages
+    resident while a handle is open): with a small window, exports and imports go
+    through many handles and the data still round-trips."""
+    from numpack.io import _stream
+
+    monkeypatch.setattr(_stream, "WINDOW_BYTES", 4096)
+    opened = []
+    real = _stream.open_store
+    monkeypatch.setattr(_stream, "open_store", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    fn, target = EXPORTS[fmt]
+    fn(inputs / "src", inputs / target, chunk_size=SMALL)
+    assert len(opened) >= 5
+    opened.clear()
+    out = inputs / "back"
+    back = {"csv": lambda: nio.from_csv(inputs / target, out, dtype="float32", chunk_size=SMALL),
+            "txt": lambda: nio.from_txt(inputs / target, out, dtype="float32", chunk_size=SMALL),
+            "hdf5": lambda: nio.from_hdf5(inputs / target, out, chunk_size=SMALL),
+            "zarr": lambda: nio.from_zarr(inputs / target, out, chunk_size=SMALL),
+            "parquet": lambda: nio.from_parquet(inputs / target, out, array_name="DATA", chunk_size=SMALL),
+            "feather": lambda: nio.from_feather(inputs / target, out, array_name="DATA", chunk_size=SMALL)}
+    back[fmt]()
+    assert len(opened) >= 5
+    with numpack.NumPack(out, warn_no_context=False) as n:
+        got = n.load("o" if fmt in ("csv", "txt") else "DATA")
+    np.testing.assert_array_equal(got, DATA)
