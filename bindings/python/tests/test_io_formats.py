@@ -349,3 +349,18 @@ def test_utils(tmp_path):
     assert nio.estimate_chunk_rows((10**9,), np.dtype("u1"), 10**9) == 10**6
     assert nio.estimate_chunk_rows((), np.dtype("f8")) == 1
     assert nio.estimate_chunk_rows((7, 0), np.dtype("f8")) == nio.DEFAULT_BATCH_ROWS
+
+
+def test_exports_see_live_rows_of_compressed_and_deleted_arrays(tmp_path):
+    a = np.arange(3000, dtype=np.int64).reshape(1000, 3)
+    with numpack.NumPack(tmp_path / "s", warn_no_context=False) as n:
+        n.save({"z": a}, compression="zstd")
+        n.save({"d": a})
+        n.drop("d", [0, 5, 999])
+    live = np.delete(a, [0, 5, 999], axis=0)
+    nio.to_hdf5(tmp_path / "s", tmp_path / "o.h5", chunk_size=SMALL)
+    with h5py.File(tmp_path / "o.h5", "r") as f:
+        same(f["z"][...], a)
+        same(f["d"][...], live)
+    nio.to_parquet(tmp_path / "s", tmp_path / "d.parquet", array_name="d", chunk_size=SMALL)
+    same(np.column_stack([c.to_numpy() for c in pq.read_table(tmp_path / "d.parquet").columns]), live)
