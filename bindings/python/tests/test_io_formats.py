@@ -364,3 +364,14 @@ def test_exports_see_live_rows_of_compressed_and_deleted_arrays(tmp_path):
         same(f["d"][...], live)
     nio.to_parquet(tmp_path / "s", tmp_path / "d.parquet", array_name="d", chunk_size=SMALL)
     same(np.column_stack([c.to_numpy() for c in pq.read_table(tmp_path / "d.parquet").columns]), live)
+
+
+def test_single_array_zarr_store_and_whitespace_text(tmp_path):
+    a = sample("uint16", (40, 2))
+    z = zarr.open_array(str(tmp_path / "lone.zarr"), mode="w", shape=a.shape, dtype=a.dtype, chunks=(7, 2))
+    z[...] = a
+    nio.from_zarr(tmp_path / "lone.zarr", tmp_path / "s")
+    same(load(tmp_path / "s", "lone"), a)
+    (tmp_path / "w.txt").write_text("1  2\t3\n 4 5   6\n")
+    nio.from_txt(tmp_path / "w.txt", tmp_path / "s", dtype="int32")
+    same(load(tmp_path / "s", "w"), np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int32))
