@@ -1,7 +1,7 @@
 # The two commands of the README. Everything they need beyond cargo, gcc, make, python3
 # and pip is installed locally (crates under target/, Python venvs under .venv-* and
 # bindings/python/.venv, cmake from PyPI into .venv-tools).
-.PHONY: demo test
+.PHONY: demo test test-torch
 
 demo:
 	bash bindings/c/demo.sh
@@ -13,3 +13,8 @@ test:
 	bash tests/julia_static/run.sh
 	bash bindings/python/run_tests.sh
 	bash tests/interop/run.sh
+
+# The converters that need PyTorch, in a venv of their own (PyPI's torch brings ~5 GB of
+# CUDA libraries, too much for every CI run); `make test` runs the rest and skips these.
+test-torch:
+	bash bindings/python/run_torch_tests.sh

@@ -680,11 +680,11 @@ fn read_index(pkg: &Path, file: &File) -> Result<Index> {
     }
 
     if len < 4 {
-        bail!(Corrupt, "{} is not a .npkg package: it has only {len} bytes", pkg.display());
+        bail!(Corrupt, "Invalid package {}: not a .npkg package, it has only {len} bytes", pkg.display());
     }
     let magic: [u8; 4] = take(&mut r, pkg, &mut pos, len, &|| "the magic".into())?;
     if magic != MAGIC {
-        bail!(Corrupt, "{} is not a .npkg package: it starts with {magic:02x?}, not \"NPKG\"", pkg.display());
+        bail!(Corrupt, "Invalid package {}: not a .npkg package, it starts with {magic:02x?}, not \"NPKG\"", pkg.display());
     }
     let version = u32::from_le_bytes(take(&mut r, pkg, &mut pos, len, &|| "the version".into())?);
     if version > VERSION {

@@ -7,7 +7,8 @@
 #   3. NumPack writes a store (upstream_writes.py); numpack reads it and checks it;
 #   4. .npkg packages both ways (npkg.sh, NumPack 0.5.0's package code);
 #   5. a store with a plain and a compressed array: NumPack reads the plain one and
-#      refuses the compressed one; numpack reads both back (interop_compressed.rs).
+#      refuses the compressed one; numpack reads both back (interop_compressed.rs);
+#   6. NumPack 0.7.0 (run07.sh), both directions.
 # Needs python3 (3.11, or python3.11 on PATH; override with PYTHON=...), pip and cargo.
 # The oracle venv is created at <repo>/.venv-oracle (override with ORACLE_VENV=...) and
 # reused while it imports numpack 0.4.5. Exits non-zero on any failure.
@@ -58,9 +59,8 @@ run_step "NumPack $oracle_version changes numpack's store, numpack reads" \
     "$tool" --verify "$work/ours/ours.npk" "$work/ours/expected_after"
 run_step "NumPack $oracle_version writes, numpack reads" \
     bash -c '"$1" "$2/upstream_writes.py" "$3" && "$4" --verify "$3/theirs.npk" "$3/expected"' _ "$opy" "$here" "$work/theirs" "$tool"
-# --- packages (.npkg): NumPack 0.5.0's package code against ours, both directions ---
+# NumPack 0.5.0's package code (0.7.0 ships the same) against ours, both directions.
 run_step "packages (.npkg): tests/interop/npkg.sh" bash "$here/npkg.sh"
-# --- end packages ---
 
 # compressed arrays: NumPack reads the plain array of a mixed store and refuses the
 # compressed one; numpack then reads both back.
@@ -69,6 +69,9 @@ ztool="$target_dir/debug/examples/interop_compressed"
 run_step "numpack writes a compressed array, NumPack $oracle_version refuses it and reads the plain one" \
     bash -c '"$1" "$2" && "$3" "$4/check_upstream_compressed.py" "$2"' _ "$ztool" "$work/mixed" "$opy" "$here"
 run_step "numpack reads the mixed store back after NumPack" "$ztool" --verify "$work/mixed"
+
+# The current release, built from its sdist: every store it writes, ours read by it.
+run_step "NumPack 0.7.0, both directions: tests/interop/run07.sh" bash "$here/run07.sh"
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"

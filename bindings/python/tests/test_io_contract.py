@@ -255,6 +255,22 @@ def test_failed_import_of_several_arrays_keeps_none(tmp_path):
     assert _store_state(tmp_path / "s") == {}
 
 
+@pytest.mark.parametrize("drop_if_exists", [False, True])
+def test_import_with_a_name_the_store_refuses_changes_nothing(tmp_path, drop_if_exists):
+    import h5py
+
+    with numpack.NumPack(tmp_path / "s", warn_no_context=False) as n:
+        n.save({"old": np.arange(4)})
+    before = _store_state(tmp_path / "s")
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["a"] = np.arange(10)
+        f["b\\c"] = np.arange(3)  # a fine HDF5 name, a forbidden array name
+    with pytest.raises(numpack.InvalidNameError, match="forbidden"):
+        nio.from_hdf5(tmp_path / "f.h5", tmp_path / "s", drop_if_exists=drop_if_exists)
+    # Refused before anything was renamed: "a" is not imported, "old" not dropped.
+    assert _store_state(tmp_path / "s") == before
+
+
 def test_failed_csv_import_late_in_the_file_leaves_nothing(tmp_path):
     lines = ["1,2"] * 5000 + ["1,oops"]
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._native import ERRORS_BY_NAME, check, lib
+from .._native import ERRORS_BY_NAME, check, ffi, lib
+from .._store import _name
 from .utils import DEFAULT_CHUNK_SIZE
 
 BLOCK_BYTES = 16 << 20
@@ -173,6 +174,16 @@ def _drop_orphans(npk):
                 pass
 
 
+def check_names(npk, names):
+    """Raises the library's ``InvalidNameError`` for the first of ``names`` the store
+    cannot take. A name refused only at the final rename would leave the arrays renamed
+    before it (and, with ``drop_if_exists``, the store already emptied), so imports
+    check every name before anything is written or renamed."""
+    found = ffi.new("bool *")
+    for name in names:
+        check(lib.npk_store_has(npk._h(), _name(name), found))
+
+
 class ImportTx:
     """The arrays one import call writes: each under a temporary name until ``commit``.
 
@@ -209,6 +220,7 @@ class ImportTx:
         """Starts array ``name`` (replacing an earlier one of this call)."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"invalid array name {name!r}")
+        check_names(self.npk, [name])
         if name in self.pending:
             self._drop(self.pending.pop(name))
         self.pending[name] = f"{TEMP_PREFIX}{os.getpid()}-{next(_SEQ)}"

@@ -31,9 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._native import check, ffi, lib
-from .._store import _name
-from ._stream import (AtomicPath, ImportTx, Progress, array_layout, block_rows, finish_import,
+from ._stream import (AtomicPath, ImportTx, Progress, array_layout, block_rows, check_names, finish_import,
                       open_existing_store, pick_array, pick_arrays, read_blocks)
 from .utils import DEFAULT_CHUNK_SIZE, _check_torch
 
@@ -69,16 +67,6 @@ def _check_torch_dtype(torch, dtype, name):
         raise ValueError(
             f"Unsupported dtype: array {name!r} is {dtype}, which torch {torch.__version__} has "
             "no dtype for (torch >= 2.3 has uint16/uint32/uint64)")
-
-
-def check_names(npk, names):
-    """Raises the library's ``InvalidNameError`` for the first of ``names`` the store
-    cannot take. Imports call it before writing: a name refused only at the final
-    rename would leave the arrays renamed before it (and, with ``drop_if_exists``,
-    the store already emptied)."""
-    found = ffi.new("bool *")
-    for name in names:
-        check(lib.npk_store_has(npk._h(), _name(name), found))
 
 
 def _write_arrays(tx, arrays, chunk_size):

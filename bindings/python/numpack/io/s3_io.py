@@ -37,10 +37,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ._stream import (ImportTx, Progress, array_layout, block_rows, finish_import, open_existing_store,
-                      pick_array, pick_arrays, read_blocks)
-# One name check for the imports of both the PyTorch and the S3 converters.
-from .pytorch_io import check_names
+from ._stream import (ImportTx, Progress, array_layout, block_rows, check_names, finish_import,
+                      open_existing_store, pick_array, pick_arrays, read_blocks)
 from .utils import DEFAULT_CHUNK_SIZE, _check_s3fs
 
 __all__ = ["from_s3", "to_s3"]
