@@ -737,10 +737,11 @@ typedef struct {
      */
     uint64_t shape[NPK_MAX_NDIM];
     /**
-     * Byte range `[begin, end)` of its data, relative to `data_offset`.
+     * Byte range `[data_begin, data_end)` of its data, relative to `data_offset` (the
+     * header's `data_offsets`).
      */
-    uint64_t begin;
-    uint64_t end;
+    uint64_t data_begin;
+    uint64_t data_end;
 } npk_safetensors_tensor;
 
 #ifdef __cplusplus

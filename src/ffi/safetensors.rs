@@ -82,9 +82,10 @@ pub struct npk_safetensors_tensor {
     pub ndim: u32,
     /// The shape. Entries past `ndim` are 0.
     pub shape: [u64; NPK_MAX_NDIM],
-    /// Byte range `[begin, end)` of its data, relative to `data_offset`.
-    pub begin: u64,
-    pub end: u64,
+    /// Byte range `[data_begin, data_end)` of its data, relative to `data_offset` (the
+    /// header's `data_offsets`).
+    pub data_begin: u64,
+    pub data_end: u64,
 }
 
 fn c_string(s: &str, what: &str) -> Result<CString> {
@@ -194,8 +195,8 @@ pub unsafe extern "C" fn npk_safetensors_header_get_tensor(header: *const npk_sa
             npk_dtype: t.dtype.map_or(NPK_SAFETENSORS_NO_DTYPE, |d| d.code()),
             ndim: t.shape.len() as u32,
             shape: shape_array(&t.shape)?,
-            begin: t.begin,
-            end: t.end,
+            data_begin: t.begin,
+            data_end: t.end,
         };
         unsafe { out.write(value) };
         Ok(())
