@@ -17,7 +17,8 @@ fi
         python3 -m venv "$venv"
     fi
     # npy-append-array: test_npy.py cross-checks files with it.
-    "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array
+    # safetensors: test_io_safetensors.py cross-checks files with the reference package.
+    "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array safetensors
     # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 } >&2

@@ -13,3 +13,15 @@ from .npy_io import DEFAULT_CHUNK_SIZE, LARGE_FILE_THRESHOLD, from_npy, to_npy  
 
 __all__ += ["from_npy", "to_npy", "DEFAULT_CHUNK_SIZE", "LARGE_FILE_THRESHOLD"]
 # --- end ---
+
+from .safetensors_io import (  # noqa: E402,F401
+    from_safetensors_file,
+    from_tensor_dict,
+    get_safetensors_metadata,
+    iter_safetensors,
+    to_safetensors_file,
+    to_tensor_dict,
+)
+
+__all__ += ["from_safetensors_file", "to_safetensors_file", "from_tensor_dict", "to_tensor_dict",
+            "get_safetensors_metadata", "iter_safetensors"]
