@@ -60,3 +60,11 @@ def test_compression_benchmark(tmp_path):
         assert positive(r[2]) > 1  # each dataset compresses
         for c in r[3:]:
             positive(c)
+
+
+def test_safetensors_benchmark(tmp_path):
+    rows = run("bench_safetensors.py", "--size-mb", "10", "--repeat", "1", tmp_path=tmp_path)
+    body = [cells(r) for r in rows[1:]]
+    assert [r[0] for r in body] == ["import: file → store", "export: store → file"]
+    for r in body:
+        positive(r[1].replace(",", ""))
