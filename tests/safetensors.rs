@@ -282,3 +282,30 @@ fn hostile_headers_are_clear_errors() {
     assert!(s.names().unwrap().is_empty());
     assert_eq!(err(safetensors::info(dir.path().join("absent.safetensors"))).0, ErrorCode::NotFound);
 }
+
+/// A store NumPack 0.4.5 wrote, with deleted rows (its own bitmap): the exported tensors
+/// hold exactly the live rows NumPack's `load` returns (its `.npy` dumps).
+#[test]
+fn exports_a_store_numpack_wrote_with_deleted_rows() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-numpack-0.4.5");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("modified.npk");
+    fs::create_dir(&copy).unwrap();
+    for e in fs::read_dir(fixtures.join("modified.npk")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let s = Store::open(&copy, OpenOptions { read_only: true, ..Default::default() }).unwrap();
+    let file = dir.path().join("m.safetensors");
+    safetensors::export(&s, &file, &ExportOptions::default(), None).unwrap();
+    let info = safetensors::info(&file).unwrap();
+    let bytes = fs::read(&file).unwrap();
+    for name in ["a", "b"] {
+        let want_path = fixtures.join(format!("expected/modified.{name}.npy"));
+        let want = numpack::npy::info(&want_path).unwrap();
+        let t = info.header.tensors.iter().find(|t| t.name == name).unwrap();
+        assert_eq!(t.shape, want.shape, "{name}");
+        let data = &bytes[(info.data_offset + t.begin) as usize..(info.data_offset + t.end) as usize];
+        assert_eq!(data, &fs::read(&want_path).unwrap()[want.data_offset as usize..], "{name}");
+    }
+}
