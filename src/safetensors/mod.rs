@@ -49,7 +49,7 @@
 
 pub mod header;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -132,6 +132,7 @@ pub fn info(path: impl AsRef<Path>) -> Result<FileInfo> {
 /// The tensors `names` selects (all when `None`), each once.
 fn select<'a>(all: &'a [TensorEntry], names: Option<&[String]>, path: &Path) -> Result<Vec<&'a TensorEntry>> {
     let Some(names) = names else { return Ok(all.iter().collect()) };
+    let by_name: HashMap<&str, &TensorEntry> = all.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut seen = HashSet::new();
     names
         .iter()
@@ -139,7 +140,7 @@ fn select<'a>(all: &'a [TensorEntry], names: Option<&[String]>, path: &Path) -> 
             if !seen.insert(n.as_str()) {
                 bail!(InvalidArgument, "tensor {n:?} is selected twice");
             }
-            all.iter().find(|t| &t.name == n).ok_or_else(|| {
+            by_name.get(n.as_str()).copied().ok_or_else(|| {
                 Error::new(ErrorCode::NotFound, format!("{} has no tensor {n:?} (it has {} tensors)", path.display(), all.len()))
             })
         })
