@@ -135,6 +135,19 @@
 #define NPK_UNPACK_VERIFY 2
 
 /**
+ * Flag of `npk_safetensors_import` and `npk_safetensors_export`: replace existing
+ * arrays (import) or an existing file (export) instead of failing with
+ * `NPK_STATUS_ALREADY_EXISTS`.
+ */
+#define NPK_SAFETENSORS_OVERWRITE 1
+
+/**
+ * The `npk_dtype` field of `npk_safetensors_tensor` for a dtype numpack does not hold
+ * (`BF16`, `F8_*`, `F6_*`, `F4`).
+ */
+#define NPK_SAFETENSORS_NO_DTYPE 4294967295
+
+/**
  * Stable error codes. Numbers are grouped, explicit and never reused.
  */
 enum npk_status
@@ -331,6 +344,15 @@ typedef struct npk_names npk_names;
  * Thread safety: may be read from many threads at once. It holds no file open.
  */
 typedef struct npk_package_info npk_package_info;
+
+/**
+ * The header of a `.safetensors` file. Made by `npk_safetensors_read_header`; read with
+ * `npk_safetensors_header_summary`, `npk_safetensors_header_get_tensor` and
+ * `npk_safetensors_header_get_metadata`; released with `npk_safetensors_header_free`.
+ *
+ * Thread safety: may be read from many threads at once. It holds no file open.
+ */
+typedef struct npk_safetensors_header npk_safetensors_header;
 
 /**
  * An open store. Create with `npk_store_open`, release with `npk_store_close`.
@@ -661,6 +683,66 @@ typedef struct {
      */
     bool has_crc32;
 } npk_package_entry;
+
+/**
+ * What `npk_safetensors_header_summary` reports about a file as a whole.
+ */
+typedef struct {
+    /**
+     * Number of tensors.
+     */
+    uint64_t tensor_count;
+    /**
+     * Number of `__metadata__` entries.
+     */
+    uint64_t metadata_count;
+    /**
+     * Bytes of the JSON header (`N`, padding included).
+     */
+    uint64_t header_len;
+    /**
+     * Offset of the data buffer in the file (`8 + N`); tensor offsets are relative to it.
+     */
+    uint64_t data_offset;
+    /**
+     * Size of the file.
+     */
+    uint64_t file_size;
+} npk_safetensors_summary;
+
+/**
+ * What `npk_safetensors_header_get_tensor` reports about one tensor.
+ */
+typedef struct {
+    /**
+     * Its key, NUL-terminated UTF-8. Owned by the header handle: valid until
+     * `npk_safetensors_header_free`.
+     */
+    const char *name;
+    /**
+     * The safetensors dtype string as written (`"F32"`, `"BF16"`, ...). Owned by the
+     * header handle, like `name`.
+     */
+    const char *dtype_name;
+    /**
+     * The matching `npk_dtype` value, or `NPK_SAFETENSORS_NO_DTYPE`.
+     */
+    uint32_t npk_dtype;
+    /**
+     * Number of dimensions; 0 for a 0-d tensor.
+     */
+    uint32_t ndim;
+    /**
+     * The shape. Entries past `ndim` are 0.
+     */
+    uint64_t shape[NPK_MAX_NDIM];
+    /**
+     * Byte range `[data_begin, data_end)` of its data, relative to `data_offset` (the
+     * header's `data_offsets`).
+     */
+    uint64_t data_begin;
+    uint64_t data_end;
+} npk_safetensors_tensor;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1747,6 +1829,140 @@ npk_status npk_package_get_entry(const npk_package_info *info, size_t index, npk
  * `npk_package_unpack` or `npk_package_read_info`.
  */
 void npk_package_info_free(npk_package_info *info);
+
+/**
+ * Reads and checks the header of the `.safetensors` file at `path` and writes a new
+ * description of it to `*out`. The data is not read; the header is checked as in an
+ * import (offsets against the file size, sizes against shapes, no duplicate keys).
+ *
+ * Ownership: the caller owns `*out` and releases it with `npk_safetensors_header_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (empty path), `NOT_FOUND` (no file),
+ * `CORRUPT` (not a safetensors file, bad header; the message names the cause),
+ * `UNSUPPORTED` (an unknown dtype, more than `NPK_MAX_NDIM` dimensions, a NUL byte in
+ * a key), `IO`. Thread safety: safe from any thread.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+npk_status npk_safetensors_read_header(const char *path, npk_safetensors_header **out);
+
+/**
+ * Writes to `*out` the counts and sizes of the file `header` describes.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_safetensors_header`).
+ * Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `header` must be NULL or a pointer from `npk_safetensors_read_header`; `out` NULL or
+ * writable.
+ */
+npk_status npk_safetensors_header_summary(const npk_safetensors_header *header, npk_safetensors_summary *out);
+
+/**
+ * Writes to `*out` tensor number `index` (0-based, in the order of the data buffer).
+ *
+ * Ownership: `out->name` and `out->dtype_name` belong to `header` and stay valid until
+ * `npk_safetensors_header_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_safetensors_header`),
+ * `INDEX_OUT_OF_RANGE` (`index` not below `tensor_count`). Thread safety: safe from
+ * many threads.
+ *
+ * # Safety
+ * `header` must be NULL or a pointer from `npk_safetensors_read_header`; `out` NULL or
+ * writable.
+ */
+npk_status npk_safetensors_header_get_tensor(const npk_safetensors_header *header, size_t index, npk_safetensors_tensor *out);
+
+/**
+ * Writes to `*out_key` and `*out_value` entry number `index` (0-based, in the order
+ * written) of the file's `__metadata__`.
+ *
+ * Ownership: both strings belong to `header` and stay valid until
+ * `npk_safetensors_header_free`.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (not a live `npk_safetensors_header`),
+ * `INDEX_OUT_OF_RANGE` (`index` not below `metadata_count`). Thread safety: safe from
+ * many threads.
+ *
+ * # Safety
+ * `header` must be NULL or a pointer from `npk_safetensors_read_header`; `out_key` and
+ * `out_value` NULL or writable.
+ */
+npk_status npk_safetensors_header_get_metadata(const npk_safetensors_header *header, size_t index, const char **out_key, const char **out_value);
+
+/**
+ * Releases a header description. NULL, and a description already released, are
+ * ignored. Must not race with other calls on the same description; the strings it gave
+ * become invalid.
+ *
+ * # Safety
+ * `header` must be NULL or a pointer from `npk_safetensors_read_header`.
+ */
+void npk_safetensors_header_free(npk_safetensors_header *header);
+
+/**
+ * Imports tensors of the `.safetensors` file at `path` into arrays of `store` named by
+ * their keys, streamed, and writes to `*out` the names imported, in the order imported.
+ * `names[0..names_len]` selects tensors (in that order); `names_len` 0 imports all, in
+ * file order. All or nothing: every tensor goes to a temporary array, renamed into
+ * place once all are in, so any failure leaves the store as it was.
+ *
+ * `flags`: 0 or `NPK_SAFETENSORS_OVERWRITE` (replace existing arrays).
+ *
+ * `progress` may be NULL; otherwise it is called as `npk_progress_fn` describes, with the
+ * bytes of tensor data done and in all (all selected tensors together): once with
+ * `done` 0, after every block of a few MB, and at the end with `done == total`, on the
+ * calling thread. `user_data` is passed to it untouched. When it returns false the call
+ * returns `NPK_STATUS_CANCELLED` and the store is left as it was.
+ *
+ * Ownership: the caller owns `*out` and releases it with `npk_names_free`.
+ *
+ * Errors: `NULL_ARGUMENT` (also `names` NULL with `names_len` > 0, or a NULL entry),
+ * `INVALID_ARGUMENT` (not a live handle, unknown flags, a name not UTF-8, a tensor
+ * selected twice, empty path), `NOT_FOUND` (no file, or a selected tensor is not in
+ * it), `CORRUPT` (bad header), `UNSUPPORTED` (a dtype numpack does not hold: the message
+ * names tensor and dtype), `SHAPE_MISMATCH` (a 0-d tensor), `INVALID_NAME` (a key no
+ * array can be named, e.g. holding `/`), `ALREADY_EXISTS`, `READ_ONLY`, `CANCELLED`,
+ * `IO`. Thread safety: safe from many threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
+ * NUL-terminated string; `names` NULL or `names_len` pointers to NUL-terminated strings;
+ * `progress` NULL or a function of the type `npk_progress_fn`; `out` NULL or writable.
+ */
+npk_status npk_safetensors_import(const npk_store *store, const char *path, const char *const *names, size_t names_len, uint32_t flags, npk_progress_fn progress, void *user_data, npk_names **out);
+
+/**
+ * Exports arrays of `store` to a `.safetensors` file at `path`: `names[0..names_len]`,
+ * or every array when `names_len` is 0. Deleted rows are left out. The file's
+ * `__metadata__` is `meta_keys[i]: meta_values[i]` for `i < meta_len` (none when 0).
+ * Tensors are laid out by decreasing element size, then name, each aligned to its
+ * element size. Streamed; written to a temporary file next to `path`, synced and
+ * renamed over it, so `path` holds either its old contents or the complete new file.
+ *
+ * `flags`: 0 or `NPK_SAFETENSORS_OVERWRITE` (replace an existing file).
+ *
+ * `progress` may be NULL; otherwise it is called as for `npk_safetensors_import`, with
+ * the bytes of array data. When it returns false the call returns
+ * `NPK_STATUS_CANCELLED` and `path` is left as it was, with no temporary file behind.
+ *
+ * Errors: `NULL_ARGUMENT` (also an array argument NULL with a length > 0, or a NULL
+ * entry), `INVALID_ARGUMENT` (not a live handle, unknown flags, a string not UTF-8, an
+ * array selected twice, a metadata key given twice, empty path), `NOT_FOUND` (no such
+ * array), `UNSUPPORTED` (a complex128 array: safetensors has no such dtype),
+ * `INVALID_NAME` (an array named `__metadata__`), `ALREADY_EXISTS` (the file exists, no
+ * `NPK_SAFETENSORS_OVERWRITE`), `CANCELLED`, `IO`, `CORRUPT`. Thread safety: safe from
+ * many threads.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer returned by `npk_store_open`; `path` NULL or a
+ * NUL-terminated string; `names` NULL or `names_len` pointers to NUL-terminated
+ * strings; `meta_keys` and `meta_values` NULL or `meta_len` such pointers each;
+ * `progress` NULL or a function of the type `npk_progress_fn`.
+ */
+npk_status npk_safetensors_export(const npk_store *store, const char *path, const char *const *names, size_t names_len, const char *const *meta_keys, const char *const *meta_values, size_t meta_len, uint32_t flags, npk_progress_fn progress, void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

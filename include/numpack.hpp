@@ -17,6 +17,9 @@
 //   over a stored array's live rows. Metrics are the C enum npk_metric (NPK_METRIC_COSINE,
 //   ...); parse_metric("cos") reads a name. Results: numpack::TopK and numpack::Scores.
 // - Packages (.npkg): numpack::package::pack / unpack / info (at the end of this file).
+// - safetensors files: numpack::safetensors::read_header / import_file / export_file.
+// - Every std::string passed to the library is checked for an embedded '\0' first
+//   (detail::cstr): C would silently cut "x\0y" to "x"; it throws Error instead.
 //
 // Thread safety is that of the C API (see numpack.h): a Store may be shared between
 // threads; a Stream may not.
@@ -71,6 +74,21 @@ namespace detail {
 /// on the same thread (the message is per thread).
 inline void check(npk_status status) {
     if (status != NPK_STATUS_OK) throw Error(status, npk_last_error_message());
+}
+
+/// `s` as a C string for argument `what`. A std::string may hold '\0', where the C
+/// string would silently end ("x\0y" would name array "x"): that throws
+/// Error(NPK_STATUS_INVALID_ARGUMENT) naming the argument and the string instead.
+inline const char* cstr(const std::string& s, const char* what) {
+    const std::size_t nul = s.find('\0');
+    if (nul != std::string::npos) {
+        std::string shown;
+        for (char c : s) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+        throw Error(NPK_STATUS_INVALID_ARGUMENT, std::string("argument `") + what + "` (\"" + shown +
+                                                     "\") contains a NUL byte at position " +
+                                                     std::to_string(nul) + "; C strings cannot hold it");
+    }
+    return s.c_str();
 }
 }  // namespace detail
 
@@ -552,7 +570,7 @@ inline std::string metric_name(npk_metric m) {
 /// an unknown name (the message lists the valid ones).
 inline npk_metric parse_metric(const std::string& name) {
     uint32_t out = 0;
-    detail::check(npk_metric_parse(name.c_str(), &out));
+    detail::check(npk_metric_parse(detail::cstr(name, "name"), &out));
     return static_cast<npk_metric>(out);
 }
 /// True for the similarities (dot, inner, cosine: higher ranks first); false for the
@@ -725,7 +743,7 @@ public:
     explicit Store(npk_store* adopt) noexcept : h_(adopt) {}
     /// Opens the store at `path`; flags are NPK_OPEN_* (default: create if missing).
     explicit Store(const std::string& path, uint32_t flags = NPK_OPEN_CREATE) {
-        detail::check(npk_store_open(path.c_str(), flags, &h_));
+        detail::check(npk_store_open(detail::cstr(path, "path"), flags, &h_));
     }
     static Store open(const std::string& path, uint32_t flags = NPK_OPEN_CREATE) {
         return Store(path, flags);
@@ -767,12 +785,12 @@ public:
     std::vector<std::string> names() const { return list().to_vector(); }
     bool has(const std::string& name) const {
         bool out = false;
-        detail::check(npk_store_has(h_, name.c_str(), &out));
+        detail::check(npk_store_has(h_, detail::cstr(name, "name"), &out));
         return out;
     }
     ArrayInfo info(const std::string& name) const {
         npk_array_info raw{};
-        detail::check(npk_store_info(h_, name.c_str(), &raw));
+        detail::check(npk_store_info(h_, detail::cstr(name, "name"), &raw));
         ArrayInfo info;
         info.dtype = raw.dtype;
         info.shape.assign(raw.shape, raw.shape + raw.ndim);
@@ -786,7 +804,7 @@ public:
     /// Creates or replaces `name` with raw bytes of `dtype` and `shape`.
     void save_bytes(const std::string& name, uint32_t dtype, const std::vector<uint64_t>& shape,
                     const void* data, std::size_t nbytes) const {
-        detail::check(npk_store_save(h_, name.c_str(), dtype, shape.size(), shape.data(), data,
+        detail::check(npk_store_save(h_, detail::cstr(name, "name"), dtype, shape.size(), shape.data(), data,
                                      nbytes));
     }
     /// Creates or replaces `name` with `count` elements of T at `data`, of shape `shape`.
@@ -812,7 +830,7 @@ public:
     void save_bytes_with(const std::string& name, uint32_t dtype, const std::vector<uint64_t>& shape,
                          const void* data, std::size_t nbytes, const SaveOptions& opts) const {
         npk_save_options o = opts.capi();
-        detail::check(npk_store_save_with(h_, name.c_str(), dtype, shape.size(), shape.data(),
+        detail::check(npk_store_save_with(h_, detail::cstr(name, "name"), dtype, shape.size(), shape.data(),
                                           data, nbytes, &o));
     }
     template <class T>
@@ -828,7 +846,7 @@ public:
     /// array.
     CompressionInfo compression(const std::string& name) const {
         npk_compression_info raw;
-        detail::check(npk_store_compression(h_, name.c_str(), &raw));
+        detail::check(npk_store_compression(h_, detail::cstr(name, "name"), &raw));
         CompressionInfo c;
         c.compression = raw.compression;
         c.level = raw.level;
@@ -845,7 +863,7 @@ public:
     template <class T>
     void append(const std::string& name, const T* data, std::size_t count,
                 const std::vector<uint64_t>& shape) const {
-        detail::check(npk_store_append(h_, name.c_str(), dtype_v<T>, shape.size(), shape.data(),
+        detail::check(npk_store_append(h_, detail::cstr(name, "name"), dtype_v<T>, shape.size(), shape.data(),
                                        data, count * sizeof(T)));
     }
     template <class T>
@@ -862,29 +880,29 @@ public:
     template <class T>
     void replace_rows(const std::string& name, const std::vector<int64_t>& idx,
                       const std::vector<T>& data) const {
-        detail::check(npk_store_replace_rows(h_, name.c_str(), dtype_v<T>, idx.data(), idx.size(),
+        detail::check(npk_store_replace_rows(h_, detail::cstr(name, "name"), dtype_v<T>, idx.data(), idx.size(),
                                              data.data(), data.size() * sizeof(T)));
     }
     /// Overwrites `rows` rows from `start` with `data`.
     template <class T>
     void replace_range(const std::string& name, uint64_t start, uint64_t rows,
                        const std::vector<T>& data) const {
-        detail::check(npk_store_replace_range(h_, name.c_str(), dtype_v<T>, start, rows,
+        detail::check(npk_store_replace_range(h_, detail::cstr(name, "name"), dtype_v<T>, start, rows,
                                               data.data(), data.size() * sizeof(T)));
     }
     /// Deletes rows (logical indices; negative count from the end) until compact().
     void delete_rows(const std::string& name, const std::vector<int64_t>& idx) const {
-        detail::check(npk_store_delete_rows(h_, name.c_str(), idx.data(), idx.size()));
+        detail::check(npk_store_delete_rows(h_, detail::cstr(name, "name"), idx.data(), idx.size()));
     }
-    void drop(const std::string& name) const { detail::check(npk_store_drop(h_, name.c_str())); }
+    void drop(const std::string& name) const { detail::check(npk_store_drop(h_, detail::cstr(name, "name"))); }
     void compact(const std::string& name) const {
-        detail::check(npk_store_compact(h_, name.c_str()));
+        detail::check(npk_store_compact(h_, detail::cstr(name, "name")));
     }
     void clone(const std::string& src, const std::string& dst) const {
-        detail::check(npk_store_clone(h_, src.c_str(), dst.c_str()));
+        detail::check(npk_store_clone(h_, detail::cstr(src, "src"), detail::cstr(dst, "dst")));
     }
     void rename(const std::string& from, const std::string& to) const {
-        detail::check(npk_store_rename(h_, from.c_str(), to.c_str()));
+        detail::check(npk_store_rename(h_, detail::cstr(from, "from"), detail::cstr(to, "to")));
     }
     void reset() const { detail::check(npk_store_reset(h_)); }
 
@@ -892,7 +910,7 @@ public:
 
     /// Copies all live rows into `buf` (exactly the array's logical size in bytes).
     void load_bytes(const std::string& name, void* buf, std::size_t nbytes) const {
-        detail::check(npk_store_load(h_, name.c_str(), buf, nbytes));
+        detail::check(npk_store_load(h_, detail::cstr(name, "name"), buf, nbytes));
     }
     /// All live rows; throws Error(DTYPE_MISMATCH) unless T is the array's element type.
     template <class T>
@@ -913,7 +931,7 @@ public:
         if (in.shape.empty()) throw Error(NPK_STATUS_SHAPE_MISMATCH, "0-d array '" + name + "'");
         Array<T> a;
         a.data.resize(idx.size() * static_cast<std::size_t>(in.row_size()));
-        detail::check(npk_store_read_rows(h_, name.c_str(), idx.data(), idx.size(), a.data.data(),
+        detail::check(npk_store_read_rows(h_, detail::cstr(name, "name"), idx.data(), idx.size(), a.data.data(),
                                           a.data.size() * sizeof(T)));
         a.shape = std::move(in.shape);
         a.shape[0] = idx.size();
@@ -928,7 +946,7 @@ public:
         uint64_t n = stop >= start ? stop - start : 0;
         Array<T> a;
         a.data.resize(static_cast<std::size_t>(n * in.row_size()));
-        detail::check(npk_store_read_range(h_, name.c_str(), start, stop, a.data.data(),
+        detail::check(npk_store_read_range(h_, detail::cstr(name, "name"), start, stop, a.data.data(),
                                            a.data.size() * sizeof(T)));
         a.shape = std::move(in.shape);
         a.shape[0] = n;
@@ -938,14 +956,14 @@ public:
     /// A zero-copy map of the array (flags: 0 or NPK_VIEW_WRITABLE).
     View view(const std::string& name, uint32_t flags = 0) const {
         npk_view* out = nullptr;
-        detail::check(npk_store_view(h_, name.c_str(), flags, &out));
+        detail::check(npk_store_view(h_, detail::cstr(name, "name"), flags, &out));
         return View(out);
     }
     /// Reads the array's live rows in batches of `batch_rows`.
     Stream stream(const std::string& name, uint64_t batch_rows) const {
         ArrayInfo in = info(name);
         npk_stream* out = nullptr;
-        detail::check(npk_store_stream(h_, name.c_str(), batch_rows, &out));
+        detail::check(npk_store_stream(h_, detail::cstr(name, "name"), batch_rows, &out));
         return Stream(out, batch_rows, in.dtype, in.row_bytes());
     }
 
@@ -962,7 +980,7 @@ public:
         r.indices.resize(len);
         r.scores.resize(len);
         uint64_t kk = 0;
-        detail::check(npk_store_top_k(h_, name.c_str(), static_cast<uint32_t>(m), queries.capi(), k,
+        detail::check(npk_store_top_k(h_, detail::cstr(name, "name"), static_cast<uint32_t>(m), queries.capi(), k,
                                       r.indices.data(), r.scores.data(), len, &kk));
         r.k = static_cast<std::size_t>(kk);
         // Fewer rows than sized for if some were deleted meanwhile (the layout is compact).
@@ -978,7 +996,7 @@ public:
         s.queries = static_cast<std::size_t>(queries.rows());
         s.values.resize(s.queries * static_cast<std::size_t>(n));
         uint64_t n_out = 0;
-        detail::check(npk_store_scores(h_, name.c_str(), static_cast<uint32_t>(m), queries.capi(),
+        detail::check(npk_store_scores(h_, detail::cstr(name, "name"), static_cast<uint32_t>(m), queries.capi(),
                                        s.values.data(), s.values.size(), &n_out));
         s.candidates = static_cast<std::size_t>(n_out);
         s.values.resize(s.queries * s.candidates);
@@ -1078,7 +1096,7 @@ using Progress = numpack::Progress;
 /// The header of the .npy file at `path`.
 inline FileInfo info(const std::string& path) {
     npk_npy_file_info raw{};
-    detail::check(npk_npy_info(path.c_str(), &raw));
+    detail::check(npk_npy_info(detail::cstr(path, "path"), &raw));
     FileInfo fi;
     fi.dtype = raw.dtype;
     fi.shape.assign(raw.shape, raw.shape + raw.ndim);
@@ -1097,7 +1115,7 @@ inline FileInfo info(const std::string& path) {
 inline void import_file(const Store& store, const std::string& name, const std::string& path,
                         bool overwrite = false, const Progress& progress = {}) {
     detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
-        return npk_npy_import(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
+        return npk_npy_import(store.capi(), detail::cstr(name, "name"), detail::cstr(path, "path"), overwrite ? NPK_NPY_OVERWRITE : 0,
                               fn, ud);
     });
 }
@@ -1107,7 +1125,7 @@ inline std::vector<std::string> import_npz(const Store& store, const std::string
                                            bool overwrite = false, const Progress& progress = {}) {
     npk_names* out = nullptr;
     detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
-        return npk_npz_import(store.capi(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0, fn, ud, &out);
+        return npk_npz_import(store.capi(), detail::cstr(path, "path"), overwrite ? NPK_NPY_OVERWRITE : 0, fn, ud, &out);
     });
     return Names(out).to_vector();
 }
@@ -1116,7 +1134,7 @@ inline std::vector<std::string> import_npz(const Store& store, const std::string
 inline void export_file(const Store& store, const std::string& name, const std::string& path,
                         bool overwrite = false, const Progress& progress = {}) {
     detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
-        return npk_npy_export(store.capi(), name.c_str(), path.c_str(), overwrite ? NPK_NPY_OVERWRITE : 0,
+        return npk_npy_export(store.capi(), detail::cstr(name, "name"), detail::cstr(path, "path"), overwrite ? NPK_NPY_OVERWRITE : 0,
                               fn, ud);
     });
 }
@@ -1124,7 +1142,7 @@ inline void export_file(const Store& store, const std::string& name, const std::
 /// Creates an empty appendable .npy of shape (0, *row_shape).
 inline void create_appendable(const std::string& path, uint32_t dtype,
                               const std::vector<uint64_t>& row_shape) {
-    detail::check(npk_npy_create_appendable(path.c_str(), dtype,
+    detail::check(npk_npy_create_appendable(detail::cstr(path, "path"), dtype,
                                             static_cast<uint32_t>(row_shape.size()), row_shape.data()));
 }
 template <class T>
@@ -1138,7 +1156,7 @@ inline uint64_t append_bytes(const std::string& path, uint32_t dtype,
                              const std::vector<uint64_t>& row_shape, const void* data,
                              std::size_t nbytes, uint32_t flags = 0) {
     uint64_t rows = 0;
-    detail::check(npk_npy_append(path.c_str(), dtype, static_cast<uint32_t>(row_shape.size()),
+    detail::check(npk_npy_append(detail::cstr(path, "path"), dtype, static_cast<uint32_t>(row_shape.size()),
                                  row_shape.data(), data, nbytes, flags, &rows));
     return rows;
 }
@@ -1160,7 +1178,7 @@ inline uint64_t append_file(const std::string& path, const std::string& src, uin
                             const Progress& progress = {}) {
     uint64_t rows = 0;
     detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
-        return npk_npy_append_file(path.c_str(), src.c_str(), flags, fn, ud, &rows);
+        return npk_npy_append_file(detail::cstr(path, "path"), detail::cstr(src, "src"), flags, fn, ud, &rows);
     });
     return rows;
 }
@@ -1168,14 +1186,14 @@ inline uint64_t append_file(const std::string& path, const std::string& src, uin
 /// Rewrites the file if it cannot grow in place; returns whether it did.
 inline bool make_appendable(const std::string& path) {
     bool rewritten = false;
-    detail::check(npk_npy_make_appendable(path.c_str(), &rewritten));
+    detail::check(npk_npy_make_appendable(detail::cstr(path, "path"), &rewritten));
     return rewritten;
 }
 
 /// Repairs a file left by a crashed appender (drops, or zero-fills, a partial last row).
 inline Recovery recover(const std::string& path, bool zero_fill = false) {
     npk_npy_recovery raw{};
-    detail::check(npk_npy_recover(path.c_str(), zero_fill ? NPK_NPY_ZERO_FILL : 0, &raw));
+    detail::check(npk_npy_recover(detail::cstr(path, "path"), zero_fill ? NPK_NPY_ZERO_FILL : 0, &raw));
     Recovery r;
     r.header_rows = raw.header_rows;
     r.rows = raw.rows;
@@ -1186,6 +1204,104 @@ inline Recovery recover(const std::string& path, bool zero_fill = false) {
 }
 
 }  // namespace npy
+
+namespace safetensors {
+
+/// One tensor of a .safetensors header (npk_safetensors_tensor).
+struct Tensor {
+    std::string name;
+    std::string dtype_name;         ///< as written: "F32", "BF16", ...
+    std::optional<uint32_t> dtype;  ///< the npk_dtype, if numpack holds this one
+    std::vector<uint64_t> shape;    ///< empty for a 0-d tensor
+    uint64_t begin = 0, end = 0;    ///< byte range, relative to data_offset
+};
+
+/// A .safetensors header: tensors in buffer order and the __metadata__ entries.
+struct Header {
+    std::vector<Tensor> tensors;
+    std::vector<std::pair<std::string, std::string>> metadata;
+    uint64_t header_len = 0, data_offset = 0, file_size = 0;
+};
+
+/// Progress callback of import_file and export_file: as npy::Progress.
+using Progress = numpack::Progress;
+
+namespace detail {
+/// C string pointers of `v` (each checked for NUL); they live as long as `v`.
+inline std::vector<const char*> cstrs(const std::vector<std::string>& v, const char* what) {
+    std::vector<const char*> out;
+    out.reserve(v.size());
+    for (const std::string& s : v) out.push_back(numpack::detail::cstr(s, what));
+    return out;
+}
+}  // namespace detail
+
+/// Reads and checks the header of the .safetensors file at `path` (not its data).
+inline Header read_header(const std::string& path) {
+    npk_safetensors_header* h = nullptr;
+    numpack::detail::check(npk_safetensors_read_header(numpack::detail::cstr(path, "path"), &h));
+    std::unique_ptr<npk_safetensors_header, void (*)(npk_safetensors_header*)> owned(h, npk_safetensors_header_free);
+    npk_safetensors_summary sum{};
+    numpack::detail::check(npk_safetensors_header_summary(h, &sum));
+    Header out;
+    out.header_len = sum.header_len;
+    out.data_offset = sum.data_offset;
+    out.file_size = sum.file_size;
+    for (uint64_t i = 0; i < sum.tensor_count; ++i) {
+        npk_safetensors_tensor t{};
+        numpack::detail::check(npk_safetensors_header_get_tensor(h, static_cast<std::size_t>(i), &t));
+        Tensor x;
+        x.name = t.name;
+        x.dtype_name = t.dtype_name;
+        if (t.npk_dtype != NPK_SAFETENSORS_NO_DTYPE) x.dtype = t.npk_dtype;
+        x.shape.assign(t.shape, t.shape + t.ndim);
+        x.begin = t.data_begin;
+        x.end = t.data_end;
+        out.tensors.push_back(std::move(x));
+    }
+    for (uint64_t i = 0; i < sum.metadata_count; ++i) {
+        const char* k = nullptr;
+        const char* v = nullptr;
+        numpack::detail::check(npk_safetensors_header_get_metadata(h, static_cast<std::size_t>(i), &k, &v));
+        out.metadata.emplace_back(k, v);
+    }
+    return out;
+}
+
+/// Imports the tensors `names` (all when empty) of the .safetensors at `path` into arrays
+/// named by their keys; all or nothing. Returns the names imported, in order.
+inline std::vector<std::string> import_file(const Store& store, const std::string& path,
+                                            const std::vector<std::string>& names = {},
+                                            bool overwrite = false, const Progress& progress = {}) {
+    const char* p = numpack::detail::cstr(path, "path");
+    std::vector<const char*> n = detail::cstrs(names, "names");
+    npk_names* out = nullptr;
+    numpack::detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_safetensors_import(store.capi(), p, n.data(), n.size(),
+                                      overwrite ? NPK_SAFETENSORS_OVERWRITE : 0, fn, ud, &out);
+    });
+    return Names(out).to_vector();
+}
+
+/// Exports the arrays `names` (all when empty) to a .safetensors at `path` with
+/// `metadata` as its __metadata__ (deleted rows left out; atomic).
+inline void export_file(const Store& store, const std::string& path, const std::vector<std::string>& names = {},
+                        const std::vector<std::pair<std::string, std::string>>& metadata = {},
+                        bool overwrite = false, const Progress& progress = {}) {
+    const char* p = numpack::detail::cstr(path, "path");
+    std::vector<const char*> n = detail::cstrs(names, "names");
+    std::vector<const char*> keys, values;
+    for (const auto& kv : metadata) {
+        keys.push_back(numpack::detail::cstr(kv.first, "metadata key"));
+        values.push_back(numpack::detail::cstr(kv.second, "metadata value"));
+    }
+    numpack::detail::run_with_progress(progress, [&](npk_progress_fn fn, void* ud) {
+        return npk_safetensors_export(store.capi(), p, n.data(), n.size(), keys.data(), values.data(), keys.size(),
+                                      overwrite ? NPK_SAFETENSORS_OVERWRITE : 0, fn, ud);
+    });
+}
+
+}  // namespace safetensors
 // --- end ---
 
 // ---------------------------------------------------------------------------------------
@@ -1216,7 +1332,7 @@ struct Finding {
 /// `path` (NPK_STATUS_STORE_NOT_FOUND) or an unreadable directory, never for damage.
 inline std::vector<Finding> check(const std::string& path) {
     npk_check_report* raw = nullptr;
-    detail::check(npk_store_check(path.c_str(), &raw));
+    detail::check(npk_store_check(detail::cstr(path, "path"), &raw));
     std::unique_ptr<npk_check_report, void (*)(npk_check_report*)> report(raw, npk_check_report_free);
     std::vector<Finding> out;
     for (std::size_t i = 0, n = npk_check_report_len(raw); i < n; ++i) {
@@ -1305,7 +1421,7 @@ Info run(const Progress& progress, Call&& call) {
 inline Info pack(const Store& store, const std::string& target, uint32_t flags = NPK_PACK_COMPRESS,
                  const Progress& progress = {}) {
     return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
-        return npk_package_pack(store.capi(), target.c_str(), flags, fn, ud, out);
+        return npk_package_pack(store.capi(), numpack::detail::cstr(target, "target"), flags, fn, ud, out);
     });
 }
 
@@ -1316,14 +1432,14 @@ inline Info pack(const Store& store, const std::string& target, uint32_t flags =
 inline Info unpack(const std::string& package_path, const std::string& target_dir,
                    uint32_t flags = NPK_UNPACK_VERIFY, const Progress& progress = {}) {
     return detail::run(progress, [&](npk_progress_fn fn, void* ud, npk_package_info** out) {
-        return npk_package_unpack(package_path.c_str(), target_dir.c_str(), flags, fn, ud, out);
+        return npk_package_unpack(numpack::detail::cstr(package_path, "package_path"), numpack::detail::cstr(target_dir, "target_dir"), flags, fn, ud, out);
     });
 }
 
 /// Describes a package from its headers (npk_package_read_info); entries carry no CRC32.
 inline Info info(const std::string& package_path) {
     detail::InfoHandle out;
-    numpack::detail::check(npk_package_read_info(package_path.c_str(), &out.h));
+    numpack::detail::check(npk_package_read_info(numpack::detail::cstr(package_path, "package_path"), &out.h));
     return detail::read(out.h);
 }
 

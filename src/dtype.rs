@@ -123,6 +123,28 @@ impl DType {
             Complex128 => "<c16",
         }
     }
+
+    /// The safetensors `dtype` string for this type, if the format has one. Complex128
+    /// has none (the format's only complex type is `C64`).
+    pub fn safetensors_name(self) -> Option<&'static str> {
+        use DType::*;
+        Some(match self {
+            Bool => "BOOL",
+            Uint8 => "U8",
+            Uint16 => "U16",
+            Uint32 => "U32",
+            Uint64 => "U64",
+            Int8 => "I8",
+            Int16 => "I16",
+            Int32 => "I32",
+            Int64 => "I64",
+            Float16 => "F16",
+            Float32 => "F32",
+            Float64 => "F64",
+            Complex64 => "C64",
+            Complex128 => return None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -559,7 +559,7 @@ fn block_rows(row_bytes: u64) -> u64 {
 }
 
 /// Reports progress to an optional callback; a `false` from it becomes `CANCELLED`.
-struct Meter<'a> {
+pub(crate) struct Meter<'a> {
     cb: Option<Progress<'a>>,
     done: u64,
     total: u64,
@@ -569,7 +569,7 @@ struct Meter<'a> {
 
 impl<'a> Meter<'a> {
     /// Reports `(0, total)`.
-    fn start(cb: Option<Progress<'a>>, total: u64, what: &'static str) -> Result<Meter<'a>> {
+    pub(crate) fn start(cb: Option<Progress<'a>>, total: u64, what: &'static str) -> Result<Meter<'a>> {
         let mut m = Meter { cb, done: 0, total, reported: None, what };
         m.report()?;
         Ok(m)
@@ -586,13 +586,13 @@ impl<'a> Meter<'a> {
     }
 
     /// Counts `bytes` more done and reports.
-    fn advance(&mut self, bytes: u64) -> Result<()> {
+    pub(crate) fn advance(&mut self, bytes: u64) -> Result<()> {
         self.done = (self.done + bytes).min(self.total);
         self.report()
     }
 
     /// Reports `(total, total)` unless that was the last report.
-    fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         self.done = self.total;
         if self.reported == Some(self.total) { Ok(()) } else { self.report() }
     }
@@ -713,7 +713,7 @@ fn temp_array_name() -> String {
 /// Drops temporary arrays left by imports whose process has died (checked through
 /// `/proc/<pid>`; where that does not exist, nothing is dropped). Best effort: a
 /// read-only store or any error leaves them.
-fn drop_orphan_imports(store: &Store) {
+pub(crate) fn drop_orphan_imports(store: &Store) {
     if store.is_read_only() || !Path::new("/proc/self").exists() {
         return;
     }
@@ -739,7 +739,7 @@ fn check_importable(info: &NpyInfo, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn check_target(store: &Store, name: &str, overwrite: bool) -> Result<()> {
+pub(crate) fn check_target(store: &Store, name: &str, overwrite: bool) -> Result<()> {
     crate::name::validate(name)?;
     if !overwrite && store.contains(name)? {
         bail!(AlreadyExists, "an array named {name:?} already exists (import with overwrite to replace it)");
@@ -749,24 +749,24 @@ fn check_target(store: &Store, name: &str, overwrite: bool) -> Result<()> {
 
 /// Writes the data `feed` produces into a new temporary array; returns its name. On
 /// failure the temporary array is dropped.
-fn write_temp(store: &Store, info: &NpyInfo, feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>) -> Result<String> {
+pub(crate) fn write_temp(store: &Store, dtype: DType, shape: &[u64], feed: impl FnOnce(&mut dyn FnMut(&mut [u8], u64) -> Result<()>) -> Result<()>) -> Result<String> {
     let tmp = temp_array_name();
     let mut started = false;
     let result = (|| {
-        let mut shape = info.shape.clone();
+        let mut shape = shape.to_vec();
         let mut sink = |block: &mut [u8], rows: u64| -> Result<()> {
             shape[0] = rows;
             if !started {
                 started = true;
-                store.save(&tmp, info.dtype, &shape, block)
+                store.save(&tmp, dtype, &shape, block)
             } else {
-                store.append(&tmp, info.dtype, &shape, block)
+                store.append(&tmp, dtype, &shape, block)
             }
         };
         feed(&mut sink)?;
         if !started {
             shape[0] = 0;
-            store.save(&tmp, info.dtype, &shape, &[])?;
+            store.save(&tmp, dtype, &shape, &[])?;
         }
         Ok(())
     })();
@@ -782,7 +782,7 @@ fn write_temp(store: &Store, info: &NpyInfo, feed: impl FnOnce(&mut dyn FnMut(&m
 /// Renames temporary arrays to their names, dropping existing arrays first when
 /// `overwrite` (else `ALREADY_EXISTS` for the first that exists, before any rename). On
 /// failure the temporary arrays not yet renamed are dropped.
-fn install(store: &Store, pairs: &[(String, String)], overwrite: bool) -> Result<()> {
+pub(crate) fn install(store: &Store, pairs: &[(String, String)], overwrite: bool) -> Result<()> {
     let result = (|| {
         if !overwrite {
             for (_, name) in pairs {
@@ -827,7 +827,7 @@ pub fn import(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
     check_target(store, name, overwrite)?;
     drop_orphan_imports(store);
     let mut meter = Meter::start(progress, info.data_bytes().unwrap_or(0), "the import")?;
-    let tmp = write_temp(store, &info, |sink| {
+    let tmp = write_temp(store, info.dtype, &info.shape, |sink| {
         stream_file(&info, &file, path, &mut |block, rows| {
             let n = block.len() as u64;
             sink(block, rows)?;
@@ -923,7 +923,7 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool, progre
                         bail!(Corrupt, "{}: the member holds {copied} bytes of data but its shape needs {}", origin.display(), info.data_bytes().unwrap_or(0));
                     }
                     let tmp_info = NpyInfo { file_size: info.data_offset + copied, ..info.clone() };
-                    write_temp(store, &tmp_info, |sink| {
+                    write_temp(store, tmp_info.dtype, &tmp_info.shape, |sink| {
                         stream_file(&tmp_info, &out, &origin, &mut |block, rows| {
                             let n = block.len() as u64;
                             sink(block, rows)?;
@@ -934,7 +934,7 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool, progre
                 let _ = fs::remove_file(&tmp_path);
                 done.push((result?, key.clone()));
             } else {
-                let tmp = write_temp(store, &info, |sink| {
+                let tmp = write_temp(store, info.dtype, &info.shape, |sink| {
                     stream_c(&info, &mut m, &origin, &mut |block, rows| {
                         let n = block.len() as u64;
                         sink(block, rows)?;
@@ -967,14 +967,14 @@ pub fn import_npz(store: &Store, path: impl AsRef<Path>, overwrite: bool, progre
 // Writing files
 
 /// A temporary file next to `path`, removed on drop unless kept.
-struct TempFile {
-    path: PathBuf,
-    file: File,
+pub(crate) struct TempFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
     keep: bool,
 }
 
 impl TempFile {
-    fn new(target: &Path) -> Result<TempFile> {
+    pub(crate) fn new(target: &Path) -> Result<TempFile> {
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -986,7 +986,7 @@ impl TempFile {
     }
 
     /// Syncs the file and renames it to `target`, then syncs the directory.
-    fn persist(mut self, target: &Path) -> Result<()> {
+    pub(crate) fn persist(mut self, target: &Path) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
         fs::rename(&self.path, target).map_err(|e| Error::io("cannot rename a temporary file to", target, e))?;
         self.keep = true;
@@ -997,7 +997,7 @@ impl TempFile {
     /// Makes this file appear at `target` only if nothing is there: a hard link, which
     /// fails atomically if `target` exists. On file systems without hard links, a check
     /// then a rename (a file created at `target` in between would be replaced).
-    fn persist_new(mut self, target: &Path) -> Result<()> {
+    pub(crate) fn persist_new(mut self, target: &Path) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
         let exists = || Error::new(ErrorCode::AlreadyExists, format!("{} already exists", target.display()));
         match fs::hard_link(&self.path, target) {

@@ -18,9 +18,10 @@ fi
     fi
     # npy-append-array: test_npy.py cross-checks files with it. pyarrow, pandas, h5py,
     # zarr: the numpack.io converters are tested against the real libraries; s3fs with
-    # moto[server] (a local S3 endpoint on 127.0.0.1) for from_s3/to_s3.
+    # moto[server] (a local S3 endpoint on 127.0.0.1) for from_s3/to_s3; safetensors: the
+    # reference package, to cross-check .safetensors files both ways.
     "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array \
-        pyarrow pandas h5py zarr s3fs 'moto[server]'
+        pyarrow pandas h5py zarr s3fs 'moto[server]' safetensors
     # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 } >&2

@@ -6,12 +6,14 @@
 //!
 //! - **Names.** Everything is prefixed `npk_` (macros `NPK_`). Functions are named
 //!   `npk_<object>_<verb>`.
-//! - **Handles.** `npk_store`, `npk_view`, `npk_stream`, `npk_names`, `npk_package_info`
-//!   and `npk_check_report` are opaque: the header only declares them. Each is created by
-//!   its functions (`npk_store_open`, `npk_store_view`, `npk_store_stream`,
-//!   `npk_store_list` or `npk_npz_import`, `npk_package_pack`/`unpack`/`read_info`,
-//!   `npk_store_check`) and released by one (`npk_store_close`, `npk_view_free`,
-//!   `npk_stream_free`, `npk_names_free`, `npk_package_info_free`, `npk_check_report_free`).
+//! - **Handles.** `npk_store`, `npk_view`, `npk_stream`, `npk_names`, `npk_package_info`,
+//!   `npk_check_report` and `npk_safetensors_header` are opaque: the header only declares
+//!   them. Each is created by its functions (`npk_store_open`, `npk_store_view`,
+//!   `npk_store_stream`, `npk_store_list`, `npk_npz_import` or `npk_safetensors_import`,
+//!   `npk_package_pack`/`unpack`/`read_info`, `npk_store_check`,
+//!   `npk_safetensors_read_header`) and released by one (`npk_store_close`,
+//!   `npk_view_free`, `npk_stream_free`, `npk_names_free`, `npk_package_info_free`,
+//!   `npk_check_report_free`, `npk_safetensors_header_free`).
 //!   None depends on its store handle staying open.
 //! - **Parameter order.** The object first, then inputs, then outputs.
 //! - **Outputs** (`T *out`) are written only when the call returns `NPK_STATUS_OK`; on
@@ -72,6 +74,7 @@ pub mod view;
 // --- packages (.npkg) ---
 pub mod package;
 // --- end packages ---
+pub mod safetensors;
 
 use std::ffi::{c_char, CStr};
 

@@ -128,5 +128,7 @@ void npy_tests(void);
 void check_tests(void);
 /* Compressed arrays: test_compression.c. */
 void compression_tests(void);
+/* safetensors interop: test_safetensors.c. */
+void safetensors_tests(void);
 
 #endif

@@ -1086,6 +1086,7 @@ int main(int argc, char **argv) {
     /* --- end --- */
     check_tests(); /* check (cli branch) */
     compression_tests(); /* compressed arrays */
+    safetensors_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

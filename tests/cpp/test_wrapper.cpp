@@ -884,6 +884,70 @@ void test_compression(const std::string& dir) {
     s.close();
 }
 
+void test_safetensors(const std::string& dir) {
+    namespace st = numpack::safetensors;
+    numpack::Store s(dir + "/st-store", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    s.save("w", iota_rows(0, 4, 3), {4, 3});
+    s.delete_rows("w", {0});
+    s.save("ids", std::vector<int64_t>{7, 8}, {2});
+    const std::string file = dir + "/m.safetensors";
+    std::remove(file.c_str());
+    uint64_t last = 0;
+    st::export_file(s, file, {}, {{"format", "pt"}}, false, [&](uint64_t done, uint64_t) {
+        last = done;
+        return true;
+    });
+    CHECK(last == 3 * 3 * 4 + 2 * 8);
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, st::export_file(s, file));
+    st::Header h = st::read_header(file);
+    CHECK(h.tensors.size() == 2 && h.metadata.size() == 1);
+    CHECK(h.metadata[0].first == "format" && h.metadata[0].second == "pt");
+    CHECK(h.tensors[0].name == "ids" && h.tensors[0].dtype_name == "I64");  // larger elements first
+    CHECK(h.tensors[1].name == "w" && h.tensors[1].shape == std::vector<uint64_t>({3, 3}));
+    CHECK(h.tensors[1].dtype && *h.tensors[1].dtype == NPK_DTYPE_FLOAT32);
+    CHECK(h.data_offset == 8 + h.header_len && h.file_size == h.data_offset + 52);
+
+    numpack::Store t(dir + "/st-back", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    CHECK(st::import_file(t, file, {"w"}) == std::vector<std::string>({"w"}));
+    CHECK(t.load<float>("w").data == iota_rows(1, 3, 3));
+    EXPECT_ERROR(NPK_STATUS_ALREADY_EXISTS, st::import_file(t, file));
+    EXPECT_ERROR(NPK_STATUS_CANCELLED, st::import_file(t, file, {"ids"}, false, [](uint64_t d, uint64_t) { return d == 0; }));
+    CHECK(!t.has("ids"));
+    CHECK(st::import_file(t, file, {}, true).size() == 2);
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, st::import_file(t, file, {"nope"}));
+    EXPECT_ERROR(NPK_STATUS_NOT_FOUND, st::read_header(dir + "/missing.safetensors"));
+    s.save("c", std::vector<std::complex<double>>{{1, 2}}, {1});
+    EXPECT_ERROR(NPK_STATUS_UNSUPPORTED, st::export_file(s, dir + "/c.safetensors", {"c"}));
+}
+
+// Strings with an embedded NUL never reach the library: C would read "x\0y" as "x".
+void test_embedded_nul(const std::string& dir) {
+    numpack::Store s(dir + "/nul-store", NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS);
+    s.save("x", std::vector<int32_t>{1}, {1});
+    const std::string bad("x\0y", 3);
+    try {
+        s.save(bad, std::vector<int32_t>{2}, {1});
+        CHECK(false);
+    } catch (const numpack::Error& e) {
+        CHECK(e.code() == NPK_STATUS_INVALID_ARGUMENT);
+        CHECK(e.message().find("x\\0y") != std::string::npos);
+        CHECK(e.message().find("`name`") != std::string::npos);
+    }
+    CHECK(s.load<int32_t>("x").data == std::vector<int32_t>({1}));  // "x" was not overwritten
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, s.drop(bad));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, s.info(bad));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, s.rename("x", bad));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, s.clone("x", bad));
+    CHECK(s.names() == std::vector<std::string>({"x"}));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::Store(dir + std::string("/a\0b", 4), NPK_OPEN_CREATE));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::npy::export_file(s, "x", dir + std::string("/x\0.npy", 8)));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::safetensors::export_file(s, dir + "/n.safetensors", {bad}));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT,
+                 numpack::safetensors::export_file(s, dir + "/n.safetensors", {}, {{bad, "v"}}));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::safetensors::import_file(s, dir + "/n.safetensors", {bad}));
+    EXPECT_ERROR(NPK_STATUS_INVALID_ARGUMENT, numpack::package::pack(s, dir + std::string("/p\0.npkg", 9)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -904,6 +968,8 @@ int main(int argc, char** argv) {
         test_npy(dir);  // .npy interop
         test_check(dir);  // check (cli branch)
         test_compression(dir);  // compressed arrays
+        test_safetensors(dir);
+        test_embedded_nul(dir);
     } catch (const std::exception& e) {
         ++failed;
         std::cerr << "FAIL: unexpected exception: " << e.what() << "\n";

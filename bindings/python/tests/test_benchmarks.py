@@ -71,3 +71,11 @@ def test_io_benchmark(tmp_path):
     for r in body:
         positive(r[3])
         positive(r[4])
+
+
+def test_safetensors_benchmark(tmp_path):
+    rows = run("bench_safetensors.py", "--size-mb", "10", "--repeat", "1", tmp_path=tmp_path)
+    body = [cells(r) for r in rows[1:]]
+    assert [r[0] for r in body] == ["import: file → store", "export: store → file"]
+    for r in body:
+        positive(r[1].replace(",", ""))

@@ -11,6 +11,7 @@ mod check_cmd;
 mod exit;
 mod format;
 mod npy_cmds;
+mod safetensors_cmds;
 mod package_cmds;
 mod store_cmds;
 mod ui;
@@ -50,9 +51,9 @@ enum Command {
     Unpack(package_cmds::UnpackArgs),
     /// List the files of a .npkg package without unpacking it.
     PackageInfo(package_cmds::PackageInfoArgs),
-    /// Import a .npy (or every array of an .npz) into a store, streamed.
+    /// Import a .npy (or every array of an .npz, or tensors of a .safetensors) into a store, streamed.
     Import(npy_cmds::ImportArgs),
-    /// Export an array to a .npy file, streamed and atomic; the file stays appendable.
+    /// Export an array to a .npy file (appendable), or arrays to a .safetensors file; streamed, atomic.
     Export(npy_cmds::ExportArgs),
     /// Append the rows of one .npy file to another in place (safe with other appenders).
     AppendNpy(npy_cmds::AppendNpyArgs),

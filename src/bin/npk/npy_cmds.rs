@@ -1,4 +1,5 @@
-//! Subcommands on NumPy files: import, export, append-npy, recover-npy (over `numpack::npy`).
+//! Subcommands on NumPy files: import, export, append-npy, recover-npy (over `numpack::npy`);
+//! import and export hand `.safetensors` files to `safetensors_cmds`.
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,7 @@ fn with_npy_hint(e: Error, path: &Path) -> Error {
 pub struct ImportArgs {
     /// The store directory (created if missing).
     pub store: PathBuf,
-    /// The `.npy` or `.npz` file to import.
+    /// The `.npy`, `.npz` or `.safetensors` file to import.
     pub file: PathBuf,
     /// The array name for a `.npy` (default: the file name without `.npy`). An `.npz`
     /// gives one array per member, named by its key.
@@ -43,14 +44,24 @@ pub struct ImportArgs {
     /// Replace arrays that already exist.
     #[arg(long)]
     pub overwrite: bool,
+    /// For a `.safetensors`: import only this tensor (repeatable; default: all). Tensors
+    /// become arrays named by their keys.
+    #[arg(long = "tensor", value_name = "KEY")]
+    pub tensors: Vec<String>,
 }
 
 pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
+    if crate::safetensors_cmds::is_safetensors(&a.file) {
+        return crate::safetensors_cmds::import(a, ctx);
+    }
+    if !a.tensors.is_empty() {
+        return Err(ui::invalid("--tensor applies to a .safetensors file"));
+    }
     let ext = a.file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let npz = match ext.as_deref() {
         Some("npy") => false,
         Some("npz") => true,
-        _ => return Err(ui::invalid(format!("{}: expected a .npy or .npz file", a.file.display()))),
+        _ => return Err(ui::invalid(format!("{}: expected a .npy, .npz or .safetensors file", a.file.display()))),
     };
     if npz && a.name.is_some() {
         return Err(ui::invalid("--name applies to a .npy; the arrays of an .npz are named by their keys"));
@@ -97,16 +108,44 @@ pub fn import(a: &ImportArgs, ctx: &Ctx) -> Result<i32> {
 pub struct ExportArgs {
     /// The store directory.
     pub store: PathBuf,
-    /// The array to export (its live rows, in order).
-    pub array: String,
-    /// The `.npy` file to write (atomically; its header can grow for appends).
-    pub file: PathBuf,
+    /// The arrays to export (their live rows, in order), then the file to write: a `.npy`
+    /// (exactly one array; written atomically, its header can grow for appends) or a
+    /// `.safetensors` (any number of arrays, none meaning every array; written atomically).
+    #[arg(value_name = "[ARRAY]... FILE", required = true, num_args = 1..)]
+    pub targets: Vec<PathBuf>,
     /// Replace an existing file.
     #[arg(long)]
     pub overwrite: bool,
+    /// For a `.safetensors`: an entry of its `__metadata__` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+}
+
+impl ExportArgs {
+    /// The file to write (the last target).
+    pub fn file(&self) -> &Path {
+        self.targets.last().expect("clap requires one target")
+    }
+
+    /// The array names (every target but the last).
+    pub fn arrays(&self) -> Result<Vec<String>> {
+        let names = &self.targets[..self.targets.len() - 1];
+        names.iter().map(|n| n.to_str().map(str::to_string).ok_or_else(|| ui::invalid(format!("array name {n:?} is not UTF-8")))).collect()
+    }
 }
 
 pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
+    if crate::safetensors_cmds::is_safetensors(a.file()) {
+        return crate::safetensors_cmds::export(a, ctx);
+    }
+    if !a.metadata.is_empty() {
+        return Err(ui::invalid("--metadata applies to a .safetensors file"));
+    }
+    let arrays = a.arrays()?;
+    let [array] = &arrays[..] else {
+        return Err(ui::invalid(format!("a .npy holds exactly one array, but {} were given", arrays.len())));
+    };
+    let file = a.file();
     if !a.store.join(numpack::metadata::FILE_NAME).exists() && !a.store.join(numpack::wal::FILE_NAME).exists() {
         return Err(Error::new(ErrorCode::StoreNotFound, format!("no store at {}", a.store.display())));
     }
@@ -114,14 +153,14 @@ pub fn export(a: &ExportArgs, ctx: &Ctx) -> Result<i32> {
     ui::catch_ctrl_c();
     let bar = ctx.bar(0, "export", true);
     let mut cb = ui::progress(&bar);
-    let info = npy::export(&store, &a.array, &a.file, a.overwrite, Some(&mut cb));
+    let info = npy::export(&store, array, file, a.overwrite, Some(&mut cb));
     bar.finish_and_clear();
     let info = info?;
     store.close()?;
-    let mut v = npy_json(&a.file, &info);
+    let mut v = npy_json(file, &info);
     v["store"] = json!(a.store.display().to_string());
-    v["array"] = json!(a.array);
-    ctx.emit(v, || format!("exported {} to {}: {} {}\n", a.array, a.file.display(), info.dtype.numpy_name(), ui::shape(&info.shape)));
+    v["array"] = json!(array);
+    ctx.emit(v, || format!("exported {} to {}: {} {}\n", array, file.display(), info.dtype.numpy_name(), ui::shape(&info.shape)));
     Ok(0)
 }
 

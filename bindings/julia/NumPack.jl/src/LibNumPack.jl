@@ -217,6 +217,10 @@ const EXPORTS = (
     :npk_store_check, :npk_check_report_len, :npk_check_report_get, :npk_check_report_free,
     # compressed arrays
     :npk_store_save_with, :npk_store_compression,
+    # safetensors
+    :npk_safetensors_read_header, :npk_safetensors_header_summary,
+    :npk_safetensors_header_get_tensor, :npk_safetensors_header_get_metadata,
+    :npk_safetensors_header_free, :npk_safetensors_import, :npk_safetensors_export,
 )
 
 const HANDLE = Ref{Ptr{Cvoid}}(C_NULL)
@@ -455,6 +459,60 @@ npk_npy_make_appendable(path, out_rewritten) =
 npk_npy_recover(path, flags, out) =
     ccall(fptr(:npk_npy_recover), UInt32, (Cstring, UInt32, Ptr{npk_npy_recovery}), path, flags, out)
 # --- end ---
+# -- safetensors ---------------------------------------------------------------------------
+
+const NPK_SAFETENSORS_OVERWRITE = UInt32(1)
+const NPK_SAFETENSORS_NO_DTYPE = UInt32(0xFFFFFFFF)
+
+"Opaque safetensors header description (`npk_safetensors_header`), only ever behind a Ptr."
+mutable struct npk_safetensors_header end
+
+"`npk_safetensors_summary` (field for field, same layout)."
+struct npk_safetensors_summary
+    tensor_count::UInt64
+    metadata_count::UInt64
+    header_len::UInt64
+    data_offset::UInt64
+    file_size::UInt64
+end
+npk_safetensors_summary() = npk_safetensors_summary(0, 0, 0, 0, 0)
+
+"`npk_safetensors_tensor` (field for field, same layout); the strings belong to the header."
+struct npk_safetensors_tensor
+    name::Ptr{UInt8}
+    dtype_name::Ptr{UInt8}
+    npk_dtype::UInt32
+    ndim::UInt32
+    shape::NTuple{NPK_MAX_NDIM,UInt64}
+    data_begin::UInt64
+    data_end::UInt64
+end
+npk_safetensors_tensor() = npk_safetensors_tensor(C_NULL, C_NULL, 0, 0, ntuple(_ -> UInt64(0), NPK_MAX_NDIM), 0, 0)
+
+npk_safetensors_read_header(path, out) =
+    ccall(fptr(:npk_safetensors_read_header), UInt32, (Cstring, Ptr{Ptr{npk_safetensors_header}}), path, out)
+npk_safetensors_header_summary(header, out) =
+    ccall(fptr(:npk_safetensors_header_summary), UInt32,
+          (Ptr{npk_safetensors_header}, Ptr{npk_safetensors_summary}), header, out)
+npk_safetensors_header_get_tensor(header, index, out) =
+    ccall(fptr(:npk_safetensors_header_get_tensor), UInt32,
+          (Ptr{npk_safetensors_header}, Csize_t, Ptr{npk_safetensors_tensor}), header, index, out)
+npk_safetensors_header_get_metadata(header, index, out_key, out_value) =
+    ccall(fptr(:npk_safetensors_header_get_metadata), UInt32,
+          (Ptr{npk_safetensors_header}, Csize_t, Ptr{Ptr{UInt8}}, Ptr{Ptr{UInt8}}), header, index, out_key, out_value)
+npk_safetensors_header_free(header) =
+    ccall(fptr(:npk_safetensors_header_free), Cvoid, (Ptr{npk_safetensors_header},), header)
+npk_safetensors_import(store, path, names, names_len, flags, progress, user_data, out) =
+    ccall(fptr(:npk_safetensors_import), UInt32,
+          (Ptr{npk_store}, Cstring, Ptr{Ptr{UInt8}}, Csize_t, UInt32, npk_progress_fn, Ptr{Cvoid}, Ptr{Ptr{npk_names}}),
+          store, path, names, names_len, flags, progress, user_data, out)
+npk_safetensors_export(store, path, names, names_len, meta_keys, meta_values, meta_len, flags, progress, user_data) =
+    ccall(fptr(:npk_safetensors_export), UInt32,
+          (Ptr{npk_store}, Cstring, Ptr{Ptr{UInt8}}, Csize_t, Ptr{Ptr{UInt8}}, Ptr{Ptr{UInt8}}, Csize_t, UInt32,
+           npk_progress_fn, Ptr{Cvoid}),
+          store, path, names, names_len, meta_keys, meta_values, meta_len, flags, progress, user_data)
+# -- end safetensors -----------------------------------------------------------------------
+
 # check (cli branch)
 npk_store_check(path, out) =
     ccall(fptr(:npk_store_check), UInt32, (Cstring, Ptr{Ptr{npk_check_report}}), path, out)

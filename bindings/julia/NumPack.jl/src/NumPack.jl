@@ -615,5 +615,6 @@ include("package.jl")  # packages (.npkg): NumPack.pack, NumPack.unpack, NumPack
 include("npy.jl")
 # --- end ---
 include("check.jl")  # check (cli branch)
+include("safetensors.jl")
 
 end # module

@@ -491,6 +491,40 @@ end
     end
     # --- end ---
 
+    @testset "safetensors" begin
+        s = NumPackStore(joinpath(dir, "st"); drop=true)
+        a = Float32[10r + c for c in 0:2, r in 0:4]  # 5 rows of 3
+        s["a"] = a
+        s["ids"] = Int64[7, 8]
+        f = joinpath(dir, "m.safetensors")
+        isfile(f) && rm(f)
+        calls = Tuple{Int,Int}[]
+        export_safetensors(s, f; metadata=Dict("format" => "pt"), progress=(d, t) -> (push!(calls, (d, t)); true))
+        @test last(calls) == (sizeof(a) + 16, sizeof(a) + 16)
+        e = try export_safetensors(s, f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        h = safetensors_header(f)
+        @test [t.name for t in h.tensors] == ["ids", "a"]  # larger elements first
+        @test h.tensors[2].eltype == Float32 && h.tensors[2].shape == [5, 3] && h.tensors[2].dtype_name == "F32"
+        @test h.metadata == ["format" => "pt"] && h.data_offset == 8 + h.header_len
+        t = NumPackStore(joinpath(dir, "st2"); drop=true)
+        @test import_safetensors(t, f; names=["a"]) == ["a"]
+        @test t["a"] == a
+        e = try import_safetensors(t, f) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_ALREADY_EXISTS
+        e = try import_safetensors(t, f; names=["ids"], progress=(d, t) -> d == 0) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_CANCELLED
+        @test !haskey(t, "ids")
+        @test sort(import_safetensors(t, f; overwrite=true)) == ["a", "ids"]
+        e = try safetensors_header(joinpath(dir, "missing.safetensors")) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_NOT_FOUND
+        s["z"] = ComplexF64[1 + 2im]
+        e = try export_safetensors(s, joinpath(dir, "z.safetensors"); names=["z"]) catch e; e end
+        @test e isa NumPackError && e.code == L.NPK_STATUS_UNSUPPORTED
+        close(s)
+        close(t)
+    end
+
     # check (cli branch)
     @testset "check_store" begin
         p = joinpath(dir, "chk")

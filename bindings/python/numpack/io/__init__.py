@@ -44,3 +44,15 @@ __all__ += [
     "from_pt", "to_pt", "from_tensor", "to_tensor", "from_s3", "to_s3", "DLPackBuffer", "to_dlpack",
     "from_dlpack", "numpy_to_arrow_zero_copy", "arrow_to_numpy_zero_copy", "table_to_numpy_zero_copy",
     "numpy_to_torch_zero_copy", "torch_to_numpy_zero_copy", "ZeroCopyArray", "wrap_for_zero_copy"]
+
+from .safetensors_io import (  # noqa: E402,F401
+    from_safetensors_file,
+    from_tensor_dict,
+    get_safetensors_metadata,
+    iter_safetensors,
+    to_safetensors_file,
+    to_tensor_dict,
+)
+
+__all__ += ["from_safetensors_file", "to_safetensors_file", "from_tensor_dict", "to_tensor_dict",
+            "get_safetensors_metadata", "iter_safetensors"]
