@@ -17,6 +17,7 @@ pub mod name;
 pub mod npy;
 // --- end ---
 pub mod package;
+pub mod segments;
 pub mod store;
 pub mod stream;
 pub mod vector;

@@ -48,7 +48,7 @@ impl Store {
         })();
         drop(f);
         let result = built.and_then(|_| {
-            let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us() };
+            let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us(), segmented: false };
             self.inner.mutate(|inner, st| inner.install(st, Op::ZSave { name: name.into(), entry, tmp: tmp.clone(), keep_bitmap: false }))
         });
         if result.is_err() {
@@ -166,7 +166,7 @@ impl Inner {
     pub(super) fn z_rewrite(&self, st: &mut State, name: &str, keep_rows: bool) -> Result<()> {
         let a = array(st, name)?;
         let Some(z) = self.zfile(&a)? else { return Err(Error::invalid(format!("array {name:?} is not compressed"))) };
-        let mut entry = Entry { dtype: a.entry.dtype, shape: a.entry.shape.clone(), modified_us: now_us() };
+        let mut entry = Entry { dtype: a.entry.dtype, shape: a.entry.shape.clone(), modified_us: now_us(), segmented: false };
         if !keep_rows {
             entry.shape = a.info().shape;
         }
