@@ -28,6 +28,9 @@ impl Inner {
     /// returns the new manifest's bytes (for the record) and the files written.
     pub(super) fn seg_write_rows(&self, name: &str, entry: &Entry, data: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
         let rb = entry.row_bytes();
+        // Every segment is opened and checked first: rows are never added to an array
+        // whose earlier rows are damaged.
+        self.files.segmented(name, entry)?;
         let old = self.seg_manifest(name, entry)?;
         let rows = if rb == 0 { 0 } else { data.len() as u64 / rb };
         let (new, pieces) = old.plan_append(name, rb, rows, segments::target_bytes(rb));

@@ -1,0 +1,636 @@
+//! NumPack 0.7's segmented arrays (`data_<name>.npkseg` + `data_<name>_segments/`): stores
+//! built file by file exactly as 0.7 writes them, then every read path, every mutation,
+//! check, packages and hostile manifests.
+//!
+//! Appends and compactions size segments from `NUMPACK_SEGMENT_TARGET_BYTES`, as NumPack
+//! 0.7 does; every test sets it (once, before any store is touched) to [`TARGET`].
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use numpack::check::{self, ids};
+use numpack::metadata::{self, Catalogue, Entry};
+use numpack::segments::{self, Manifest, Segment};
+use numpack::{DType, ErrorCode, OpenOptions, Store};
+
+/// The segment target appends and compactions use: two pages.
+const TARGET: u64 = 8192;
+
+fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: every test calls this first, and `Once` makes the others wait, so no thread
+    // reads the environment while it is written.
+    ONCE.call_once(|| unsafe { std::env::set_var("NUMPACK_SEGMENT_TARGET_BYTES", TARGET.to_string()) });
+}
+
+fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut r = common::Rng::new(seed);
+    (0..n).map(|_| r.next_u64() as u8).collect()
+}
+
+fn row_bytes(dtype: DType, shape: &[u64]) -> u64 {
+    shape[1..].iter().product::<u64>() * dtype.size() as u64
+}
+
+/// Writes segment files and manifest for `data` as NumPack 0.7 does with segments of at
+/// most `target` bytes (whole rows, at least one).
+fn write_segments(dir: &Path, name: &str, rb: u64, data: &[u8], target: u64) -> Manifest {
+    let per = (target.max(rb) / rb.max(1)).max(1);
+    let rows = data.len() as u64 / rb;
+    fs::create_dir_all(dir.join(segments::dir_name(name))).unwrap();
+    let mut m = Manifest::default();
+    let mut start = 0;
+    while start < rows {
+        let n = per.min(rows - start);
+        let file = segments::segment_file(name, m.segments.len());
+        fs::write(dir.join(&file), &data[(start * rb) as usize..((start + n) * rb) as usize]).unwrap();
+        m.segments.push(Segment { file, rows: n, bytes: n * rb });
+        start += n;
+    }
+    fs::write(dir.join(segments::manifest_file(name)), m.encode()).unwrap();
+    m
+}
+
+struct Array07 {
+    name: &'static str,
+    dtype: DType,
+    shape: Vec<u64>,
+    data: Vec<u8>,
+    /// Segment target; `None` writes a plain `.npkd`.
+    target: Option<u64>,
+}
+
+/// A store as NumPack 0.7 leaves it: catalogue, data files, no log.
+fn make07(dir: &Path, arrays: &[Array07]) {
+    fs::create_dir_all(dir).unwrap();
+    let mut cat = Catalogue::new();
+    for a in arrays {
+        let segmented = a.target.is_some();
+        match a.target {
+            Some(t) => {
+                write_segments(dir, a.name, row_bytes(a.dtype, &a.shape), &a.data, t);
+            }
+            None => fs::write(dir.join(numpack::name::data_file(a.name)), &a.data).unwrap(),
+        }
+        cat.insert(a.name.to_string(), Entry { dtype: a.dtype, shape: a.shape.clone(), modified_us: 1, segmented });
+    }
+    fs::write(dir.join(metadata::FILE_NAME), metadata::encode(&cat)).unwrap();
+}
+
+fn arr(name: &'static str, dtype: DType, shape: &[u64], seed: u64, target: Option<u64>) -> Array07 {
+    let n = shape.iter().product::<u64>() as usize * dtype.size();
+    let mut data = bytes(seed, n);
+    if dtype == DType::Bool {
+        data.iter_mut().for_each(|b| *b &= 1);
+    }
+    Array07 { name, dtype, shape: shape.to_vec(), data, target }
+}
+
+/// The layouts tested: 1-D to 3-D, several dtypes, segment sizes that are and are not
+/// page multiples, single-row segments and a last segment partly filled.
+fn layouts() -> Vec<Array07> {
+    vec![
+        arr("f32_2d", DType::Float32, &[100, 3], 1, Some(120)), // 12-byte rows, 10 per segment
+        arr("i64_1d", DType::Int64, &[37], 2, Some(8)),          // one row per segment
+        arr("u8_3d", DType::Uint8, &[50, 2, 5], 3, Some(70)),    // 7 rows per segment, last 1
+        arr("f64_aligned", DType::Float64, &[40, 64], 4, Some(4096)), // page-sized segments
+        arr("c64", DType::Complex64, &[9, 2], 5, Some(40)),
+        arr("bool", DType::Bool, &[33], 6, Some(10)),
+        arr("plain", DType::Int32, &[20, 2], 7, None),
+    ]
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, OpenOptions::default()).unwrap()
+}
+
+fn open_ro(dir: &Path) -> Store {
+    Store::open(dir, OpenOptions { read_only: true, ..Default::default() }).unwrap()
+}
+
+fn rows_of<'a>(data: &'a [u8], rb: usize) -> Vec<&'a [u8]> {
+    if rb == 0 { vec![] } else { data.chunks(rb).collect() }
+}
+
+/// Every read path agrees with `want` (the array's logical rows).
+fn check_reads(s: &Store, name: &str, dtype: DType, shape: &[u64], want: &[u8]) {
+    let info = s.info(name).unwrap();
+    assert_eq!(info.dtype, dtype, "{name}");
+    assert_eq!(info.shape, shape, "{name}");
+    let (_, all) = s.load(name).unwrap();
+    assert_eq!(all, want, "{name}: load");
+    let rb = row_bytes(dtype, shape) as usize;
+    let rows = shape[0];
+    let rs = rows_of(want, rb);
+    // Every range of a small array; of a larger one, every 3-row range (so every segment
+    // boundary is crossed) and random ones.
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    if rows <= 40 {
+        ranges.extend((0..=rows).flat_map(|a| (a..=rows).map(move |b| (a, b))));
+    } else {
+        ranges.extend((0..rows - 3).map(|a| (a, a + 3)));
+        let mut r = common::Rng::new(rows * 7);
+        for _ in 0..200 {
+            let a = r.below(rows + 1);
+            ranges.push((a, r.range(a, rows)));
+        }
+    }
+    for (start, stop) in ranges {
+        let mut out = vec![0u8; (stop - start) as usize * rb];
+        s.read_range_into(name, start, stop, &mut out).unwrap();
+        assert_eq!(out, &want[start as usize * rb..stop as usize * rb], "{name}: rows {start}..{stop}");
+    }
+    // Random rows, negative ones and repeats.
+    let mut r = common::Rng::new(rows);
+    let idx: Vec<i64> = (0..rows * 2).map(|_| r.below(rows.max(1)) as i64 - if r.chance(300) { rows as i64 } else { 0 }).collect();
+    if rows > 0 {
+        let mut out = vec![0u8; idx.len() * rb];
+        s.read_rows_into(name, &idx, &mut out).unwrap();
+        let exp: Vec<u8> = idx.iter().flat_map(|&i| rs[if i < 0 { (i + rows as i64) as usize } else { i as usize }].to_vec()).collect();
+        assert_eq!(out, exp, "{name}: read_rows");
+    }
+    let e = s.read_rows_into(name, &[rows as i64], &mut vec![0u8; rb]).unwrap_err();
+    assert_eq!(e.code, ErrorCode::IndexOutOfRange);
+    // A view: logical rows through its row map.
+    let v = s.view(name, false).unwrap();
+    let got: Vec<u8> = match v.row_map() {
+        None => v.bytes().to_vec(),
+        Some(m) => m.iter().flat_map(|&p| v.bytes()[p as usize * rb..(p as usize + 1) * rb].to_vec()).collect(),
+    };
+    assert_eq!(got, want, "{name}: view");
+    // A stream, in batches that straddle segments.
+    let mut st = s.stream(name, 3).unwrap();
+    let mut buf = vec![0u8; 3 * rb];
+    let mut streamed = Vec::new();
+    loop {
+        let n = st.next_into(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        streamed.extend_from_slice(&buf[..n as usize * rb]);
+    }
+    assert_eq!(streamed, want, "{name}: stream");
+}
+
+fn assert_clean(dir: &Path) {
+    let r = check::check(dir).unwrap();
+    let bad: Vec<_> = r.findings.iter().filter(|f| f.severity >= check::Severity::Warning).collect();
+    assert!(bad.is_empty(), "check found {bad:#?}");
+}
+
+fn manifest(dir: &Path, name: &str) -> Manifest {
+    Manifest::parse(&fs::read(dir.join(segments::manifest_file(name))).unwrap(), name).unwrap()
+}
+
+/// Names, sizes and contents of every file under `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walk(dir) {
+        let rel = e.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.insert(rel, fs::read(&e).unwrap_or_default());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_read_path_reads_0_7_segments() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let arrays = layouts();
+    make07(d.path(), &arrays);
+    assert_clean(d.path());
+    let before = snapshot(d.path());
+    {
+        let s = open_ro(d.path());
+        for a in &arrays {
+            check_reads(&s, a.name, a.dtype, &a.shape, &a.data);
+        }
+        assert!(s.view("f32_2d", true).is_err());
+    }
+    // The log (numpack.wal) is created by any open of a writable directory, as for every
+    // store; nothing of NumPack's format may change.
+    let mut after = snapshot(d.path());
+    after.remove("numpack.wal");
+    let changed: Vec<&String> = after.keys().filter(|k| before.get(*k) != after.get(*k)).chain(before.keys().filter(|k| !after.contains_key(*k))).collect();
+    assert!(changed.is_empty(), "a read-only open changed {changed:?}");
+    let s = open(d.path());
+    for a in &arrays {
+        check_reads(&s, a.name, a.dtype, &a.shape, &a.data);
+    }
+    let e = s.view("f32_2d", true).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unsupported);
+    assert!(e.message.contains("segments"), "{}", e.message);
+}
+
+#[test]
+fn vector_search_reads_segments() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let mut a = arr("v", DType::Float32, &[30, 4], 9, Some(48));
+    let floats: Vec<f32> = (0..120).map(|i| (i as f32 * 0.37).sin()).collect();
+    a.data = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let mut p = arr("p", DType::Float32, &[30, 4], 9, None);
+    p.data = a.data.clone();
+    make07(d.path(), &[a, p]);
+    let s = open_ro(d.path());
+    let q: Vec<u8> = floats[40..44].iter().flat_map(|f| f.to_le_bytes()).collect();
+    let top = |name: &str| {
+        let qv = numpack::vector::Vectors::new(DType::Float32, 4, &q).unwrap();
+        let mut idx = [0u64; 5];
+        let mut sc = [0f64; 5];
+        numpack::vector::store_top_k_into(&s, name, numpack::vector::Metric::L2, qv, 5, &mut idx, &mut sc).unwrap();
+        (idx, sc)
+    };
+    let (seg, plain) = (top("v"), top("p"));
+    assert_eq!(seg, plain);
+    assert_eq!(seg.0[0], 10);
+}
+
+/// Model of one array's logical rows.
+struct Model {
+    dtype: DType,
+    shape: Vec<u64>,
+    rows: Vec<Vec<u8>>,
+}
+
+impl Model {
+    fn of(a: &Array07) -> Model {
+        let rb = row_bytes(a.dtype, &a.shape) as usize;
+        Model { dtype: a.dtype, shape: a.shape.clone(), rows: a.data.chunks(rb).map(<[u8]>::to_vec).collect() }
+    }
+    fn data(&self) -> Vec<u8> {
+        self.rows.concat()
+    }
+    fn logical_shape(&self) -> Vec<u64> {
+        let mut s = self.shape.clone();
+        s[0] = self.rows.len() as u64;
+        s
+    }
+    fn check(&self, s: &Store, name: &str) {
+        check_reads(s, name, self.dtype, &self.logical_shape(), &self.data());
+    }
+}
+
+#[test]
+fn mutations_keep_segments_as_0_7_lays_them_out() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let arrays = layouts();
+    make07(d.path(), &arrays);
+    let s = open(d.path());
+    let mut models: BTreeMap<&str, Model> = arrays.iter().map(|a| (a.name, Model::of(a))).collect();
+    for (k, a) in arrays.iter().enumerate() {
+        let m = models.get_mut(a.name).unwrap();
+        let rb = row_bytes(a.dtype, &a.shape);
+        let seed = 100 + k as u64;
+        // Append: tops up the last segment to TARGET, then adds segments of TARGET bytes.
+        let before = if a.target.is_some() { Some(manifest(d.path(), a.name)) } else { None };
+        let add = (2 * TARGET / rb + 3).max(3);
+        let mut shape = a.shape.clone();
+        shape[0] = add;
+        let data = bytes(seed, (add * rb) as usize);
+        let data: Vec<u8> = if a.dtype == DType::Bool { data.iter().map(|b| b & 1).collect() } else { data };
+        s.append(a.name, a.dtype, &shape, &data).unwrap();
+        m.rows.extend(data.chunks(rb as usize).map(<[u8]>::to_vec));
+        if let Some(before) = before {
+            let after = manifest(d.path(), a.name);
+            let (want, _) = before.plan_append(a.name, rb, add, TARGET);
+            assert_eq!(after, want, "{}: segments after append", a.name);
+            assert!(after.segments.len() > before.segments.len());
+            assert_eq!(after.segments.last().unwrap().file, segments::segment_file(a.name, after.segments.len() - 1));
+        }
+        m.check(&s, a.name);
+        // Replace rows spread over several segments, and a range across boundaries.
+        let n = m.rows.len() as i64;
+        let idx = vec![0, n / 3, n / 2, n - 1, -2];
+        let newrows: Vec<u8> = idx.iter().enumerate().flat_map(|(i, _)| vec![(i as u8 + 1) & if a.dtype == DType::Bool { 1 } else { 0xff }; rb as usize]).collect();
+        s.replace_rows(a.name, a.dtype, &idx, &newrows).unwrap();
+        for (i, &j) in idx.iter().enumerate() {
+            let j = if j < 0 { (j + n) as usize } else { j as usize };
+            m.rows[j] = newrows[i * rb as usize..(i + 1) * rb as usize].to_vec();
+        }
+        let span = (m.rows.len() as u64 / 2).min(25);
+        let fill: Vec<u8> = vec![if a.dtype == DType::Bool { 1 } else { 0x5a }; (span * rb) as usize];
+        s.replace_range(a.name, a.dtype, 1, span, &fill).unwrap();
+        for r in 0..span as usize {
+            m.rows[1 + r] = fill[..rb as usize].to_vec();
+        }
+        m.check(&s, a.name);
+        // Delete rows (the bitmap), then compact.
+        let del: Vec<i64> = (0..m.rows.len() as i64).filter(|i| i % 3 == 1).collect();
+        s.delete_rows(a.name, &del).unwrap();
+        let mut i = 0;
+        m.rows.retain(|_| {
+            i += 1;
+            (i - 1) % 3 != 1
+        });
+        m.check(&s, a.name);
+        s.compact(a.name).unwrap();
+        m.check(&s, a.name);
+        let live = m.rows.len() as u64 * rb;
+        let seg = d.path().join(segments::manifest_file(a.name)).exists();
+        if a.target.is_some() {
+            // 0.7's rule: still segmented while the live bytes exceed the target.
+            assert_eq!(seg, live > TARGET, "{}: {live} live bytes", a.name);
+            if seg {
+                let mf = manifest(d.path(), a.name);
+                assert!(mf.segments[..mf.segments.len() - 1].iter().all(|x| x.bytes == TARGET / rb * rb));
+                let on_disk = fs::read_dir(d.path().join(segments::dir_name(a.name))).unwrap().count();
+                assert_eq!(on_disk, mf.segments.len(), "{}: old segments left", a.name);
+            } else {
+                assert!(!d.path().join(segments::dir_name(a.name)).exists());
+            }
+        }
+        assert_clean(d.path());
+    }
+    // A fresh handle sees the same.
+    drop(s);
+    assert_clean(d.path());
+    let s = open_ro(d.path());
+    for (name, m) in &models {
+        m.check(&s, name);
+    }
+    drop(s);
+    let s = open(d.path());
+
+    // Rename moves the directory and rewrites the manifest's names.
+    assert!(d.path().join(segments::manifest_file("u8_3d")).exists());
+    s.rename("u8_3d", "moved").unwrap();
+    let m = models.remove("u8_3d").unwrap();
+    m.check(&s, "moved");
+    assert!(!d.path().join(segments::dir_name("u8_3d")).exists());
+    assert!(!d.path().join(segments::manifest_file("u8_3d")).exists());
+    assert!(manifest(d.path(), "moved").segments.iter().all(|x| x.file.starts_with("data_moved_segments/")));
+    models.insert("moved", m);
+    assert_clean(d.path());
+
+    // Clone of a segmented array: a plain copy NumPack 0.4.5 can read too.
+    s.clone_array("moved", "copy").unwrap();
+    models["moved"].check(&s, "copy");
+    assert!(d.path().join("data_copy.npkd").exists());
+
+    // Saving over a segmented array replaces it with a plain file; the segments go.
+    let new = bytes(7, 16 * 4);
+    s.save("f64_aligned", DType::Int32, &[16], &new).unwrap();
+    assert_eq!(s.load("f64_aligned").unwrap().1, new);
+    assert!(!d.path().join(segments::manifest_file("f64_aligned")).exists());
+    assert!(!d.path().join(segments::dir_name("f64_aligned")).exists());
+    models.remove("f64_aligned");
+
+    // Drop removes manifest and directory.
+    s.drop_array("moved").unwrap();
+    assert!(!d.path().join(segments::manifest_file("moved")).exists());
+    assert!(!d.path().join(segments::dir_name("moved")).exists());
+    models.remove("moved");
+    assert_clean(d.path());
+    drop(s);
+    let s = open(d.path());
+    for (name, m) in &models {
+        m.check(&s, name);
+    }
+    // Reset removes every segment file.
+    s.reset().unwrap();
+    let left: Vec<_> = fs::read_dir(d.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("data_")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn packages_carry_manifest_and_segments() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("s");
+    let arrays = layouts();
+    make07(&store, &arrays);
+    let pkg = d.path().join("s.npkg");
+    let s = open(&store);
+    s.delete_rows("f32_2d", &[3, 50]).unwrap();
+    let info = numpack::package::pack(&s, &pkg, &Default::default(), None).unwrap();
+    let names: Vec<&str> = info.entries.iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&"data_f32_2d.npkseg"), "{names:?}");
+    assert!(names.contains(&"data_f32_2d_segments/seg_000009.npkd"), "{names:?}");
+    let out = d.path().join("u");
+    numpack::package::unpack(&pkg, &out, false, true, None).unwrap();
+    assert_clean(&out);
+    let u = open_ro(&out);
+    for a in &arrays {
+        assert_eq!(u.load(a.name).unwrap(), s.load(a.name).unwrap(), "{}", a.name);
+    }
+}
+
+/// Writes a package file holding `files` (name, bytes) raw, as NumPack's layout.
+fn raw_package(path: &Path, files: &[(String, Vec<u8>)]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"NPKG");
+    b.extend_from_slice(&2u32.to_le_bytes());
+    b.push(0);
+    b.extend_from_slice(&(files.len() as u32).to_le_bytes());
+    let mut footer = crc32fast::Hasher::new();
+    for (n, data) in files {
+        b.extend_from_slice(&(n.len() as u32).to_le_bytes());
+        b.extend_from_slice(n.as_bytes());
+        b.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(data);
+        footer.update(&crc32fast::hash(data).to_le_bytes());
+    }
+    b.extend_from_slice(&footer.finalize().to_le_bytes());
+    fs::write(path, b).unwrap();
+}
+
+#[test]
+fn hostile_packages_cannot_escape_or_lie() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("s");
+    make07(&store, &[arr("a", DType::Int16, &[10], 1, Some(6))]);
+    let files: Vec<(String, Vec<u8>)> = snapshot(&store).into_iter().collect();
+    let ok = d.path().join("ok.npkg");
+    raw_package(&ok, &files);
+    numpack::package::unpack(&ok, &d.path().join("ok"), false, true, None).unwrap();
+    let bad_names = ["data_a_segments/../../x.npkd", "/tmp/x", "data_a_segments/sub/seg_000000.npkd", "data_b_segments/x", "../data_a.npkd"];
+    for (k, bad) in bad_names.iter().enumerate() {
+        let mut f = files.clone();
+        f.push((bad.to_string(), vec![1, 2]));
+        let p = d.path().join(format!("bad{k}.npkg"));
+        raw_package(&p, &f);
+        let e = numpack::package::unpack(&p, &d.path().join(format!("bad{k}")), false, true, None).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Corrupt, "{bad}: {e:?}");
+    }
+    // A segment cut short, or missing, is caught before the store appears.
+    let mut f = files.clone();
+    let seg = f.iter_mut().find(|(n, _)| n.ends_with("seg_000001.npkd")).unwrap();
+    seg.1.pop();
+    raw_package(&d.path().join("short.npkg"), &f);
+    let e = numpack::package::unpack(&d.path().join("short.npkg"), &d.path().join("short"), false, true, None).unwrap_err();
+    assert!(e.message.contains("seg_000001"), "{e:?}");
+    assert!(!d.path().join("short").exists());
+    let f: Vec<_> = files.iter().filter(|(n, _)| !n.ends_with("seg_000002.npkd")).cloned().collect();
+    raw_package(&d.path().join("missing.npkg"), &f);
+    let e = numpack::package::unpack(&d.path().join("missing.npkg"), &d.path().join("missing"), false, true, None).unwrap_err();
+    assert!(e.message.contains("seg_000002"), "{e:?}");
+}
+
+/// A damaged store: the array fails with a clear `Corrupt` error, the other arrays still
+/// read, and check names the file and the damage.
+fn expect_damage(name: &str, damage: impl FnOnce(&Path), id: &str, says: &str) {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    make07(d.path(), &[arr("a", DType::Float32, &[20, 3], 1, Some(60)), arr("ok", DType::Uint8, &[5], 2, Some(2))]);
+    damage(d.path());
+    let r = check::check(d.path()).unwrap();
+    let f = r.findings.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("{name}: no {id} in {:#?}", r.findings));
+    assert!(f.message.contains(says), "{name}: {}", f.message);
+    assert_eq!(f.array.as_deref(), Some("a"), "{name}");
+    for s in [open_ro(d.path()), open(d.path())] {
+        let e = s.load("a").unwrap_err();
+        assert!(matches!(e.code, ErrorCode::Corrupt | ErrorCode::Io), "{name}: {e:?}");
+        assert!(e.message.contains(says) || e.message.contains("data_a"), "{name}: {}", e.message);
+        assert!(s.read_rows_into("a", &[0], &mut [0u8; 12]).is_err());
+        assert!(s.view("a", false).is_err());
+        assert!(s.append("a", DType::Float32, &[1, 3], &[0; 12]).is_err(), "{name}: append");
+        assert_eq!(s.load("ok").unwrap().1.len(), 5);
+    }
+}
+
+fn edit_manifest(dir: &Path, text: &str) {
+    fs::write(dir.join("data_a.npkseg"), text).unwrap();
+}
+
+#[test]
+fn bad_json_is_reported() {
+    expect_damage("bad json", |d| edit_manifest(d, "{\"version\": 1, \"segments\": [}"), ids::SEGMENT_MANIFEST, "not valid JSON");
+}
+
+#[test]
+fn rows_that_do_not_match_bytes_are_reported() {
+    expect_damage(
+        "rows/bytes",
+        |d| {
+            let mut m = manifest(d, "a");
+            m.segments[1].rows += 1;
+            edit_manifest(d, std::str::from_utf8(&m.encode()).unwrap());
+        },
+        ids::SEGMENT_MANIFEST,
+        "segment 1",
+    );
+}
+
+#[test]
+fn rows_that_do_not_match_the_catalogue_are_reported() {
+    expect_damage(
+        "rows/catalogue",
+        |d| {
+            let mut m = manifest(d, "a");
+            m.segments.pop();
+            edit_manifest(d, std::str::from_utf8(&m.encode()).unwrap());
+        },
+        ids::SEGMENT_MANIFEST,
+        "the catalogue says 20",
+    );
+}
+
+#[test]
+fn path_escapes_are_refused() {
+    for bad in ["../outside.npkd", "/etc/passwd", "data_a_segments/../../x.npkd", "data_ok_segments/seg_000000.npkd"] {
+        expect_damage(
+            bad,
+            |d| {
+                let mut m = manifest(d, "a");
+                m.segments[0].file = bad.to_string();
+                edit_manifest(d, std::str::from_utf8(&m.encode()).unwrap());
+            },
+            ids::SEGMENT_MANIFEST,
+            "must stay in the array's own directory",
+        );
+    }
+}
+
+#[test]
+fn missing_segments_are_reported() {
+    expect_damage("missing", |d| fs::remove_file(d.join("data_a_segments/seg_000001.npkd")).unwrap(), ids::DATA_MISSING, "seg_000001");
+}
+
+#[test]
+fn short_segments_are_reported() {
+    expect_damage(
+        "short",
+        |d| {
+            let p = d.join("data_a_segments/seg_000002.npkd");
+            let b = fs::read(&p).unwrap();
+            fs::write(&p, &b[..b.len() - 1]).unwrap();
+        },
+        ids::DATA_SIZE_MISMATCH,
+        "seg_000002",
+    );
+}
+
+#[test]
+fn symlinked_segments_are_refused() {
+    expect_damage(
+        "symlink",
+        |d| {
+            let p = d.join("data_a_segments/seg_000000.npkd");
+            let outside = d.join("outside.bin");
+            fs::rename(&p, &outside).unwrap();
+            std::os::unix::fs::symlink(&outside, &p).unwrap();
+        },
+        ids::SEGMENT_FILE,
+        "link",
+    );
+}
+
+#[test]
+fn a_symlinked_segment_directory_is_refused() {
+    expect_damage(
+        "symlinked dir",
+        |d| {
+            let sd = d.join("data_a_segments");
+            let outside = d.join("elsewhere");
+            fs::rename(&sd, &outside).unwrap();
+            std::os::unix::fs::symlink(&outside, &sd).unwrap();
+        },
+        ids::SEGMENT_FILE,
+        "link",
+    );
+}
+
+#[test]
+fn huge_counts_fail_without_allocating() {
+    expect_damage(
+        "huge rows",
+        |d| edit_manifest(d, "{\"version\":1,\"segments\":[{\"file\":\"data_a_segments/seg_000000.npkd\",\"rows\":18446744073709551615,\"bytes\":12}]}"),
+        ids::SEGMENT_MANIFEST,
+        "overflow",
+    );
+    expect_damage(
+        "huge bytes",
+        |d| {
+            let big = format!("{{\"version\":1,\"segments\":[{}]}}", vec!["{\"file\":\"data_a_segments/seg_000000.npkd\",\"rows\":1}"; 3].join(","));
+            edit_manifest(d, &big)
+        },
+        ids::SEGMENT_MANIFEST,
+        "",
+    );
+    expect_damage(
+        "too large a file",
+        |d| edit_manifest(d, &" ".repeat((segments::MAX_MANIFEST_BYTES + 1) as usize)),
+        ids::SEGMENT_MANIFEST,
+        "limit",
+    );
+}
