@@ -180,10 +180,10 @@ impl Manifest {
         let mut m = self.clone();
         let mut pieces = Vec::new();
         let mut left = rows;
-        let per = if row_bytes == 0 { u64::MAX } else { (target / row_bytes).max(1) };
+        let per = target.checked_div(row_bytes).map_or(u64::MAX, |n| n.max(1));
         let count = m.segments.len();
         if let Some(last) = m.segments.last_mut() {
-            let room = if row_bytes == 0 { left } else { target.saturating_sub(last.bytes) / row_bytes };
+            let room = target.saturating_sub(last.bytes).checked_div(row_bytes).unwrap_or(left);
             let n = room.min(left);
             if n > 0 {
                 pieces.push((count - 1, last.rows, n));

@@ -111,7 +111,7 @@ fn open_ro(dir: &Path) -> Store {
     Store::open(dir, OpenOptions { read_only: true, ..Default::default() }).unwrap()
 }
 
-fn rows_of<'a>(data: &'a [u8], rb: usize) -> Vec<&'a [u8]> {
+fn rows_of(data: &[u8], rb: usize) -> Vec<&[u8]> {
     if rb == 0 { vec![] } else { data.chunks(rb).collect() }
 }
 
@@ -621,7 +621,7 @@ fn huge_counts_fail_without_allocating() {
     expect_damage(
         "huge bytes",
         |d| {
-            let big = format!("{{\"version\":1,\"segments\":[{}]}}", vec!["{\"file\":\"data_a_segments/seg_000000.npkd\",\"rows\":1}"; 3].join(","));
+            let big = format!("{{\"version\":1,\"segments\":[{}]}}", ["{\"file\":\"data_a_segments/seg_000000.npkd\",\"rows\":1}"; 3].join(","));
             edit_manifest(d, &big)
         },
         ids::SEGMENT_MANIFEST,

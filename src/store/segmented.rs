@@ -32,7 +32,7 @@ impl Inner {
         // whose earlier rows are damaged.
         self.files.segmented(name, entry)?;
         let old = self.seg_manifest(name, entry)?;
-        let rows = if rb == 0 { 0 } else { data.len() as u64 / rb };
+        let rows = (data.len() as u64).checked_div(rb).unwrap_or(0);
         let (new, pieces) = old.plan_append(name, rb, rows, segments::target_bytes(rb));
         self.seg_dir(name)?;
         let mut at = 0usize;
