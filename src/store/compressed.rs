@@ -72,7 +72,9 @@ impl Store {
 impl Inner {
     /// The array's compressed file, or `None` when it is stored plain.
     pub(super) fn zfile(&self, a: &Array) -> Result<Option<Arc<ZFile>>> {
-        if a.entry.shape.is_empty() {
+        // A segmented array's catalogue entry names its manifest: no stray .npkz may
+        // stand in for it.
+        if a.entry.shape.is_empty() || a.entry.segmented {
             return Ok(None);
         }
         self.files.compressed(a.name, (a.entry.dtype, a.row_bytes(), a.entry.physical_rows()))
