@@ -523,8 +523,12 @@ impl Store {
                 }
                 _ => None,
             };
+            let mut written = Vec::new();
             let op = match manifest {
-                Some((manifest, _)) => Op::SegAppend { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), manifest, bitmap: patch },
+                Some((manifest, files)) => {
+                    written = files;
+                    Op::SegAppend { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), manifest, bitmap: patch }
+                }
                 None => Op::Append { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), bitmap: patch },
             };
             inner.commit(st, &op)?;
@@ -533,8 +537,7 @@ impl Store {
                 inner.files.forget(name);
                 st.dirty.insert(crate::segments::manifest_file(name));
                 st.dirty.insert(crate::segments::dir_name(name));
-                let m = crate::segments::Manifest::parse(manifest, name).map_err(|e| Error::corrupt(&inner.wal.path, e))?;
-                st.dirty.extend(m.segments.into_iter().map(|s| s.file));
+                st.dirty.extend(written);
             } else {
                 st.dirty.insert(data_file(name));
             }
