@@ -41,6 +41,8 @@ fn layouts() -> Vec<Array07> {
         arr("c64", DType::Complex64, &[9, 2], 5, Some(40)),
         arr("bool", DType::Bool, &[33], 6, Some(10)),
         arr("plain", DType::Int32, &[20, 2], 7, None),
+        arr("empty", DType::Float32, &[0, 4], 8, Some(64)), // no segment at all
+        arr("f16_3d", DType::Float16, &[31, 3, 3], 9, Some(100)), // 18-byte rows, 5 per segment
     ]
 }
 
@@ -500,6 +502,20 @@ fn path_escapes_are_refused() {
             "must stay in the array's own directory",
         );
     }
+}
+
+#[test]
+fn a_symlinked_manifest_is_refused() {
+    expect_damage(
+        "symlinked manifest",
+        |d| {
+            let m = d.join("data_a.npkseg");
+            fs::rename(&m, d.join("elsewhere.json")).unwrap();
+            std::os::unix::fs::symlink(d.join("elsewhere.json"), &m).unwrap();
+        },
+        ids::SEGMENT_MANIFEST,
+        "link",
+    );
 }
 
 #[test]
