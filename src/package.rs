@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Files are the store's format files (`metadata.npkm`, `data_<array>.npkd`,
-//! `deleted_<array>.npkb`) sorted by name; never `numpack.wal`. With compression each
+//! `deleted_<array>.npkb`; for a NumPack 0.7 segmented array `data_<array>.npkseg` and
+//! `data_<array>_segments/seg_<n>.npkd`, the only names with a directory) sorted by name;
+//! never `numpack.wal`. With compression each
 //! file is one zstd stream, stored raw (`compressed_size = 0`) when that stream would not
 //! be smaller than the file, as NumPack does. The footer of version 2 is the CRC32 of the
 //! concatenated little-endian CRC32s of the files' uncompressed bytes; version 1's is the

@@ -725,7 +725,8 @@ impl Store {
     /// folded into `metadata.npkm` first, and every writer (in any process) waits until
     /// `f` returns. `f` gets the store's directory and the names of its format files
     /// (`metadata.npkm`, then each array's `data_*.npkd` — `data_*.npkz` for a compressed
-    /// array — and `deleted_*.npkb` if it has one), sorted. For packing and
+    /// array, `data_*.npkseg` and the segment files `data_*_segments/seg_*.npkd` it lists
+    /// for a segmented one — and `deleted_*.npkb` if it has one), sorted. For packing and
     /// checking a store. A read-only handle works only when the log has no records (else
     /// `READ_ONLY`: the changes since the last checkpoint need a writable handle to fold).
     pub fn with_frozen_files<T>(&self, f: impl FnOnce(&Path, &[String]) -> Result<T>) -> Result<T> {
