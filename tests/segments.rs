@@ -762,3 +762,21 @@ fn crash_recovery_keeps_segments_consistent() {
         manifest(&path, &model.name).check_shape(e.row_bytes(), e.physical_rows()).unwrap();
     }
 }
+
+/// Segments of whole pages are mapped back to back (zero-copy: a view sees rows replaced
+/// after it was made, as for a plain array); other sizes give a copy taken when the view
+/// is made.
+#[test]
+fn views_map_page_sized_segments_and_copy_others() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    make07(d.path(), &[arr("pages", DType::Uint8, &[64, 1024], 1, Some(4096)), arr("odd", DType::Uint8, &[64, 1000], 2, Some(4096))]);
+    let s = open(d.path());
+    for (name, rb, mapped) in [("pages", 1024usize, true), ("odd", 1000, false)] {
+        let v = s.view(name, false).unwrap();
+        let before = v.bytes()[20 * rb];
+        s.replace_rows(name, DType::Uint8, &[20], &vec![before.wrapping_add(1); rb]).unwrap();
+        assert_eq!(v.bytes()[20 * rb] != before, mapped, "{name}");
+        assert_eq!(s.view(name, false).unwrap().bytes()[20 * rb], before.wrapping_add(1), "{name}");
+    }
+}
