@@ -8,6 +8,7 @@
 #   2. numpack writes plain arrays with deleted rows (write); NumPack 0.7.0 compacts them
 #      into segments (update) and reads them; numpack reads, checks and changes them; NumPack
 #      0.7.0 reads the result.
+# Between them NumPack 0.7.0 appends to the segments numpack wrote, and numpack reads that.
 # The oracle venv is $ORACLE07_VENV (default <repo>/.venv-oracle07, made by
 # oracle07-venv.sh); it must import numpack 0.7.0. Prints "N passed, M failed" last;
 # exits non-zero on any failure.
@@ -64,6 +65,8 @@ run_step "numpack reads and checks them" "$tool" check "$s1" "$e1"
 run_step "numpack appends, replaces, deletes, compacts" "$tool" mutate "$s1" "$e1"
 run_step "numpack reads its changes back" "$tool" check "$s1" "$e1"
 run_step "NumPack 0.7.0 reads numpack's changes" "$opy" "$here/segments07.py" verify "$s1" "$e1"
+run_step "NumPack 0.7.0 appends to numpack's segments" "$opy" "$here/segments07.py" append "$s1" "$e1"
+run_step "numpack reads 0.7's appends" "$tool" check "$s1" "$e1"
 
 s2="$work/ours.npk" e2="$work/ours-expected"
 run_step "numpack writes plain arrays with deleted rows" "$tool" write "$s2" "$e2"

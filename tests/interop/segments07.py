@@ -1,6 +1,6 @@
 """NumPack 0.7.0's side of the segmented-array interop (tests/interop/segments.sh).
 
-Usage: <oracle07 python> segments07.py write|verify|update <store> <expected_dir>
+Usage: <oracle07 python> segments07.py write|verify|update|append <store> <expected_dir>
 
   write   writes a store with segmented arrays (NUMPACK_SEGMENT_TARGET_BYTES, set by the
           caller, keeps them small): 2-D float32 whose segments are no page multiple, 1-D
@@ -12,6 +12,9 @@ Usage: <oracle07 python> segments07.py write|verify|update <store> <expected_dir
           lists exactly those arrays.
   update  runs NumPack 0.7.0's update() (compaction) on every array, which rewrites the
           arrays above the segment target as segments, and checks they became segmented.
+  append  appends rows with NumPack 0.7.0 to every segmented array without deleted rows
+          (0.7 mishandles appends after row drops, UPSTREAM_API.md section 9), rewrites the
+          .npy files and verifies.
 
 Prints "N passed, M failed" last; exits 1 on a failure.
 """
@@ -97,13 +100,29 @@ def update(store: Path, exp: Path) -> None:
     verify(store, exp)
 
 
+def append(store: Path, exp: Path) -> None:
+    want = expected(exp)
+    grown = []
+    with NumPack(str(store), warn_no_context=False) as npk:
+        for name, arr in want.items():
+            if not (store / f"data_{name}.npkseg").exists() or (store / f"deleted_{name}.npkb").exists():
+                continue
+            more = (np.arange(37 * arr[0].size) % 97).astype(arr.dtype).reshape((37,) + arr.shape[1:])
+            npk.append({name: more})
+            want[name] = np.concatenate([arr, more])
+            np.save(exp / f"{name}.npy", want[name])
+            grown.append(name)
+    check(len(grown) > 0, "no segmented array without deleted rows to append to")
+    verify(store, exp)
+
+
 def main() -> int:
-    if len(sys.argv) != 4 or sys.argv[1] not in ("write", "verify", "update"):
+    if len(sys.argv) != 4 or sys.argv[1] not in ("write", "verify", "update", "append"):
         print(__doc__, file=sys.stderr)
         return 2
     cmd, store, exp = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     try:
-        {"write": write, "verify": verify, "update": update}[cmd](store, exp)
+        {"write": write, "verify": verify, "update": update, "append": append}[cmd](store, exp)
     except Exception as e:  # a crash is a failure with its cause, never a silent pass
         check(False, f"{cmd} raised {type(e).__name__}: {e}")
     print(f"{passed} passed, {failed} failed")
