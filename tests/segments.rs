@@ -780,3 +780,29 @@ fn views_map_page_sized_segments_and_copy_others() {
         assert_eq!(s.view(name, false).unwrap().bytes()[20 * rb], before.wrapping_add(1), "{name}");
     }
 }
+
+/// Bytes past the last segment's end (an append cut short) are a warning for check and
+/// are cut by the next append, so NumPack 0.7, which appends at the end of the file,
+/// never puts rows after them.
+#[test]
+fn appends_cut_bytes_left_past_the_last_segment() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let a = arr("a", DType::Int16, &[10, 2], 1, Some(16)); // 4 rows per segment, last 2
+    let want = a.data.clone();
+    make07(d.path(), &[a]);
+    let last = d.path().join("data_a_segments/seg_000002.npkd");
+    let mut b = fs::read(&last).unwrap();
+    b.extend_from_slice(&[0xEE; 40]);
+    fs::write(&last, &b).unwrap();
+    let r = check::check(d.path()).unwrap();
+    assert!(r.findings.iter().any(|f| f.id == ids::DATA_TRAILING_BYTES && f.file.as_deref() == Some("data_a_segments/seg_000002.npkd")), "{r:#?}");
+    let s = open(d.path());
+    assert_eq!(s.load("a").unwrap().1, want);
+    s.append("a", DType::Int16, &[1, 2], &[1, 0, 2, 0]).unwrap();
+    let m = manifest(d.path(), "a");
+    assert_eq!(fs::metadata(&last).unwrap().len(), m.segments[2].bytes);
+    assert_eq!(s.load("a").unwrap().1, [want.as_slice(), &[1, 0, 2, 0]].concat());
+    drop(s);
+    assert_clean(d.path());
+}

@@ -57,6 +57,16 @@ impl Inner {
             at += bytes.len();
             written.push(seg.file.clone());
         }
+        // Bytes past the old last segment's new end (left by an append cut short) go:
+        // NumPack 0.7 appends at the end of the file, and would put its rows after them.
+        if let Some(last) = old.segments.last() {
+            let end = new.segments[old.segments.len() - 1].bytes;
+            let path = self.dir.join(&last.file);
+            let f = segments::open_confined(&self.dir, &last.file, true)?;
+            if f.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len() > end {
+                f.set_len(end).map_err(|e| Error::io("cannot truncate", &path, e))?;
+            }
+        }
         Ok((new.encode(), written))
     }
 
