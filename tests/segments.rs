@@ -806,3 +806,22 @@ fn appends_cut_bytes_left_past_the_last_segment() {
     drop(s);
     assert_clean(d.path());
 }
+
+/// Saving compressed over a segmented array replaces its segments by a `.npkz`; a
+/// segmented array reports no compression.
+#[test]
+fn compressed_save_over_segments_removes_them() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    make07(d.path(), &[arr("a", DType::Float64, &[30, 2], 1, Some(48))]);
+    let s = open(d.path());
+    assert_eq!(s.compression("a").unwrap(), None);
+    let data = bytes(3, 8 * 16);
+    let opts = numpack::SaveOptions { compression: Some(numpack::Compression { level: 3 }) };
+    s.save_with("a", DType::Float64, &[8, 2], &data, &opts).unwrap();
+    assert!(s.compression("a").unwrap().is_some());
+    assert_eq!(s.load("a").unwrap().1, data);
+    assert!(!d.path().join("data_a.npkseg").exists() && !d.path().join("data_a_segments").exists());
+    drop(s);
+    assert_clean(d.path());
+}
