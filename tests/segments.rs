@@ -825,3 +825,32 @@ fn compressed_save_over_segments_removes_them() {
     drop(s);
     assert_clean(d.path());
 }
+
+/// Another handle (as another process would) sees appends, replaces, compactions and
+/// renames of a segmented array it has already read.
+#[test]
+fn other_handles_follow_segment_changes() {
+    init();
+    let d = tempfile::tempdir().unwrap();
+    let a = arr("a", DType::Int32, &[700, 3], 1, Some(120));
+    let mut m = Model::of(&a);
+    make07(d.path(), &[a]);
+    let (w, r) = (open(d.path()), open(d.path()));
+    m.check(&r, "a");
+    let more = bytes(2, 900 * 12);
+    w.append("a", DType::Int32, &[900, 3], &more).unwrap();
+    m.rows.extend(more.chunks(12).map(<[u8]>::to_vec));
+    m.check(&r, "a");
+    w.replace_rows("a", DType::Int32, &[5, 1500], &[9u8; 24]).unwrap();
+    m.rows[5] = vec![9; 12];
+    m.rows[1500] = vec![9; 12];
+    m.check(&r, "a");
+    w.delete_rows("a", &[0, 800]).unwrap();
+    m.rows.remove(800);
+    m.rows.remove(0);
+    w.compact("a").unwrap();
+    assert!(d.path().join("data_a.npkseg").exists());
+    m.check(&r, "a");
+    w.rename("a", "b").unwrap();
+    m.check(&r, "b");
+}
