@@ -497,7 +497,10 @@ impl Inner {
         let dir = &self.dir;
         let m = segments::Manifest::parse(manifest, name).map_err(|e| Error::corrupt(&self.wal.path, format!("a record's manifest: {e}")))?;
         if m.segments.len() != tmps.len() {
-            return Err(Error::corrupt(&self.wal.path, "a segment install record lists as many files as its manifest"));
+            return Err(Error::corrupt(
+                &self.wal.path,
+                format!("a segment install record lists {} files for the {} segments of its manifest", tmps.len(), m.segments.len()),
+            ));
         }
         let sd = dir.join(segments::dir_name(name));
         if fs::symlink_metadata(&sd).is_ok_and(|md| !md.is_dir()) {
@@ -514,7 +517,8 @@ impl Inner {
             let n = entry.file_name();
             if !keep.contains(n.to_string_lossy().as_ref()) {
                 let p = entry.path();
-                fs::remove_file(&p).map_err(|e| Error::io("cannot remove", &p, e))?;
+                let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+                if is_dir { fs::remove_dir_all(&p) } else { fs::remove_file(&p) }.map_err(|e| Error::io("cannot remove", &p, e))?;
             }
         }
         segments::write_manifest(dir, name, manifest)?;
