@@ -23,6 +23,7 @@ use crate::error::{bail, Error, Result};
 use crate::lock::FileLock;
 use crate::metadata::{self, Catalogue, Entry};
 use crate::name::{self, bitmap_file, data_file};
+use crate::segments;
 use crate::wal::{self, Header, Op, HEADER_LEN};
 
 /// How bad a finding is.
@@ -112,6 +113,12 @@ pub mod ids {
     pub const COMPRESSED_CHUNK: &str = "compressed-chunk-corrupt";
     /// A plain `.npkd` beside the array's `.npkz`: left by an interrupted save, ignored.
     pub const STALE_PLAIN_DATA: &str = "stale-plain-data-file";
+    /// A segmented array's manifest (`data_<name>.npkseg`) cannot be read, is not a valid
+    /// manifest, names files outside the array's segment directory, or disagrees with
+    /// the catalogue's shape.
+    pub const SEGMENT_MANIFEST: &str = "segment-manifest-corrupt";
+    /// A segment file (or the segment directory) is a link, or not a regular file.
+    pub const SEGMENT_FILE: &str = "segment-file-invalid";
 }
 
 /// One problem (or remark) about a store.
@@ -336,14 +343,15 @@ fn decode_catalogue(bytes: &[u8], report: &mut Report) -> Option<Catalogue> {
 }
 
 /// Names of the arrays whose files a record changes (and the temporary file it installs).
-fn touched(op: &Op) -> (Vec<&str>, Option<&str>) {
+fn touched(op: &Op) -> (Vec<&str>, Vec<&str>) {
     match op {
-        Op::Save { name, tmp, .. } | Op::Compact { name, tmp, .. } => (vec![name], Some(tmp)),
-        Op::Append { name, .. } | Op::Delete { name, .. } | Op::Replace { name, .. } | Op::Drop { name } => (vec![name], None),
-        Op::Rename { from, to, .. } => (vec![from, to], None),
-        Op::Reset | Op::Checkpoint { .. } => (vec![], None),
-        Op::ZSave { name, tmp, .. } => (vec![name], Some(tmp)),
-        Op::ZUpdate { name, .. } => (vec![name], None),
+        Op::Save { name, tmp, .. } | Op::Compact { name, tmp, .. } => (vec![name], vec![tmp]),
+        Op::Append { name, .. } | Op::Delete { name, .. } | Op::Replace { name, .. } | Op::Drop { name } => (vec![name], vec![]),
+        Op::Rename { from, to, .. } => (vec![from, to], vec![]),
+        Op::Reset | Op::Checkpoint { .. } => (vec![], vec![]),
+        Op::ZSave { name, tmp, .. } => (vec![name], vec![tmp]),
+        Op::ZUpdate { name, .. } | Op::SegAppend { name, .. } => (vec![name], vec![]),
+        Op::SegInstall { name, tmps, .. } => (vec![name], tmps.iter().map(String::as_str).collect()),
     }
 }
 
@@ -501,7 +509,7 @@ fn check_log(file: &File, meta: &[u8], cat: Option<&mut Catalogue>, report: &mut
         if let Some(op) = real.last() {
             let (names, tmp) = touched(op);
             state.pending.extend(names.iter().map(|s| s.to_string()));
-            state.pending_tmps.extend(tmp.map(String::from));
+            state.pending_tmps.extend(tmp.into_iter().map(String::from));
             let what = if names.is_empty() { "the store".to_string() } else { format!("array {:?}", names.join("\", \"")) };
             report.push(
                 Severity::Error,
@@ -536,6 +544,9 @@ fn log_initialised(file: &File) -> bool {
 /// `listing` is every entry of the store directory, so that a format can find the files
 /// it uses; [`array_files`] must name them (the rest are orphans).
 pub fn check_array(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<String, FileKind>, report: &mut Report) {
+    if entry.segmented {
+        return check_segmented(dir, name, entry, listing, report);
+    }
     // A compressed array: readers use its .npkz whenever it exists.
     let zname = compress::file_name(name);
     if listing.contains_key(&zname) {
@@ -581,6 +592,84 @@ pub fn check_array(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<Str
             ),
         ),
         Some(_) => {}
+    }
+}
+
+/// A segmented array (NumPack 0.7): its manifest parsed strictly and checked against the
+/// catalogue's shape, then each segment file it lists against the manifest's bytes.
+fn check_segmented(dir: &Path, name: &str, entry: &Entry, listing: &BTreeMap<String, FileKind>, report: &mut Report) {
+    let mf = segments::manifest_file(name);
+    if !listing.contains_key(&mf) {
+        return report.push(
+            Severity::Error,
+            ids::DATA_MISSING,
+            Some(&mf),
+            Some(name),
+            format!("{mf} is missing: the array's segments cannot be found; drop the array (or restore the file from a backup)"),
+        );
+    }
+    let fix = "restore it from a backup or package, or drop the array";
+    let m = match segments::read_manifest(dir, name) {
+        Ok(m) => m,
+        Err(e) => return report.push(Severity::Error, ids::SEGMENT_MANIFEST, Some(&mf), Some(name), format!("{}; {fix}", e.message)),
+    };
+    if let Err(e) = m.check_shape(entry.row_bytes(), entry.physical_rows()) {
+        return report.push(
+            Severity::Error,
+            ids::SEGMENT_MANIFEST,
+            Some(&mf),
+            Some(name),
+            format!("{mf} does not fit shape {:?} of {}: {e}; {fix}", entry.shape, entry.dtype.numpy_name()),
+        );
+    }
+    let sd = segments::dir_name(name);
+    if fs::symlink_metadata(dir.join(&sd)).is_ok_and(|m| !m.is_dir()) {
+        return report.push(Severity::Error, ids::SEGMENT_FILE, Some(&sd), Some(name), format!("{sd} is not a directory (a link?); segment files must be inside the store; {fix}"));
+    }
+    for s in &m.segments {
+        let f = Some(s.file.as_str());
+        let md = match fs::symlink_metadata(dir.join(&s.file)) {
+            Ok(md) => md,
+            Err(_) if s.bytes == 0 => continue,
+            Err(_) => {
+                report.push(Severity::Error, ids::DATA_MISSING, f, Some(name), format!("{} is missing: its {} rows are gone; {fix}", s.file, s.rows));
+                continue;
+            }
+        };
+        if !md.is_file() {
+            report.push(Severity::Error, ids::SEGMENT_FILE, f, Some(name), format!("{} is a link or not a regular file; segment files must be plain files inside the store; {fix}", s.file));
+        } else if md.len() < s.bytes {
+            report.push(
+                Severity::Error,
+                ids::DATA_SIZE_MISMATCH,
+                f,
+                Some(name),
+                format!("{} has {} bytes but the manifest says {}: rows past byte {} of this segment are lost; {fix}", s.file, md.len(), s.bytes, md.len()),
+            );
+        } else if md.len() > s.bytes {
+            report.push(
+                Severity::Warning,
+                ids::DATA_TRAILING_BYTES,
+                f,
+                Some(name),
+                format!("{} has {} bytes past the segment's end (left by an interrupted append); they are ignored and overwritten by the next append", s.file, md.len() - s.bytes),
+            );
+        }
+    }
+    if let Ok(entries) = fs::read_dir(dir.join(&sd)) {
+        let listed: BTreeSet<&str> = m.segments.iter().map(|s| s.file.as_str()).collect();
+        for e in entries.flatten() {
+            let rel = format!("{sd}/{}", e.file_name().to_string_lossy());
+            if !listed.contains(rel.as_str()) {
+                report.push(
+                    Severity::Warning,
+                    ids::ORPHAN_DATA,
+                    Some(&rel),
+                    Some(name),
+                    format!("{rel} is not listed in {mf} (left by an interrupted append or compaction); delete it to reclaim the space"),
+                );
+            }
+        }
     }
 }
 
@@ -681,13 +770,16 @@ fn check_bitmap(dir: &Path, name: &str, entry: &Entry, exists: bool, report: &mu
 /// like an array's (see [`DATA_EXTENSIONS`]) and that no catalogued array owns is an orphan.
 /// Goes with [`check_array`] when a data-file format is added.
 pub fn array_files(name: &str, entry: &Entry) -> Vec<String> {
-    let _ = entry;
-    vec![data_file(name), compress::file_name(name), bitmap_file(name)]
+    let mut files = vec![data_file(name), compress::file_name(name), bitmap_file(name)];
+    if entry.segmented {
+        files.extend([segments::manifest_file(name), segments::dir_name(name)]);
+    }
+    files
 }
 
 /// Extensions of the data files of every format (`data_<name><ext>`), to tell an orphan
-/// data file from an unknown file.
-pub const DATA_EXTENSIONS: &[&str] = &[".npkd", ".npkz"];
+/// data file from an unknown file (`_segments` is a segmented array's directory).
+pub const DATA_EXTENSIONS: &[&str] = &[".npkd", ".npkz", segments::EXTENSION, "_segments"];
 
 fn check_other_files(
     listing: &BTreeMap<String, FileKind>,

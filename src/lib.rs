@@ -18,6 +18,7 @@ pub mod npy;
 // --- end ---
 pub mod package;
 pub mod safetensors;
+pub mod segments;
 pub mod store;
 pub mod stream;
 pub mod vector;

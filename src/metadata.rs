@@ -21,9 +21,16 @@ pub struct Entry {
     pub shape: Vec<u64>,
     /// Microseconds since the Unix epoch.
     pub modified_us: u64,
+    /// Stored as NumPack 0.7 segments (`data_<name>.npkseg`, see [`crate::segments`])
+    /// rather than one `data_<name>.npkd`.
+    pub segmented: bool,
 }
 
 impl Entry {
+    /// The data file the catalogue names for array `name`.
+    pub fn data_file(&self, name: &str) -> String {
+        if self.segmented { crate::segments::manifest_file(name) } else { name::data_file(name) }
+    }
     /// Elements in one row (product of the trailing dimensions).
     pub fn row_elems(&self) -> u64 {
         self.shape.iter().skip(1).product()
@@ -61,7 +68,7 @@ pub fn encode(cat: &Catalogue) -> Vec<u8> {
         for &d in &e.shape {
             w.u64(d);
         }
-        w.str(&name::data_file(name));
+        w.str(&e.data_file(name));
         w.u64(e.modified_us);
         w.u64(e.nbytes());
         w.u8(e.dtype.code() as u8);
@@ -103,13 +110,13 @@ pub fn decode(bytes: &[u8]) -> ReadResult<Catalogue> {
             shape.push(r.u64("dimension")?);
         }
         let data_file = r.str("data file name")?;
-        if data_file != name::data_file(&name) {
-            if data_file.ends_with(".npkseg") {
-                return Err(format!(
-                    "array {name:?} uses NumPack 0.7 segmented storage ({data_file}), which this version cannot read"
-                ));
-            }
-            return Err(format!("array {name:?} names data file {data_file:?}, expected {:?}", name::data_file(&name)));
+        let segmented = data_file == crate::segments::manifest_file(&name);
+        if data_file != name::data_file(&name) && !segmented {
+            return Err(format!(
+                "array {name:?} names data file {data_file:?}, expected {:?} or {:?}",
+                name::data_file(&name),
+                crate::segments::manifest_file(&name)
+            ));
         }
         let modified_us = r.u64("modify time")?;
         let size_bytes = r.u64("size")?;
@@ -130,7 +137,7 @@ pub fn decode(bytes: &[u8]) -> ReadResult<Catalogue> {
             return Err(format!("array {name:?}: size {size_bytes} does not match shape {shape:?} of {}", dtype.name()));
         }
         sum = sum.checked_add(size_bytes).ok_or("total size overflows")?;
-        if cat.insert(name.clone(), Entry { dtype, shape, modified_us }).is_some() {
+        if cat.insert(name.clone(), Entry { dtype, shape, modified_us, segmented }).is_some() {
             return Err(format!("array {name:?} is listed twice"));
         }
     }
@@ -149,8 +156,8 @@ mod tests {
 
     fn sample() -> Catalogue {
         let mut c = Catalogue::new();
-        c.insert("a".into(), Entry { dtype: DType::Float32, shape: vec![4, 3], modified_us: 7 });
-        c.insert("b".into(), Entry { dtype: DType::Int64, shape: vec![3], modified_us: 9 });
+        c.insert("a".into(), Entry { dtype: DType::Float32, shape: vec![4, 3], modified_us: 7, segmented: false });
+        c.insert("b".into(), Entry { dtype: DType::Int64, shape: vec![3], modified_us: 9, segmented: false });
         c
     }
 
@@ -163,6 +170,16 @@ mod tests {
         assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), 72);
         assert_eq!(decode(&bytes).unwrap(), sample());
         assert_eq!(encode(&Catalogue::new()).len(), 20);
+    }
+
+    #[test]
+    fn segmented_entries_name_their_manifest() {
+        let mut c = sample();
+        c.get_mut("b").unwrap().segmented = true;
+        let bytes = encode(&c);
+        assert_eq!(bytes.len(), 172);
+        assert!(bytes.windows(12).any(|w| w == b"data_b.npkse"));
+        assert_eq!(decode(&bytes).unwrap(), c);
     }
 
     #[test]

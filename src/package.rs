@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Files are the store's format files (`metadata.npkm`, `data_<array>.npkd`,
-//! `deleted_<array>.npkb`) sorted by name; never `numpack.wal`. With compression each
+//! `deleted_<array>.npkb`; for a NumPack 0.7 segmented array `data_<array>.npkseg` and
+//! `data_<array>_segments/seg_<n>.npkd`, the only names with a directory) sorted by name;
+//! never `numpack.wal`. With compression each
 //! file is one zstd stream, stored raw (`compressed_size = 0`) when that stream would not
 //! be smaller than the file, as NumPack does. The footer of version 2 is the CRC32 of the
 //! concatenated little-endian CRC32s of the files' uncompressed bytes; version 1's is the
@@ -193,6 +195,9 @@ enum Kind<'a> {
     Metadata,
     Data(&'a str),
     Bitmap(&'a str),
+    /// A segment file of a segmented array (NumPack 0.7): `data_<array>_segments/seg_N.npkd`,
+    /// the only kind of entry inside a directory.
+    Segment(&'a str),
 }
 
 /// The kind of a store format file name, or `None` when it is not one.
@@ -208,15 +213,26 @@ fn kind(file: &str) -> Option<Kind<'_>> {
     if let Some(a) = array("data_", ".npkz") {
         return Some(Kind::Data(a));
     }
+    if let Some(a) = array("data_", crate::segments::EXTENSION) {
+        return Some(Kind::Data(a));
+    }
+    if let Some((d, _)) = file.split_once('/') {
+        let a = d.strip_prefix("data_")?.strip_suffix("_segments").filter(|a| name::validate(a).is_ok())?;
+        return crate::segments::valid_segment_file(a, file).then_some(Kind::Segment(a));
+    }
     array("deleted_", ".npkb").map(Kind::Bitmap)
 }
 
 /// Checks an entry name: a plain file name that is one of the store's format files.
 fn check_entry_name(pkg: &Path, index: u32, name: &str) -> Result<()> {
+    // A segment file is the one kind of entry with a directory, and its exact pattern
+    // (checked by `kind`) leaves no room for `..` or an absolute path.
+    let segment = matches!(kind(name), Some(Kind::Segment(_)));
     let path_like = name.is_empty()
         || name == "."
         || name == ".."
-        || name.contains(['/', '\\', '\0'])
+        || name.contains(['\\', '\0'])
+        || (name.contains('/') && !segment)
         || Path::new(name).is_absolute();
     if path_like {
         return Err(Error::corrupt(pkg, format!("entry {index} ({name:?}) would escape the target directory")));
@@ -226,7 +242,8 @@ fn check_entry_name(pkg: &Path, index: u32, name: &str) -> Result<()> {
             pkg,
             format!(
                 "entry {index} ({name:?}) is not a file of a NumPack store \
-                 (metadata.npkm, data_<array>.npkd, data_<array>.npkz or deleted_<array>.npkb with a valid array name)"
+                 (metadata.npkm, data_<array>.npkd, data_<array>.npkz, data_<array>.npkseg, \
+                 data_<array>_segments/seg_<n>.npkd or deleted_<array>.npkb with a valid array name)"
             ),
         ));
     }
@@ -931,8 +948,9 @@ fn check_catalogue(pkg: &Path, meta: &[u8], entries: &[PackageEntry]) -> Result<
     }
     let mut headers = Vec::new();
     for (array, entry) in &cat {
-        let mut df = name::data_file(array);
-        let mut need = entry.nbytes();
+        let mut df = entry.data_file(array);
+        // A segmented array's segments are checked against its manifest once unpacked.
+        let mut need = if entry.segmented { 0 } else { entry.nbytes() };
         // compressed arrays: the `.npkz` file (at least its header) stands for the `.npkd`
         let zf = crate::compress::file_name(array);
         if !by_name.contains_key(df.as_str()) && by_name.contains_key(zf.as_str()) {
@@ -963,6 +981,25 @@ fn check_catalogue(pkg: &Path, meta: &[u8], entries: &[PackageEntry]) -> Result<
         }
     }
     Ok(headers)
+}
+
+/// Checks each unpacked segmented array: its manifest against the catalogue's shape,
+/// and each segment file it lists against the manifest's bytes.
+fn check_segments(pkg: &Path, dir: &Path) -> Result<()> {
+    let meta = fs::read(dir.join(metadata::FILE_NAME)).map_err(|e| Error::io("cannot read", &dir.join(metadata::FILE_NAME), e))?;
+    let cat = metadata::decode(&meta).map_err(|m| Error::corrupt(pkg, format!("its {}: {m}", metadata::FILE_NAME)))?;
+    for (array, entry) in cat.iter().filter(|(_, e)| e.segmented) {
+        let bad = |m: String| Error::corrupt(pkg, format!("segmented array {array:?}: {m}"));
+        let m = crate::segments::read_manifest(dir, array).map_err(|e| bad(e.message))?;
+        m.check_shape(entry.row_bytes(), entry.physical_rows()).map_err(bad)?;
+        for s in m.segments.iter().filter(|s| s.bytes > 0) {
+            let len = fs::symlink_metadata(dir.join(&s.file)).map(|m| m.len()).map_err(|_| bad(format!("the package holds no segment file {:?}", s.file)))?;
+            if len < s.bytes {
+                return Err(bad(format!("segment file {:?} has {len} bytes but the manifest says {}", s.file, s.bytes)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that each unpacked bitmap's header covers its array's rows.
@@ -1073,6 +1110,12 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
     let mut v2 = crc32fast::Hasher::new();
     for (e, &at) in info.entries.iter_mut().zip(&offsets) {
         let path = tmp_path.join(&e.name);
+        if let Some((sub, _)) = e.name.split_once('/') {
+            let d = tmp_path.join(sub);
+            if !d.is_dir() {
+                fs::create_dir(&d).map_err(|err| Error::io("cannot create", &d, err))?;
+            }
+        }
         let mut f = File::options().write(true).create_new(true).open(&path).map_err(|err| Error::io("cannot create", &path, err))?;
         seek(&mut src, at)?;
         let mut sink = |chunk: &[u8]| {
@@ -1102,11 +1145,16 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
         }
     }
     check_bitmap_headers(package, &tmp_path, &bitmap_headers)?;
+    check_segments(package, &tmp_path)?;
     // Synced once all is checked, so a damaged package costs no waiting for the disk, and
     // earlier files are already on their way there while later ones are decoded.
     for e in &info.entries {
         let path = tmp_path.join(&e.name);
         File::open(&path).and_then(|f| f.sync_all()).map_err(|err| Error::io("cannot sync", &path, err))?;
+    }
+    let subdirs: std::collections::BTreeSet<&str> = info.entries.iter().filter_map(|e| e.name.split_once('/').map(|(d, _)| d)).collect();
+    for d in subdirs {
+        sync_dir(&tmp_path.join(d))?;
     }
     sync_dir(&tmp_path)?;
 

@@ -16,6 +16,70 @@ pub enum ViewMap {
     Writable(Option<MmapMut>),
     /// A compressed array's rows, decompressed into memory (8-byte aligned words).
     Owned(Vec<u64>),
+    /// A segmented array's segment files mapped back to back into one reserved range.
+    Joined(Joined),
+}
+
+/// One address range holding the segment files of a segmented array, each mapped at its
+/// place (`MAP_FIXED` over a reservation), so a view of such an array is zero-copy like
+/// any other. Possible when every segment but the last holds a whole number of pages.
+pub struct Joined {
+    ptr: *mut libc::c_void,
+    reserved: usize,
+}
+
+// SAFETY: the range is only read, through shared read-only mappings that live as long as
+// the value; no thread-affine state is involved.
+unsafe impl Send for Joined {}
+unsafe impl Sync for Joined {}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the range this value reserved and owns.
+        unsafe { libc::munmap(self.ptr, self.reserved) };
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// The bytes of a segmented array (`len` of them) as one view: segment files mapped back
+/// to back when every segment but the last is a whole number of pages, else a copy in
+/// memory (NumPack 0.7's usual segment sizes, 256 MiB rounded down to whole rows, are
+/// page multiples only when the row size divides them).
+pub(crate) fn join_segments(set: &crate::store::SegSet, len: u64) -> Result<ViewMap> {
+    let page = page_size();
+    let aligned = set.segs.iter().all(|s| s.start % page == 0);
+    if len == 0 {
+        return Ok(ViewMap::Owned(Vec::new()));
+    }
+    if !aligned || set.total < len {
+        let mut words = vec![0u64; len.div_ceil(8) as usize];
+        let bytes = crate::store::words_as_bytes(&mut words);
+        set.read_runs(&[(0, len)], &mut bytes[..len as usize])?;
+        return Ok(ViewMap::Owned(words));
+    }
+    let reserved = len.div_ceil(page) * page;
+    // SAFETY: a fresh private, inaccessible reservation; nothing else uses the range.
+    let base = unsafe { libc::mmap(std::ptr::null_mut(), reserved as usize, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    if base == libc::MAP_FAILED {
+        return Err(Error::new(crate::error::ErrorCode::Io, format!("cannot reserve {reserved} bytes of address space: {}", std::io::Error::last_os_error())));
+    }
+    let joined = Joined { ptr: base, reserved: reserved as usize };
+    for s in &set.segs {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the target lies inside the reservation this function owns (`start` is a
+        // page multiple and `start + len <= total`), so MAP_FIXED replaces only our pages.
+        let at = unsafe { (base as *mut u8).add(s.start as usize) } as *mut libc::c_void;
+        let got = unsafe { libc::mmap(at, s.len as usize, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_FIXED, s.file.as_raw_fd(), 0) };
+        if got == libc::MAP_FAILED {
+            return Err(Error::io("cannot map", &s.path, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(ViewMap::Joined(joined))
 }
 
 pub(crate) fn map_writable(path: &Path, len: u64) -> Result<ViewMap> {
@@ -97,6 +161,9 @@ impl View {
                 let b = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, w.len() * 8) };
                 &b[..self.len()]
             }
+            // SAFETY: the segments mapped into the range cover the array's bytes (checked
+            // against the manifest when mapped); segment files are never truncated in place.
+            ViewMap::Joined(j) => unsafe { std::slice::from_raw_parts(j.ptr as *const u8, self.len()) },
         }
     }
 
@@ -106,7 +173,7 @@ impl View {
         match &mut self.map {
             ViewMap::Writable(Some(m)) => Some(&mut m[..len]),
             ViewMap::Writable(None) => Some(&mut []),
-            ViewMap::Shared(_) | ViewMap::Owned(_) => None,
+            ViewMap::Shared(_) | ViewMap::Owned(_) | ViewMap::Joined(_) => None,
         }
     }
 

@@ -129,7 +129,18 @@ pub enum Op {
     /// record; write `header` (64 bytes) at its start and patch the bitmap.
     ZUpdate { name: String, old_rows: u64, new_rows: u64, modified_us: u64, header: Vec<u8>, bitmap: Option<BitmapPatch> },
     // --- end compressed arrays ---
+    /// A segmented array grew: rows `old_rows..new_rows` were written into its segment
+    /// files (past the old manifest's ends, and in new files) before the record; write
+    /// `manifest` (the new `data_<name>.npkseg`) and patch the bitmap.
+    SegAppend { name: String, old_rows: u64, new_rows: u64, modified_us: u64, manifest: Vec<u8>, bitmap: Option<BitmapPatch> },
+    /// Install `tmps` (written before the record, in order) as the segment files `manifest`
+    /// lists, with `rows` physical rows; the old segments, the bitmap and any plain or
+    /// compressed data file go away.
+    SegInstall { name: String, rows: u64, modified_us: u64, tmps: Vec<String>, manifest: Vec<u8> },
 }
+
+/// Largest manifest a record may carry.
+const MAX_MANIFEST: u64 = crate::segments::MAX_MANIFEST_BYTES;
 
 mod kind {
     pub const SAVE: u8 = 1;
@@ -144,6 +155,9 @@ mod kind {
     // compressed arrays
     pub const ZSAVE: u8 = 20;
     pub const ZUPDATE: u8 = 21;
+    // segmented arrays (NumPack 0.7)
+    pub const SEG_APPEND: u8 = 30;
+    pub const SEG_INSTALL: u8 = 31;
 }
 
 fn put_patch(w: &mut Writer, p: &BitmapPatch) {
@@ -154,6 +168,14 @@ fn put_patch(w: &mut Writer, p: &BitmapPatch) {
         w.u64(i);
         w.u64(v);
     }
+}
+
+fn take_manifest(r: &mut Reader) -> ReadResult<Vec<u8>> {
+    let n = r.u64("manifest length")?;
+    if n > MAX_MANIFEST || n > r.remaining() as u64 {
+        return Err(format!("a record claims a manifest of {n} bytes"));
+    }
+    Ok(r.take(n as usize, "manifest")?.to_vec())
 }
 
 fn get_patch(r: &mut Reader) -> ReadResult<BitmapPatch> {
@@ -249,6 +271,31 @@ impl Op {
                     put_patch(&mut w, p);
                 }
             }
+            Op::SegAppend { name, old_rows, new_rows, modified_us, manifest, bitmap } => {
+                w.u8(kind::SEG_APPEND);
+                w.str(name);
+                w.u64(*old_rows);
+                w.u64(*new_rows);
+                w.u64(*modified_us);
+                w.u64(manifest.len() as u64);
+                w.bytes(manifest);
+                w.u8(bitmap.is_some() as u8);
+                if let Some(p) = bitmap {
+                    put_patch(&mut w, p);
+                }
+            }
+            Op::SegInstall { name, rows, modified_us, tmps, manifest } => {
+                w.u8(kind::SEG_INSTALL);
+                w.str(name);
+                w.u64(*rows);
+                w.u64(*modified_us);
+                w.u64(tmps.len() as u64);
+                for t in tmps {
+                    w.str(t);
+                }
+                w.u64(manifest.len() as u64);
+                w.bytes(manifest);
+            }
             Op::Checkpoint { base } => {
                 w.u8(kind::CHECKPOINT);
                 w.u64(base.0);
@@ -272,7 +319,7 @@ impl Op {
                 }
                 let shape = (0..ndim).map(|_| r.u64("dimension")).collect::<ReadResult<Vec<_>>>()?;
                 let modified_us = r.u64("modify time")?;
-                let (entry, tmp) = (Entry { dtype, shape, modified_us }, s(&mut r, "temporary file")?);
+                let (entry, tmp) = (Entry { dtype, shape, modified_us, segmented: false }, s(&mut r, "temporary file")?);
                 if k == kind::SAVE { Op::Save { name, entry, tmp } } else { Op::ZSave { name, entry, tmp, keep_bitmap: r.u8("bitmap flag")? != 0 } }
             }
             kind::APPEND => {
@@ -335,6 +382,28 @@ impl Op {
                 let header = r.take(n as usize, "header")?.to_vec();
                 let bitmap = if r.u8("bitmap flag")? != 0 { Some(get_patch(&mut r)?) } else { None };
                 Op::ZUpdate { name, old_rows, new_rows, modified_us, header, bitmap }
+            }
+            kind::SEG_APPEND => {
+                let name = s(&mut r, "name")?;
+                let old_rows = r.u64("old rows")?;
+                let new_rows = r.u64("new rows")?;
+                let modified_us = r.u64("modify time")?;
+                let manifest = take_manifest(&mut r)?;
+                let bitmap = if r.u8("bitmap flag")? != 0 { Some(get_patch(&mut r)?) } else { None };
+                Op::SegAppend { name, old_rows, new_rows, modified_us, manifest, bitmap }
+            }
+            kind::SEG_INSTALL => {
+                let name = s(&mut r, "name")?;
+                let rows = r.u64("rows")?;
+                let modified_us = r.u64("modify time")?;
+                let n = r.u64("segment count")?;
+                // Each name takes at least its 4-byte length.
+                if n > r.remaining() as u64 / 4 {
+                    return Err(format!("segment install record claims {n} files"));
+                }
+                let tmps = (0..n).map(|_| s(&mut r, "temporary file")).collect::<ReadResult<Vec<_>>>()?;
+                let manifest = take_manifest(&mut r)?;
+                Op::SegInstall { name, rows, modified_us, tmps, manifest }
             }
             kind::CHECKPOINT => Op::Checkpoint { base: (r.u64("base length")?, r.u32("base crc")?) },
             k => return Err(format!("unknown record kind {k}")),
@@ -562,7 +631,7 @@ mod tests {
     fn ops_round_trip() {
         let patch = BitmapPatch { total: 70, created: true, words: vec![(0, 5), (1, 63)] };
         let ops = vec![
-            Op::Save { name: "a".into(), entry: Entry { dtype: DType::Int8, shape: vec![2, 3], modified_us: 5 }, tmp: "t".into() },
+            Op::Save { name: "a".into(), entry: Entry { dtype: DType::Int8, shape: vec![2, 3], modified_us: 5, segmented: false }, tmp: "t".into() },
             Op::Append { name: "a".into(), old_rows: 2, new_rows: 9, modified_us: 6, bitmap: Some(patch.clone()) },
             Op::Replace { name: "a".into(), modified_us: 1, runs: vec![(3, 2), (9, 1)], payload: vec![1, 2, 3] },
             Op::Delete { name: "a".into(), modified_us: 1, bitmap: patch },
@@ -571,8 +640,10 @@ mod tests {
             Op::Rename { from: "a".into(), to: "b".into(), modified_us: 3, had_bitmap: true },
             Op::Reset,
             Op::Checkpoint { base: (20, 77) },
-            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9 }, tmp: "t".into(), keep_bitmap: true },
+            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9, segmented: false }, tmp: "t".into(), keep_bitmap: true },
             Op::ZUpdate { name: "z".into(), old_rows: 4, new_rows: 6, modified_us: 10, header: vec![7; 64], bitmap: None },
+            Op::SegAppend { name: "s".into(), old_rows: 4, new_rows: 6, modified_us: 11, manifest: b"{}".to_vec(), bitmap: None },
+            Op::SegInstall { name: "s".into(), rows: 3, modified_us: 12, tmps: vec!["t1".into(), "t2".into()], manifest: b"{ }".to_vec() },
         ];
         for op in ops {
             let b = op.encode();

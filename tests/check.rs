@@ -412,7 +412,7 @@ fn an_invalid_name_in_the_log_is_reported() {
     // damaged or foreign writer could log one).
     let wal = Wal::open(&dir, false).unwrap();
     let hdr = wal.read_header().unwrap();
-    let op = Op::Save { name: "bad/name".into(), entry: Entry { dtype: DType::Uint8, shape: vec![1], modified_us: 1 }, tmp: "t".into() };
+    let op = Op::Save { name: "bad/name".into(), entry: Entry { dtype: DType::Uint8, shape: vec![1], modified_us: 1, segmented: false }, tmp: "t".into() };
     let end = wal.append(HEADER_LEN, hdr.generation, &op.encode()).unwrap();
     wal.mark_applied(end);
     drop(wal);
@@ -471,7 +471,7 @@ fn log_states() {
     // catalogue wins (here: only "c", so the files of "a" and "b" are orphans).
     let (_t, dir) = fixture(false);
     let mut cat = numpack::metadata::Catalogue::new();
-    cat.insert("c".into(), numpack::metadata::Entry { dtype: DType::Uint8, shape: vec![5], modified_us: 1 });
+    cat.insert("c".into(), numpack::metadata::Entry { dtype: DType::Uint8, shape: vec![5], modified_us: 1, segmented: false });
     fs::write(dir.join("metadata.npkm"), numpack::metadata::encode(&cat)).unwrap();
     let r = run(&dir);
     assert_eq!(r.with_id(ids::LOG_STALE).next().unwrap_or_else(|| panic!("{:#?}", r.findings)).severity, Severity::Info);
@@ -488,7 +488,7 @@ fn a_bitmap_beside_a_0d_array() {
     let dir = tmp.path().join("s.npk");
     fs::create_dir(&dir).unwrap();
     let mut cat = numpack::metadata::Catalogue::new();
-    cat.insert("s".into(), numpack::metadata::Entry { dtype: DType::Float64, shape: vec![], modified_us: 1 });
+    cat.insert("s".into(), numpack::metadata::Entry { dtype: DType::Float64, shape: vec![], modified_us: 1, segmented: false });
     fs::write(dir.join("metadata.npkm"), numpack::metadata::encode(&cat)).unwrap();
     fs::write(dir.join("data_s.npkd"), 2.5f64.to_le_bytes()).unwrap();
     let r = run(&dir);

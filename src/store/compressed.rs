@@ -48,7 +48,7 @@ impl Store {
         })();
         drop(f);
         let result = built.and_then(|_| {
-            let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us() };
+            let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us(), segmented: false };
             self.inner.mutate(|inner, st| inner.install(st, Op::ZSave { name: name.into(), entry, tmp: tmp.clone(), keep_bitmap: false }))
         });
         if result.is_err() {
@@ -72,7 +72,9 @@ impl Store {
 impl Inner {
     /// The array's compressed file, or `None` when it is stored plain.
     pub(super) fn zfile(&self, a: &Array) -> Result<Option<Arc<ZFile>>> {
-        if a.entry.shape.is_empty() {
+        // A segmented array's catalogue entry names its manifest: no stray .npkz may
+        // stand in for it.
+        if a.entry.shape.is_empty() || a.entry.segmented {
             return Ok(None);
         }
         self.files.compressed(a.name, (a.entry.dtype, a.row_bytes(), a.entry.physical_rows()))
@@ -166,7 +168,7 @@ impl Inner {
     pub(super) fn z_rewrite(&self, st: &mut State, name: &str, keep_rows: bool) -> Result<()> {
         let a = array(st, name)?;
         let Some(z) = self.zfile(&a)? else { return Err(Error::invalid(format!("array {name:?} is not compressed"))) };
-        let mut entry = Entry { dtype: a.entry.dtype, shape: a.entry.shape.clone(), modified_us: now_us() };
+        let mut entry = Entry { dtype: a.entry.dtype, shape: a.entry.shape.clone(), modified_us: now_us(), segmented: false };
         if !keep_rows {
             entry.shape = a.info().shape;
         }

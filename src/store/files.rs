@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Error, Result};
+use crate::segments;
 
 /// An open data file and a shared mapping of it: read-write when the store is writable.
 /// The mapping reaches past the end of the file (address space only), so that rows
@@ -72,6 +73,8 @@ pub struct FileCache {
     files: Mutex<HashMap<String, Arc<DataFile>>>,
     /// Compressed arrays' open files (src/compress.rs), dropped with the plain ones.
     zfiles: Mutex<HashMap<String, Arc<crate::compress::ZFile>>>,
+    /// Segmented arrays' open segment files, dropped with the plain ones.
+    segs: Mutex<HashMap<String, Arc<SegSet>>>,
 }
 
 /// Beyond this many cached files the cache starts over, to bound open descriptors.
@@ -79,7 +82,7 @@ const MAX_CACHED: usize = 512;
 
 impl FileCache {
     pub fn new(dir: &Path, writable: bool) -> FileCache {
-        FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()), zfiles: Mutex::default() }
+        FileCache { dir: dir.to_path_buf(), writable, files: Mutex::new(HashMap::new()), zfiles: Mutex::default(), segs: Mutex::default() }
     }
 
     /// The data file of `name`, with at least `need` bytes backed and mapped. A file
@@ -152,6 +155,7 @@ impl FileCache {
     pub fn forget(&self, name: &str) {
         self.files.lock().unwrap().remove(name);
         self.zfiles.lock().unwrap().remove(name);
+        self.segs.lock().unwrap().remove(name);
     }
 
     pub fn writable(&self) -> bool {
@@ -161,6 +165,29 @@ impl FileCache {
     pub fn forget_all(&self) {
         self.files.lock().unwrap().clear();
         self.zfiles.lock().unwrap().clear();
+        self.segs.lock().unwrap().clear();
+    }
+
+    /// The open segments of segmented array `name`, whose manifest must agree with
+    /// `entry` (row size and physical rows); damage is reported naming the file.
+    pub fn segmented(&self, name: &str, entry: &crate::metadata::Entry) -> Result<Arc<SegSet>> {
+        let (rb, rows) = (entry.row_bytes(), entry.physical_rows());
+        let mut segs = self.segs.lock().unwrap();
+        if let Some(s) = segs.get(name) {
+            if s.rows == rows && s.row_bytes == rb {
+                return Ok(s.clone());
+            }
+        }
+        let m = segments::read_manifest(&self.dir, name)?;
+        m.check_shape(rb, rows).map_err(|e| Error::corrupt(&self.dir.join(segments::manifest_file(name)), e))?;
+        let mut set = SegSet::open(&self.dir, &m, self.writable)?;
+        set.row_bytes = rb;
+        let set = Arc::new(set);
+        if segs.len() >= MAX_CACHED {
+            segs.clear();
+        }
+        segs.insert(name.to_string(), set.clone());
+        Ok(set)
     }
 
     // --- compressed arrays ---
@@ -191,6 +218,108 @@ impl FileCache {
         Ok(Some(f))
     }
     // --- end compressed arrays ---
+}
+
+/// One open segment file of a segmented array.
+pub struct Seg {
+    pub file: File,
+    /// Relative to the store directory, as the manifest names it.
+    pub rel: String,
+    pub path: PathBuf,
+    map: MmapRaw,
+    /// Where its bytes start in the array's bytes.
+    pub start: u64,
+    pub len: u64,
+}
+
+impl Seg {
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes of the file were checked to exist when it was mapped, and
+        // segment files are never truncated in place (a rewrite installs new files).
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len as usize) }
+    }
+}
+
+/// A segmented array's segment files, opened and mapped read-only (writes go through
+/// `pwrite`, which the shared mappings see). Empty segments are left out.
+pub struct SegSet {
+    pub segs: Vec<Seg>,
+    pub rows: u64,
+    pub row_bytes: u64,
+    pub total: u64,
+}
+
+impl SegSet {
+    /// Opens the segments of `m` (names already confined by the manifest's parser): each
+    /// must be a regular file, no link, holding at least the bytes the manifest says.
+    pub fn open(dir: &Path, m: &segments::Manifest, write: bool) -> Result<SegSet> {
+        let mut segs = Vec::with_capacity(m.segments.len());
+        let mut start: u64 = 0;
+        for s in &m.segments {
+            if s.bytes == 0 {
+                continue;
+            }
+            let path = dir.join(&s.file);
+            let file = segments::open_confined(dir, &s.file, write)?;
+            let len = file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len();
+            if len < s.bytes {
+                return Err(Error::corrupt(&path, format!("it has {len} bytes but the manifest says {}", s.bytes)));
+            }
+            let map = MmapOptions::new().len(s.bytes as usize).map_raw_read_only(&file).map_err(|e| Error::io("cannot map", &path, e))?;
+            segs.push(Seg { file, rel: s.file.clone(), path, map, start, len: s.bytes });
+            start = start.checked_add(s.bytes).ok_or_else(|| Error::corrupt(&dir.join(&s.file), "the segments' bytes overflow"))?;
+        }
+        Ok(SegSet { segs, rows: m.rows(), row_bytes: 0, total: start })
+    }
+
+    /// Calls `f(segment, offset in it, bytes)` for each piece of `off..off + len`.
+    fn pieces(&self, off: u64, len: u64, mut f: impl FnMut(&Seg, u64, u64) -> Result<()>) -> Result<()> {
+        let end = off.checked_add(len).filter(|&e| e <= self.total).ok_or_else(|| Error::invalid(format!("bytes {off}+{len} lie past the segments' {}", self.total)))?;
+        let mut i = self.segs.partition_point(|s| s.start + s.len <= off);
+        let mut at = off;
+        while at < end {
+            let s = &self.segs[i];
+            let n = (s.start + s.len).min(end) - at;
+            f(s, at - s.start, n)?;
+            at += n;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Copies the runs `(offset, len)` of the array's bytes back to back into `out`.
+    pub fn read_runs(&self, runs: &[(u64, u64)], out: &mut [u8]) -> Result<()> {
+        let mut at = 0usize;
+        for &(off, len) in runs {
+            self.pieces(off, len, |s, o, n| {
+                out[at..at + n as usize].copy_from_slice(&s.bytes()[o as usize..(o + n) as usize]);
+                at += n as usize;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes `payload` to the runs `(offset, len)` of the array's bytes, back to back.
+    pub fn write_runs(&self, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
+        let mut at = 0usize;
+        for &(off, len) in runs {
+            self.pieces(off, len, |s, o, n| {
+                s.file.write_all_at(&payload[at..at + n as usize], o).map_err(|e| Error::io("cannot write", &s.path, e))?;
+                at += n as usize;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with each piece of the runs, in order (to stream them to a file).
+    pub fn for_each_piece(&self, runs: &[(u64, u64)], mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        for &(off, len) in runs {
+            self.pieces(off, len, |s, o, n| f(&s.bytes()[o as usize..(o + n) as usize]))?;
+        }
+        Ok(())
+    }
 }
 
 /// Copies the byte runs `(offset, len)` of `df` back to back into `out`, from the mapping

@@ -13,6 +13,7 @@ use crate::bitmap::{self, Bitmap};
 use crate::error::{bail, Error, Result};
 use crate::metadata::{self, Catalogue};
 use crate::name::{bitmap_file, data_file};
+use crate::segments;
 use crate::wal::{self, BitmapPatch, Header, Op, HEADER_LEN};
 
 /// What one handle knows of the store.
@@ -54,12 +55,21 @@ pub fn apply_to_catalogue(cat: &mut Catalogue, op: &Op) -> std::result::Result<(
         Op::Replace { name, modified_us, .. } | Op::Delete { name, modified_us, .. } => {
             cat.get_mut(name).ok_or_else(|| missing(name))?.modified_us = *modified_us;
         }
-        Op::Compact { name, rows, modified_us, .. } => {
+        Op::Compact { name, rows, modified_us, .. } | Op::SegInstall { name, rows, modified_us, .. } => {
             let e = cat.get_mut(name).ok_or_else(|| missing(name))?;
             if e.shape.is_empty() {
                 return Err(format!("the log compacts 0-d array {name:?}"));
             }
             e.shape[0] = *rows;
+            e.modified_us = *modified_us;
+            e.segmented = matches!(op, Op::SegInstall { .. });
+        }
+        Op::SegAppend { name, new_rows, modified_us, .. } => {
+            let e = cat.get_mut(name).ok_or_else(|| missing(name))?;
+            if e.shape.is_empty() || !e.segmented {
+                return Err(format!("the log appends segments to array {name:?}, which is not segmented"));
+            }
+            e.shape[0] = *new_rows;
             e.modified_us = *modified_us;
         }
         Op::Drop { name } => {
@@ -97,6 +107,7 @@ fn touched(op: &Op) -> Vec<&str> {
         Op::Replace { .. } | Op::Reset | Op::Checkpoint { .. } => vec![],
         // compressed arrays
         Op::ZSave { name, .. } | Op::ZUpdate { name, .. } => vec![name],
+        Op::SegAppend { name, .. } | Op::SegInstall { name, .. } => vec![name],
     }
 }
 
@@ -378,6 +389,7 @@ impl Inner {
                     files::close_in_background(old);
                 }
                 remove_if_exists(dir, &crate::compress::file_name(name))?; // compressed arrays
+                segments::remove_all(dir, name)?;
                 remove_if_exists(dir, &bitmap_file(name))
             }
             // --- compressed arrays ---
@@ -387,6 +399,7 @@ impl Inner {
                     files::rename(dir, tmp, &crate::compress::file_name(name))?;
                 }
                 remove_if_exists(dir, &data_file(name))?;
+                segments::remove_all(dir, name)?;
                 if *keep_bitmap { Ok(()) } else { remove_if_exists(dir, &bitmap_file(name)) }
             }
             Op::ZUpdate { name, old_rows, header, bitmap, .. } => {
@@ -408,14 +421,32 @@ impl Inner {
                 self.redo_bitmap(name, p, &[Layout::HeaderPrefix { totals: [p.total, *old_rows], keep }, Layout::Legacy(*old_rows)])
             }
             Op::Append { bitmap: None, .. } | Op::Checkpoint { .. } => Ok(()),
+            Op::SegAppend { name, old_rows, manifest, bitmap, .. } => {
+                segments::write_manifest(dir, name, manifest)?;
+                match bitmap {
+                    Some(p) => {
+                        let keep = p.words.first().map_or(0, |w| w.0 as usize);
+                        self.redo_bitmap(name, p, &[Layout::HeaderPrefix { totals: [p.total, *old_rows], keep }, Layout::Legacy(*old_rows)])
+                    }
+                    None => Ok(()),
+                }
+            }
+            Op::SegInstall { name, tmps, manifest, .. } => self.redo_seg_install(name, tmps, manifest),
             Op::Delete { name, bitmap, .. } => self.redo_bitmap(name, bitmap, &[Layout::Header(bitmap.total), Layout::Legacy(bitmap.total)]),
             Op::Replace { name, runs, payload, .. } => {
+                if !files::exists(dir, &data_file(name)) && files::exists(dir, &segments::manifest_file(name)) {
+                    // A segmented array (the only kind with a manifest and no .npkd: a
+                    // save over one removes the manifest once its .npkd is in place).
+                    let m = segments::read_manifest(dir, name)?;
+                    return files::SegSet::open(dir, &m, true)?.write_runs(runs, payload);
+                }
                 let path = dir.join(data_file(name));
                 let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
                 files::write_runs(&f, &path, runs, payload)
             }
             Op::Drop { name } => {
                 remove_if_exists(dir, &crate::compress::file_name(name))?; // compressed arrays
+                segments::remove_all(dir, name)?;
                 remove_if_exists(dir, &data_file(name))?;
                 remove_if_exists(dir, &bitmap_file(name))
             }
@@ -432,6 +463,7 @@ impl Inner {
                     // A plain array renamed: no stale compressed file may shadow it.
                     remove_if_exists(dir, &zt)?;
                 }
+                self.redo_seg_rename(from, to)?;
                 if !had_bitmap {
                     remove_if_exists(dir, &bitmap_file(to))
                 } else if files::exists(dir, &bitmap_file(from)) {
@@ -445,13 +477,75 @@ impl Inner {
                     let n = entry.file_name();
                     let n = n.to_string_lossy();
                     let compressed = n.starts_with("data_") && n.ends_with(".npkz"); // compressed arrays
-                    if (n.starts_with("data_") && n.ends_with(".npkd")) || (n.starts_with("deleted_") && n.ends_with(".npkb")) || compressed {
+                    let manifest = n.starts_with("data_") && n.ends_with(segments::EXTENSION);
+                    if (n.starts_with("data_") && n.ends_with(".npkd")) || (n.starts_with("deleted_") && n.ends_with(".npkb")) || compressed || manifest {
                         remove_if_exists(dir, &n)?;
+                    } else if let Some(array) = n.strip_prefix("data_").and_then(|r| r.strip_suffix("_segments")) {
+                        segments::remove_all(dir, array)?;
                     }
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Installs new segment files: each temporary file still there is renamed to its
+    /// place (a redo finds the ones already moved at theirs), then segment files the new
+    /// manifest does not list are removed, the manifest written and the other formats'
+    /// files and the bitmap removed.
+    fn redo_seg_install(&self, name: &str, tmps: &[String], manifest: &[u8]) -> Result<()> {
+        let dir = &self.dir;
+        let m = segments::Manifest::parse(manifest, name).map_err(|e| Error::corrupt(&self.wal.path, format!("a record's manifest: {e}")))?;
+        if m.segments.len() != tmps.len() {
+            return Err(Error::corrupt(
+                &self.wal.path,
+                format!("a segment install record lists {} files for the {} segments of its manifest", tmps.len(), m.segments.len()),
+            ));
+        }
+        let sd = dir.join(segments::dir_name(name));
+        if fs::symlink_metadata(&sd).is_ok_and(|md| !md.is_dir()) {
+            fs::remove_file(&sd).map_err(|e| Error::io("cannot remove", &sd, e))?;
+        }
+        fs::create_dir_all(&sd).map_err(|e| Error::io("cannot create", &sd, e))?;
+        for (tmp, seg) in tmps.iter().zip(&m.segments) {
+            if files::exists(dir, tmp) {
+                files::rename(dir, tmp, &seg.file)?;
+            }
+        }
+        let keep: HashSet<&str> = m.segments.iter().map(|s| s.file.rsplit('/').next().unwrap_or("")).collect();
+        for entry in fs::read_dir(&sd).map_err(|e| Error::io("cannot list", &sd, e))?.flatten() {
+            let n = entry.file_name();
+            if !keep.contains(n.to_string_lossy().as_ref()) {
+                let p = entry.path();
+                let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+                if is_dir { fs::remove_dir_all(&p) } else { fs::remove_file(&p) }.map_err(|e| Error::io("cannot remove", &p, e))?;
+            }
+        }
+        segments::write_manifest(dir, name, manifest)?;
+        remove_if_exists(dir, &data_file(name))?;
+        remove_if_exists(dir, &crate::compress::file_name(name))?;
+        remove_if_exists(dir, &bitmap_file(name))
+    }
+
+    /// Moves a segmented array's directory and manifest to a new name; the manifest's file
+    /// names carry the array's, so it is rewritten. Each step is skipped when done.
+    fn redo_seg_rename(&self, from: &str, to: &str) -> Result<()> {
+        let dir = &self.dir;
+        let (fd, td) = (segments::dir_name(from), segments::dir_name(to));
+        if !files::exists(dir, &segments::manifest_file(from)) {
+            if !files::exists(dir, &fd) && !files::exists(dir, &segments::manifest_file(to)) {
+                // Not segmented: no stale segments of an older array may shadow `to`.
+                segments::remove_all(dir, to)?;
+            }
+            return Ok(());
+        }
+        let m = segments::read_manifest(dir, from)?;
+        if fs::symlink_metadata(dir.join(&fd)).is_ok() {
+            segments::remove_all(dir, to)?;
+            files::rename(dir, &fd, &td)?;
+        }
+        segments::write_manifest(dir, to, &m.renamed(from, to).encode())?;
+        remove_if_exists(dir, &segments::manifest_file(from))
     }
 
     /// Rewrites a bitmap file from whatever state it is in (before or after the record,

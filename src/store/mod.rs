@@ -5,6 +5,7 @@
 //! read and write.
 
 mod compressed; // compressed arrays
+mod segmented;
 mod files;
 mod log;
 
@@ -27,6 +28,9 @@ use files::FileCache;
 use log::State;
 // For `crate::check`, which replays the log without opening the store.
 pub(crate) use files::{TMP_PREFIX, TMP_SUFFIX};
+// For `crate::segments`, which writes manifests the same way as every other file.
+pub(crate) use files::{rename as rename_in, write_tmp, SegSet};
+pub(crate) use compressed::words_as_bytes;
 pub(crate) use log::apply_to_catalogue;
 
 /// The log is folded into `metadata.npkm` once it grows past this.
@@ -100,6 +104,7 @@ pub(crate) struct Inner {
 enum RowsFile {
     Plain(Arc<files::DataFile>),
     Compressed(Arc<crate::compress::ZFile>), // compressed arrays
+    Segmented(Arc<files::SegSet>),
 }
 
 /// One array as seen under the state lock.
@@ -151,6 +156,16 @@ impl Array<'_> {
             }
             let p = self.physical(l) as usize;
             dst.copy_from_slice(&src[p * rb..(p + 1) * rb]);
+        }
+        Ok(())
+    }
+
+    /// As [`Array::gather`], from a segmented array's segments.
+    fn gather_segments(&self, set: &files::SegSet, idx: &[i64], out: &mut [u8]) -> Result<()> {
+        let rb = self.row_bytes();
+        let phys = self.resolve(idx)?;
+        for (p, dst) in phys.into_iter().zip(out.chunks_exact_mut(rb as usize)) {
+            set.read_runs(&[(p * rb, rb)], dst)?;
         }
         Ok(())
     }
@@ -321,7 +336,7 @@ impl Store {
         check_len("data", data.len(), nbytes)?;
         self.inner.writable()?;
         let tmp = files::write_tmp(&self.inner.dir, data)?;
-        let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us() };
+        let entry = Entry { dtype, shape: shape.to_vec(), modified_us: now_us(), segmented: false };
         let result = self.inner.mutate(|inner, st| inner.install(st, Op::Save { name: name.into(), entry, tmp: tmp.clone() }));
         if result.is_err() {
             let _ = files::remove_if_exists(&self.inner.dir, &tmp);
@@ -487,12 +502,17 @@ impl Store {
             if let Some(z) = inner.zfile(&a)? {
                 return inner.z_append(st, name, &z, data); // compressed arrays
             }
-            let df = inner.files.get(name, 0)?;
             // The rows go past the committed end first; the record then makes them visible.
-            use std::os::unix::fs::FileExt;
-            let at = old * a.row_bytes();
-            df.file.write_all_at(data, at).map_err(|e| Error::io("cannot write", &df.path, e))?;
-            inner.files.grew(name, at + data.len() as u64);
+            let manifest = if a.entry.segmented {
+                Some(inner.seg_write_rows(name, a.entry, data)?)
+            } else {
+                let df = inner.files.get(name, 0)?;
+                use std::os::unix::fs::FileExt;
+                let at = old * a.row_bytes();
+                df.file.write_all_at(data, at).map_err(|e| Error::io("cannot write", &df.path, e))?;
+                inner.files.grew(name, at + data.len() as u64);
+                None
+            };
             // Grow the bitmap in place; if anything below fails, `mutate` reloads from disk.
             let mut first = 0;
             let patch = match st.bitmaps.get_mut(name) {
@@ -503,9 +523,24 @@ impl Store {
                 }
                 _ => None,
             };
-            let op = Op::Append { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), bitmap: patch };
+            let mut written = Vec::new();
+            let op = match manifest {
+                Some((manifest, files)) => {
+                    written = files;
+                    Op::SegAppend { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), manifest, bitmap: patch }
+                }
+                None => Op::Append { name: name.into(), old_rows: old, new_rows: new, modified_us: now_us(), bitmap: patch },
+            };
             inner.commit(st, &op)?;
-            st.dirty.insert(data_file(name));
+            if let Op::SegAppend { manifest, .. } = &op {
+                crate::segments::write_manifest(&inner.dir, name, manifest)?;
+                inner.files.forget(name);
+                st.dirty.insert(crate::segments::manifest_file(name));
+                st.dirty.insert(crate::segments::dir_name(name));
+                st.dirty.extend(written);
+            } else {
+                st.dirty.insert(data_file(name));
+            }
             if let Some(Ok(b)) = st.bitmaps.get(name) {
                 if st.legacy.remove(name) {
                     inner.write_bitmap_file(name, b)?;
@@ -585,6 +620,19 @@ impl Store {
                 return Ok(());
             }
             let rows = a.rows();
+            // As NumPack 0.7: a segmented array stays segmented while its live rows
+            // exceed the segment target, else it becomes one plain file.
+            if a.entry.segmented && rows.saturating_mul(a.row_bytes()) > crate::segments::target_bytes(a.row_bytes()) {
+                let (tmps, manifest) = inner.seg_copy_live(&a)?;
+                let op = Op::SegInstall { name: name.into(), rows, modified_us: now_us(), tmps: tmps.clone(), manifest };
+                let result = inner.install(st, op);
+                if result.is_err() {
+                    for t in tmps {
+                        let _ = files::remove_if_exists(&inner.dir, &t);
+                    }
+                }
+                return result;
+            }
             let tmp = inner.copy_live(&a)?;
             inner.install(st, Op::Compact { name: name.into(), rows, modified_us: now_us(), tmp })
         })
@@ -599,7 +647,7 @@ impl Store {
                 bail!(AlreadyExists, "an array named {dst:?} already exists");
             }
             let info = a.info();
-            let entry = Entry { dtype: info.dtype, shape: info.shape, modified_us: now_us() };
+            let entry = Entry { dtype: info.dtype, shape: info.shape, modified_us: now_us(), segmented: false };
             if let Some(z) = inner.zfile(&a)? {
                 // compressed arrays: the copy is compressed alike
                 let tmp = inner.z_copy_live(&a, &z, crate::compress::Compression { level: z.header.level })?;
@@ -649,6 +697,17 @@ impl Store {
                 let words = self.inner.z_view_bytes(&z)?;
                 return Ok(View::new(crate::view::ViewMap::Owned(words), a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map));
             }
+            if a.entry.segmented {
+                if writable {
+                    bail!(
+                        Unsupported,
+                        "array {name:?} is stored in NumPack 0.7 segments, which cannot be viewed writable; use replace, or save it again to store it in one file"
+                    );
+                }
+                let set = self.inner.files.segmented(name, a.entry)?;
+                let map = crate::view::join_segments(&set, a.entry.nbytes())?;
+                return Ok(View::new(map, a.entry.dtype, a.entry.shape.clone(), a.rows(), row_map));
+            }
             let map = if writable {
                 crate::view::map_writable(&self.inner.dir.join(data_file(name)), a.entry.nbytes())?
             } else {
@@ -666,7 +725,8 @@ impl Store {
     /// folded into `metadata.npkm` first, and every writer (in any process) waits until
     /// `f` returns. `f` gets the store's directory and the names of its format files
     /// (`metadata.npkm`, then each array's `data_*.npkd` — `data_*.npkz` for a compressed
-    /// array — and `deleted_*.npkb` if it has one), sorted. For packing and
+    /// array, `data_*.npkseg` and the segment files `data_*_segments/seg_*.npkd` it lists
+    /// for a segmented one — and `deleted_*.npkb` if it has one), sorted. For packing and
     /// checking a store. A read-only handle works only when the log has no records (else
     /// `READ_ONLY`: the changes since the last checkpoint need a writable handle to fold).
     pub fn with_frozen_files<T>(&self, f: impl FnOnce(&Path, &[String]) -> Result<T>) -> Result<T> {
@@ -680,8 +740,12 @@ impl Store {
             self.inner.checkpoint(&mut st, false)?;
         }
         let mut names = vec![metadata::FILE_NAME.to_string()];
-        for name in st.cat.keys() {
-            if files::exists(&self.inner.dir, &crate::compress::file_name(name)) {
+        for (name, entry) in &st.cat {
+            if entry.segmented {
+                names.push(crate::segments::manifest_file(name));
+                let m = crate::segments::read_manifest(&self.inner.dir, name)?;
+                names.extend(m.segments.into_iter().filter(|s| s.bytes > 0 || files::exists(&self.inner.dir, &s.file)).map(|s| s.file));
+            } else if files::exists(&self.inner.dir, &crate::compress::file_name(name)) {
                 names.push(crate::compress::file_name(name)); // compressed arrays
             } else {
                 names.push(data_file(name));
@@ -816,12 +880,19 @@ impl Inner {
                 self.files.forget(name);
                 st.dirty.insert(crate::compress::file_name(name));
             }
-            Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } | Op::ZSave { name, .. } => {
+            Op::Save { name, .. } | Op::Compact { name, .. } | Op::Drop { name } | Op::ZSave { name, .. } | Op::SegInstall { name, .. } => {
                 self.files.forget(name);
                 st.bitmaps.remove(name);
                 st.legacy.remove(name);
                 st.dirty.insert(data_file(name));
                 st.dirty.insert(crate::compress::file_name(name)); // compressed arrays
+                if let Op::SegInstall { manifest, .. } = &op {
+                    st.dirty.insert(crate::segments::manifest_file(name));
+                    st.dirty.insert(crate::segments::dir_name(name));
+                    if let Ok(m) = crate::segments::Manifest::parse(manifest, name) {
+                        st.dirty.extend(m.segments.into_iter().map(|s| s.file));
+                    }
+                }
             }
             Op::Rename { from, to, .. } => {
                 self.files.forget(from);
@@ -856,6 +927,16 @@ impl Inner {
         if let Some(z) = z {
             return self.z_replace(st, name, &z, &runs, &payload); // compressed arrays
         }
+        if st.cat[name].segmented {
+            let set = self.files.segmented(name, &st.cat[name])?;
+            let op = Op::Replace { name: name.into(), modified_us: now_us(), runs, payload };
+            self.commit(st, &op)?;
+            if let Op::Replace { runs, payload, .. } = &op {
+                set.write_runs(runs, payload)?;
+            }
+            st.dirty.extend(set.segs.iter().map(|s| s.rel.clone()));
+            return self.finish(st, &op);
+        }
         let entry_bytes = st.cat[name].nbytes();
         let df = self.files.get(name, entry_bytes)?;
         let op = Op::Replace { name: name.into(), modified_us: now_us(), runs, payload };
@@ -883,6 +964,9 @@ impl Inner {
     /// The file to read `a`'s rows from. An open plain file answers with one cache
     /// lookup and no system call.
     fn rows_file(&self, a: &Array) -> Result<RowsFile> {
+        if a.entry.segmented {
+            return Ok(RowsFile::Segmented(self.files.segmented(a.name, a.entry)?));
+        }
         let need = a.entry.nbytes();
         if let Some(df) = self.files.cached(a.name, need) {
             return Ok(RowsFile::Plain(df));
@@ -903,6 +987,7 @@ impl Inner {
         match self.rows_file(a)? {
             RowsFile::Plain(df) => a.gather(df.bytes(), idx, out),
             RowsFile::Compressed(z) => z.gather(&a.resolve(idx)?, out), // compressed arrays
+            RowsFile::Segmented(s) => a.gather_segments(&s, idx, out),
         }
     }
 
@@ -915,6 +1000,7 @@ impl Inner {
             RowsFile::Plain(df) => files::read_runs(&df, &runs, out),
             // compressed arrays: the chunks are decompressed in parallel
             RowsFile::Compressed(z) => z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out),
+            RowsFile::Segmented(s) => s.read_runs(&runs, out),
         }
     }
 
@@ -924,6 +1010,9 @@ impl Inner {
         if let Some(z) = self.zfile(a)? {
             return z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out); // compressed arrays
         }
+        if a.entry.segmented {
+            return self.files.segmented(a.name, a.entry)?.read_runs(&runs, out);
+        }
         let df = self.files.get(a.name, a.entry.nbytes())?;
         files::read_runs(&df, &runs, out)
     }
@@ -931,9 +1020,19 @@ impl Inner {
     /// Writes the live rows of an array to a new temporary file; returns its name.
     fn copy_live(&self, a: &Array) -> Result<String> {
         use std::io::Write;
+        let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
+        if a.entry.segmented {
+            let set = self.files.segmented(a.name, a.entry)?;
+            let (f, tmp) = files::create_tmp(&self.dir)?;
+            files::reserve(&f, runs.iter().map(|r| r.1).sum());
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let path = self.dir.join(&tmp);
+            set.for_each_piece(&runs, |b| w.write_all(b).map_err(|e| Error::io("cannot write", &path, e)))?;
+            w.flush().map_err(|e| Error::io("cannot write", &path, e))?;
+            return Ok(tmp);
+        }
         let df = self.files.get(a.name, a.entry.nbytes())?;
         let (mut f, tmp) = files::create_tmp(&self.dir)?;
-        let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
         files::reserve(&f, runs.iter().map(|r| r.1).sum());
         let src = df.bytes();
         for (off, len) in runs {

@@ -650,6 +650,14 @@ class NumPack:
         except (_NotFound, _InvalidName):
             return None
 
+    def _data_file(self, name):
+        # NumPack 0.7 names a segmented array's manifest (data_<name>.npkseg) instead; the
+        # C ABI's info does not say which, the files do (a save replaces one by the other).
+        seg = f"data_{name}.npkseg"
+        if (self.filename / seg).is_file() and not (self.filename / f"data_{name}.npkd").exists():
+            return seg
+        return f"data_{name}.npkd"
+
     def get_metadata(self):
         arrays = {}
         for name in self.get_member_list():
@@ -661,7 +669,7 @@ class NumPack:
             arrays[name] = {
                 "shape": list(info.shape),
                 "physical_rows": info.physical_rows,
-                "data_file": f"data_{name}.npkd",
+                "data_file": self._data_file(name),
                 "last_modified": info.modified_us,
                 "size_bytes": info.physical_rows * row_bytes if info.shape else info.dtype.itemsize,
                 "dtype": info.dtype.name.capitalize(),
