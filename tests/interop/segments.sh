@@ -48,7 +48,8 @@ run_step() {  # run_step <label> <command...>: runs it and adds up its "N passed
     out="$("$@" 2>&1)"
     rc=$?
     set -e
-    printf '%s\n' "$out"
+    # Indented, so that only the total below reads as this script's result line.
+    printf '%s\n' "$out" | sed 's/^/  /'
     read -r p f < <(printf '%s\n' "$out" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n 1)
     p="${p:-0}"
     f="${f:-0}"
