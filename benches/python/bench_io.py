@@ -30,8 +30,15 @@ import sys
 import tempfile
 import time
 
-FORMATS = ["csv", "hdf5", "zarr", "parquet", "feather"]
-SUFFIX = {"csv": "csv", "hdf5": "h5", "zarr": "zarr", "parquet": "parquet", "feather": "feather"}
+FORMATS = ["csv", "hdf5", "zarr", "parquet", "feather", "npy", "safetensors", "pt"]
+SUFFIX = {"csv": "csv", "hdf5": "h5", "zarr": "zarr", "parquet": "parquet", "feather": "feather",
+          "npy": "npy", "safetensors": "safetensors", "pt": "pt"}
+# Converters named after the format, and the extra arguments that pick the one array.
+IMPORTS = {"safetensors": "from_safetensors_file"}
+EXPORTS = {"safetensors": "to_safetensors_file"}
+EXPORT_KW = {"csv": {"array_name": "data"}, "parquet": {"array_name": "data"},
+             "feather": {"array_name": "data"}, "npy": {"array_names": ["data"]},
+             "safetensors": {"array_names": ["data"]}, "pt": {"array_names": ["data"]}}
 COLUMNS = 16
 
 # One conversion, run by the child: the same call for numpack and for NumPack 0.7
@@ -64,21 +71,17 @@ else:
     spec.loader.exec_module(nio)
 # The format's library is imported before the clock starts: its import is not the
 # conversion's cost (its memory stays in the peak, as in any real use).
-lib = {"csv": None, "hdf5": "h5py", "zarr": "zarr", "parquet": "pyarrow.parquet",
-       "feather": "pyarrow.feather"}[fmt]
+lib = {"hdf5": "h5py", "zarr": "zarr", "parquet": "pyarrow.parquet",
+       "feather": "pyarrow.feather", "pt": "torch"}.get(fmt)
 if lib:
     importlib.import_module(lib)
+name, kw = json.loads(sys.argv[7])
 base = hwm()
 t = time.perf_counter()
 if direction == "import":
-    fn = {"csv": nio.from_csv, "hdf5": nio.from_hdf5, "zarr": nio.from_zarr,
-          "parquet": nio.from_parquet, "feather": nio.from_feather}[fmt]
-    fn(path, out)
+    getattr(nio, name)(path, out)
 else:
-    kw = {"array_name": "data"} if fmt in ("csv", "parquet", "feather") else {}
-    fn = {"csv": nio.to_csv, "hdf5": nio.to_hdf5, "zarr": nio.to_zarr,
-          "parquet": nio.to_parquet, "feather": nio.to_feather}[fmt]
-    fn(store, out, **kw)
+    getattr(nio, name)(store, out, **kw)
 dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "base_rss": base,
                   "peak_rss": hwm()}))
@@ -119,7 +122,9 @@ def run_case(impl, direction, fmt, store, path, out, timeout):
             os.unlink(p)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([sys.executable, "-c", CHILD, direction, fmt, store, path, out, impl],
+    name = (IMPORTS.get(fmt, f"from_{fmt}") if direction == "import" else EXPORTS.get(fmt, f"to_{fmt}"))
+    call = json.dumps([name, EXPORT_KW.get(fmt, {})])
+    proc = subprocess.run([sys.executable, "-c", CHILD, direction, fmt, store, path, out, impl, call],
                           capture_output=True,
                           text=True, timeout=timeout, cwd=os.path.dirname(store), env=env)
     if proc.returncode != 0:
@@ -143,12 +148,17 @@ def main(argv=None):
                     help="array bytes for the binary formats (default 16MiB; the README uses 1GiB)")
     ap.add_argument("--csv-size", type=parse_size, default=None,
                     help="array bytes for CSV (default: --size / 16)")
-    ap.add_argument("--formats", nargs="+", default=FORMATS, choices=FORMATS)
+    ap.add_argument("--formats", nargs="+", default=None, choices=FORMATS,
+                    help="default: all, pt only where torch is installed")
     ap.add_argument("--upstream-io", default=None,
                     help="NumPack 0.7.0's python/numpack/io directory (from its sdist)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     args = ap.parse_args(argv)
+    if args.formats is None:
+        import importlib.util
+
+        args.formats = [f for f in FORMATS if f != "pt" or importlib.util.find_spec("torch")]
     impls = [("numpack", "-")]
     if args.upstream_io:
         if not os.path.isfile(os.path.join(args.upstream_io, "__init__.py")):
@@ -171,7 +181,7 @@ def main(argv=None):
             size = (args.csv_size or max(1, args.size // 16)) if fmt == "csv" else args.size
             store, nbytes = stores[size], sizes[size]
             src = os.path.join(work, f"data.{SUFFIX[fmt]}")
-            getattr(nio, f"to_{fmt}")(store, src, **({"array_name": "data"} if fmt in ("csv", "parquet", "feather") else {}))
+            getattr(nio, EXPORTS.get(fmt, f"to_{fmt}"))(store, src, **EXPORT_KW.get(fmt, {}))
             for direction in ("import", "export"):
                 results = {}
                 for label, impl in impls:

@@ -66,7 +66,7 @@ def test_io_benchmark(tmp_path):
     rows = run("bench_io.py", "--size", "256KiB", "--csv-size", "64KiB", tmp_path=tmp_path)
     header, body = cells(rows[0]), [cells(r) for r in rows[1:]]
     assert header[:5] == ["format", "direction", "array", "numpack peak RSS (MiB)", "numpack MB/s"]
-    assert [(r[0], r[1]) for r in body] == [(f, d) for f in ("csv", "hdf5", "zarr", "parquet", "feather")
+    assert [(r[0], r[1]) for r in body] == [(f, d) for f in ("csv", "hdf5", "zarr", "parquet", "feather", "npy", "safetensors")
                                             for d in ("import", "export")]
     for r in body:
         positive(r[3])
