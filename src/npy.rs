@@ -1090,7 +1090,7 @@ pub fn export(store: &Store, name: &str, path: impl AsRef<Path>, overwrite: bool
         while at < rows {
             let n = block.min(rows - at);
             let out = &mut buf[..(n * rb) as usize];
-            store.read_range_into(name, at, at + n, out)?;
+            store.read_range_once(name, ainfo.dtype, &ainfo.shape, at, at + n, out)?;
             w.write_all(out).map_err(|e| Error::io("cannot write", &tmp.path, e))?;
             meter.advance(out.len() as u64)?;
             at += n;

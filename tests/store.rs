@@ -122,6 +122,30 @@ fn checked_range_reads_only_the_expected_shape() {
 }
 
 #[test]
+fn one_pass_reads_leave_views_and_later_reads_intact() {
+    // read_range_once drops the pages it read from the resident set: views over the same
+    // mapping, later reads and writes through the mapping must not notice.
+    let n = 100_000i64; // 1.6 MB: whole pages of a plain file, many rows per page
+    let (_t, _p, s) = rows_store(n);
+    s.delete_rows("a", &[5]).unwrap();
+    let view = s.view("a", false).unwrap();
+    let before = view.bytes().to_vec();
+    let info = s.info("a").unwrap();
+    let mut out = vec![0u8; 1000 * 16];
+    for start in (0..info.shape[0] - 1000).step_by(1000) {
+        s.read_range_once("a", info.dtype, &info.shape, start, start + 1000, &mut out).unwrap();
+        let want: Vec<i64> = (start..start + 1000).map(|l| if l < 5 { l as i64 } else { l as i64 + 1 }).flat_map(|r| [r, -r]).collect();
+        assert_eq!(to_i64(&out), want);
+    }
+    assert_eq!(view.bytes(), &before[..]);
+    s.replace_rows("a", DType::Int64, &[0], &i64s([7, 7])).unwrap();
+    s.read_range_once("a", info.dtype, &info.shape, 0, 1, &mut out[..16]).unwrap();
+    assert_eq!(to_i64(&out[..16]), vec![7, 7]);
+    assert_eq!(firsts(&s)[..3], [7, 1, 2]);
+    assert_eq!(code(s.read_range_once("a", DType::Float64, &info.shape, 0, 1, &mut out[..16])), ErrorCode::DtypeMismatch);
+}
+
+#[test]
 fn replace_by_index_and_range_after_deletions() {
     let (_t, _p, s) = rows_store(10);
     s.delete_rows("a", &[1, 2]).unwrap(); // live: 0 3 4 5 6 7 8 9

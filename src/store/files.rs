@@ -44,6 +44,14 @@ impl DataFile {
         self.map.clone()
     }
 
+    /// Drops the pages of bytes `off..off + len` from this process's resident set; see
+    /// [`release_pages`].
+    pub fn release(&self, off: u64, len: u64) {
+        if let Some(m) = &self.map {
+            release_pages(m, off, len);
+        }
+    }
+
     /// Writes `payload` to the runs `(offset, len)` back to back: copied through the
     /// writable mapping (no system call per run), or with `pwrite` when not mapped so.
     /// The caller holds the store's write lock, so no reader in this process races it.
@@ -233,6 +241,10 @@ pub struct Seg {
 }
 
 impl Seg {
+    pub fn release(&self, off: u64, len: u64) {
+        release_pages(&self.map, off, len);
+    }
+
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: `len` bytes of the file were checked to exist when it was mapped, and
         // segment files are never truncated in place (a rewrite installs new files).
@@ -300,6 +312,17 @@ impl SegSet {
         Ok(())
     }
 
+    /// Drops the pages of the runs from this process's resident set (see [`release_pages`]).
+    pub fn release_runs(&self, runs: &[(u64, u64)]) -> Result<()> {
+        for &(off, len) in runs {
+            self.pieces(off, len, |s, o, n| {
+                s.release(o, n);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Writes `payload` to the runs `(offset, len)` of the array's bytes, back to back.
     pub fn write_runs(&self, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
         let mut at = 0usize;
@@ -342,6 +365,21 @@ pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<(
         }
     });
     Ok(())
+}
+
+/// Tells the kernel that this process is done with the mapped pages of bytes
+/// `off..off + len` (widened to whole pages), so a pass over a large array (an export)
+/// does not leave all of it in the resident set. The mappings are shared file mappings,
+/// so nothing is lost: the pages stay in the page cache (dirty ones are still written
+/// back) and a later access maps them again. Advice only: a failure changes nothing.
+fn release_pages(map: &MmapRaw, off: u64, len: u64) {
+    let end = off.saturating_add(len).min(map.len() as u64);
+    if off < end {
+        // SAFETY: DONTNEED on a MAP_SHARED file mapping only unmaps pages from this
+        // process; their contents remain the file's, so every slice handed out over the
+        // mapping reads the same bytes afterwards (after a minor fault).
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off as usize, (end - off) as usize) };
+    }
 }
 
 /// Cores to copy with, at most 8. Asked once: `available_parallelism` reads cgroup files,

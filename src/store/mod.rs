@@ -399,6 +399,18 @@ impl Store {
         })
     }
 
+    /// As [`Store::read_range_checked`], for one pass over an array (exports): the pages
+    /// read are then dropped from this process's resident set (they stay in the page
+    /// cache), so memory does not grow with the array as it would through the mapping.
+    pub fn read_range_once(&self, name: &str, dtype: DType, shape: &[u64], start: u64, stop: u64, out: &mut [u8]) -> Result<()> {
+        self.read(|st| {
+            let a = array(st, name)?;
+            a.check_layout(dtype, shape)?;
+            self.inner.read_range(&a, start, stop, out)?;
+            self.inner.release_range(&a, start, stop)
+        })
+    }
+
     /// Reads up to `batch` logical rows from `start` into `out`, which must hold `batch`
     /// rows; returns the rows read (0 past the end). Size and rows come from one version.
     pub(crate) fn read_batch(&self, name: &str, start: u64, batch: u64, out: &mut [u8]) -> Result<u64> {
@@ -1002,6 +1014,18 @@ impl Inner {
             RowsFile::Compressed(z) => z.read_runs(&compressed::row_runs(&runs, a.row_bytes()), out),
             RowsFile::Segmented(s) => s.read_runs(&runs, out),
         }
+    }
+
+    /// Drops the mapped pages of logical rows `start..stop` from the resident set.
+    fn release_range(&self, a: &Array, start: u64, stop: u64) -> Result<()> {
+        let runs = a.range_runs(start, stop)?;
+        match self.rows_file(a)? {
+            RowsFile::Plain(df) => runs.iter().for_each(|&(off, len)| df.release(off, len)),
+            // compressed arrays are read through buffers, not mapped
+            RowsFile::Compressed(_) => {}
+            RowsFile::Segmented(s) => s.release_runs(&runs)?,
+        }
+        Ok(())
     }
 
     /// Copies all live rows of an array into `out` (exactly its logical size).
