@@ -23,6 +23,9 @@ fi
     "$venv/bin/python" -m pip install -q pytest numpy cffi setuptools wheel npy-append-array \
         pyarrow pandas h5py zarr s3fs 'moto[server]' safetensors
     # Build (cargo) and install the package itself; no build isolation: the venv has the tools.
+    # setuptools' build/ keeps files a rename or removal left behind and would install
+    # them again, so a module that no longer exists could still be imported here.
+    rm -rf bindings/python/build
     "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 } >&2
 echo "$venv/bin/python"

@@ -206,3 +206,38 @@ def test_a_name_the_store_refuses_changes_nothing(tmp_path):
     with pytest.raises(numpack.InvalidNameError):
         from_tensor(torch.ones(2), tmp_path / "s", array_name="", drop_if_exists=True)
     assert list(_arrays(tmp_path / "s")) == ["keep"]
+
+
+def test_from_pt_keeps_memory_bounded_and_data_intact(tmp_path):
+    # The file's pages are released as their rows are stored: the peak grows by a few
+    # blocks, not by the file (torch alone is ~500 MiB, so the growth is what is checked).
+    import subprocess
+    import sys
+    import textwrap
+
+    rows, cols = 1 << 20, 64  # 256 MiB of int32 (exact, unlike float32 past 2**24)
+    t = torch.arange(rows * cols, dtype=torch.int32).reshape(rows, cols)
+    torch.save({"w": t}, tmp_path / "big.pt")
+    del t
+    code = textwrap.dedent(f"""
+        import numpy as np, torch
+        from numpack import NumPack
+        from numpack.io import from_pt
+
+        def hwm():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) << 10
+        base = hwm()
+        from_pt({str(tmp_path / "big.pt")!r}, {str(tmp_path / "s")!r})
+        grew = hwm() - base
+        with NumPack({str(tmp_path / "s")!r}, warn_no_context=False) as n:
+            a = n.load("w", lazy=True)
+            assert a.shape == ({rows}, {cols})
+            for r in (0, 1, 12345, {rows} - 1):
+                assert np.array_equal(a[r], np.arange(r * {cols}, (r + 1) * {cols}, dtype=np.int32)), r
+        print(grew)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    grew = int(out.stdout.strip().splitlines()[-1])
+    assert grew < 192 << 20, f"the peak grew by {grew >> 20} MiB importing a 256 MiB file"

@@ -25,6 +25,8 @@ place only when all are complete; exports write a temporary file renamed over th
 target).
 """
 
+import ctypes
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -69,21 +71,66 @@ def _check_torch_dtype(torch, dtype, name):
             "no dtype for (torch >= 2.3 has uint16/uint32/uint64)")
 
 
-def _write_arrays(tx, arrays, chunk_size):
-    """Writes each ``(name, ndarray)`` of ``arrays`` to ``tx`` in row blocks."""
+class _FilePages:
+    """Releases the pages of a file that ``torch.load(mmap=True)`` mapped once their rows
+    are stored, so that importing a large file does not keep all of it in the resident
+    set. Only ranges inside this process's mappings of that very file (device and inode,
+    from ``/proc/self/maps``) are touched: ``MADV_DONTNEED`` there only drops pages that
+    the file backs (nothing writes to them, so a later access reads the same bytes from
+    the file again), while on anonymous memory it would discard data; anything else,
+    e.g. a file torch loaded whole, is left alone."""
+
+    _PAGE = os.sysconf("SC_PAGE_SIZE")
+    _MADV_DONTNEED = 4
+
+    def __init__(self, path):
+        st = os.stat(path)
+        dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}"
+        self.ranges = []
+        try:
+            with open("/proc/self/maps") as f:
+                for line in f:
+                    parts = line.split(None, 5)
+                    if len(parts) >= 5 and parts[3] == dev and parts[4] == str(st.st_ino):
+                        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                        self.ranges.append((lo, hi))
+        except OSError:  # no /proc: nothing is released, nothing else changes
+            self.ranges = []
+        self._madvise = ctypes.CDLL(None, use_errno=True).madvise if self.ranges else None
+        if self._madvise is not None:
+            self._madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+    def release(self, block):
+        if self._madvise is None or not block.flags.c_contiguous or block.nbytes == 0:
+            return
+        lo = block.__array_interface__["data"][0]
+        hi = lo + block.nbytes
+        # Whole pages inside the block only: neighbouring rows may still be needed.
+        lo = -(-lo // self._PAGE) * self._PAGE
+        hi = hi // self._PAGE * self._PAGE
+        if hi > lo and any(a <= lo and hi <= b for a, b in self.ranges):
+            self._madvise(lo, hi - lo, self._MADV_DONTNEED)
+
+
+def _write_arrays(tx, arrays, chunk_size, pages=None):
+    """Writes each ``(name, ndarray)`` of ``arrays`` to ``tx`` in row blocks (releasing
+    each block's file pages afterwards when ``pages`` is a ``_FilePages``)."""
     for name, arr in arrays:
         tx.begin(name)
         rows = block_rows(arr.shape, arr.dtype, chunk_size)
         for start in range(0, arr.shape[0], rows):
-            tx.write(name, arr[start:start + rows])
+            block = arr[start:start + rows]
+            tx.write(name, block)
+            if pages is not None:
+                pages.release(block)
         tx.write_empty(name, arr.shape, arr.dtype)
 
 
-def _import(output_path, arrays, drop_if_exists, chunk_size, progress):
+def _import(output_path, arrays, drop_if_exists, chunk_size, progress, pages=None):
     total = sum(arr.nbytes for _, arr in arrays)
     with ImportTx(output_path, drop_if_exists, progress, total) as tx:
         check_names(tx.npk, [name for name, _ in arrays])
-        _write_arrays(tx, arrays, chunk_size)
+        _write_arrays(tx, arrays, chunk_size, pages)
         tx.commit()
 
 
@@ -190,7 +237,7 @@ def from_pt(input_path, output_path, key=None, drop_if_exists=False, chunk_size=
                         "(expected a tensor or a dict of tensors)")
     # Every tensor is checked before the first is written.
     arrays = [(name, _tensor_array(torch, t, f"tensor {name!r} in {src}")) for name, t in items]
-    _import(output_path, arrays, drop_if_exists, chunk_size, progress)
+    _import(output_path, arrays, drop_if_exists, chunk_size, progress, _FilePages(src))
     return finish_import(output_path, return_npk_obj)
 
 

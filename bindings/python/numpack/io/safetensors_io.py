@@ -37,7 +37,7 @@ import numpy as np
 
 from .._native import CODE_TO_DTYPE, ERRORS_BY_NAME, MACROS, check, ffi, lib, take_names
 from .._progress import Progress
-from .npy_io import DEFAULT_CHUNK_SIZE, _nbytes
+from .numpy_io import DEFAULT_CHUNK_SIZE, _nbytes
 
 __all__ = ["from_safetensors_file", "to_safetensors_file", "from_tensor_dict", "to_tensor_dict",
            "get_safetensors_metadata", "iter_safetensors"]
