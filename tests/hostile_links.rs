@@ -315,3 +315,22 @@ fn a_data_file_truncated_behind_an_open_store_is_an_error_not_a_crash() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_reports_every_linked_store_as_damaged() {
+    use numpack::check::{self, ids};
+    let mut all: Vec<&str> = plants().into_iter().map(|p| p.0).collect();
+    all.extend([numpack::metadata::FILE_NAME, numpack::wal::FILE_NAME]);
+    for rel in all {
+        for dangling in [false, true] {
+            let sb = sandbox();
+            assert!(check::check(&sb.store).unwrap().is_clean(), "the sandbox store is damaged to begin with");
+            plant(&sb, rel, dangling);
+            let before = tree(&sb.outside);
+            let r = check::check(&sb.store).unwrap();
+            let found = r.with_id(ids::NOT_REGULAR_FILE).chain(r.with_id(ids::SEGMENT_FILE)).any(|f| f.file.as_deref() == Some(rel));
+            assert!(!r.is_ok() && found, "{rel} (dangling {dangling}): {:#?}", r.findings);
+            assert_eq!(tree(&sb.outside), before);
+        }
+    }
+}
