@@ -119,6 +119,9 @@ pub mod ids {
     pub const SEGMENT_MANIFEST: &str = "segment-manifest-corrupt";
     /// A segment file (or the segment directory) is a link, or not a regular file.
     pub const SEGMENT_FILE: &str = "segment-file-invalid";
+    /// A file of the store (catalogue, log, data, bitmap, manifest) is a symbolic link or
+    /// not a regular file: numpack refuses to use it (a link could reach any file).
+    pub const NOT_REGULAR_FILE: &str = "not-a-regular-file";
 }
 
 /// One problem (or remark) about a store.
@@ -202,10 +205,11 @@ pub fn check(dir: &Path) -> Result<Report> {
     // so nothing is created or changed), and list the directory only then, so that no
     // writer of another process changes files between the listing and the checks.
     let wal_path = dir.join(wal::FILE_NAME);
-    let wal_file = match File::open(&wal_path) {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot open", &wal_path, e)),
+    // Never through a link: a linked log is reported below (not-a-regular-file).
+    let wal_file = match crate::dirfd::open_in(dir, wal::FILE_NAME, crate::dirfd::Access::Read) {
+        Ok(f) => f,
+        Err(e) if e.code == crate::ErrorCode::Corrupt => None,
+        Err(e) => return Err(e),
     };
     let _lock = match &wal_file {
         Some(f) => Some(FileLock::exclusive(f).map_err(|e| Error::io("cannot lock", &wal_path, e))?),
@@ -218,6 +222,7 @@ pub fn check(dir: &Path) -> Result<Report> {
         bail!(StoreNotFound, "{} holds no store (no {}, no {}, no data files)", dir.display(), metadata::FILE_NAME, wal::FILE_NAME);
     }
     let mut report = Report { path: dir.to_path_buf(), ..Report::default() };
+    check_file_types(dir, &mut report);
 
     // A store killed while it was being created: a log never initialised, no catalogue
     // yet, no data. The log's finding says so; a missing catalogue is then no damage.
@@ -268,6 +273,27 @@ pub fn check(dir: &Path) -> Result<Report> {
     }
     check_other_files(&listing, cat.as_ref(), pending, &pending_tmps, &mut report);
     Ok(report)
+}
+
+/// Reports the store's files that are links or not regular files (a segment directory
+/// aside; its files are checked with the array). numpack opens none of them.
+fn check_file_types(dir: &Path, report: &mut Report) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name == metadata::FILE_NAME || name == wal::FILE_NAME || name.starts_with("data_") || name.starts_with("deleted_");
+        let Ok(md) = fs::symlink_metadata(entry.path()) else { continue };
+        if !ours {
+            continue;
+        }
+        let fix = "numpack neither reads nor writes through it; replace it by the file itself (from a trusted copy) or remove it";
+        if md.file_type().is_symlink() {
+            let target = fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
+            report.push(Severity::Error, ids::NOT_REGULAR_FILE, Some(&name), None, format!("{name} is a symbolic link (to {target:?}); {fix}"));
+        } else if !md.is_file() && !(md.is_dir() && name.ends_with("_segments")) {
+            report.push(Severity::Error, ids::NOT_REGULAR_FILE, Some(&name), None, format!("{name} is not a regular file; {fix}"));
+        }
+    }
 }
 
 /// Name → whether it is a regular file, for every entry of the directory.

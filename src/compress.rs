@@ -236,7 +236,8 @@ impl ZFile {
     /// Opens `path` and checks its header and index (not the chunks) against the
     /// catalogue's `dtype`, `row_bytes` and physical `rows` when given.
     pub fn open(path: &Path, array: &str, writable: bool, expect: Option<(DType, u64, u64)>) -> Result<ZFile> {
-        let file = std::fs::OpenOptions::new().read(true).write(writable).open(path).map_err(|e| Error::io("cannot open data file", path, e))?;
+        let access = if writable { crate::dirfd::Access::ReadWrite } else { crate::dirfd::Access::Read };
+        let file = crate::dirfd::open_path(path, access)?.ok_or_else(|| Error::io("cannot open data file", path, std::io::ErrorKind::NotFound.into()))?;
         ZFile::from_file(file, path, array, expect)
     }
 
@@ -491,7 +492,7 @@ impl ZFile {
 
 /// Writes a header in place (one system call).
 pub fn write_header(path: &Path, header: &[u8]) -> Result<()> {
-    let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let f = crate::dirfd::open_path(path, crate::dirfd::Access::ReadWrite)?.ok_or_else(|| Error::io("cannot open", path, std::io::ErrorKind::NotFound.into()))?;
     f.write_all_at(header, 0).map_err(|e| Error::io("cannot write", path, e))
 }
 
@@ -783,7 +784,7 @@ impl<'f> Builder<'f> {
 /// every problem found (empty when the file is sound); `Err` only when the file cannot
 /// be read at all. For `npk check`.
 pub fn verify(path: &Path, array: &str, expect: Option<(DType, u64, u64)>) -> Result<Vec<Finding>> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let file = crate::dirfd::open_path(path, crate::dirfd::Access::Read)?.ok_or_else(|| Error::io("cannot open", path, std::io::ErrorKind::NotFound.into()))?;
     let z = match ZFile::from_file(file, path, array, expect) {
         Ok(z) => z,
         Err(e) if e.code == ErrorCode::Corrupt => return Ok(vec![Finding { chunk: None, message: e.message }]),

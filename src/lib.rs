@@ -7,6 +7,7 @@ pub mod bitmap;
 pub mod check;
 mod codec;
 pub mod compress; // compressed arrays
+pub(crate) mod dirfd;
 pub mod dtype;
 pub mod error;
 pub mod ffi;

@@ -538,10 +538,16 @@ pub fn pack(store: &Store, target: &Path, opts: &PackOptions, progress: Option<P
 }
 
 fn write_package(out: &mut Out, dir: &Path, names: &[String], opts: &PackOptions, progress: Option<Progress<'_>>) -> Result<PackageInfo> {
+    // Each file is opened once, relative to the store's directory and never through a
+    // link (a store may come from anyone: a link would pack a file from outside it).
+    let d = crate::dirfd::Dir::open(dir)?;
+    let mut opened = Vec::with_capacity(names.len());
     let mut sizes = Vec::with_capacity(names.len());
     for n in names {
         let p = dir.join(n);
-        sizes.push(fs::metadata(&p).map_err(|e| Error::io("cannot stat", &p, e))?.len());
+        let f = d.open_existing(n, crate::dirfd::Access::Read)?;
+        sizes.push(f.metadata().map_err(|e| Error::io("cannot stat", &p, e))?.len());
+        opened.push(f);
     }
     let total: u64 = sizes.iter().sum();
     let mut meter = Meter::new(progress, total, "packing");
@@ -557,9 +563,8 @@ fn write_package(out: &mut Out, dir: &Path, names: &[String], opts: &PackOptions
     let mut footer = crc32fast::Hasher::new();
     let mut entries = Vec::with_capacity(names.len());
     let out_path = out.path.clone();
-    for (n, &len) in names.iter().zip(&sizes) {
+    for ((n, &len), mut src) in names.iter().zip(&sizes).zip(opened) {
         let path = dir.join(n);
-        let mut src = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
         out.put(&(n.len() as u32).to_le_bytes())?;
         out.put(n.as_bytes())?;
         let sizes_at = out.pos;

@@ -10,7 +10,6 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde_json::Value;
@@ -206,33 +205,9 @@ impl Manifest {
 /// Opens a file of the store without following a symbolic link at its last component,
 /// and checks that the directory holding it is no link either.
 pub fn open_confined(dir: &Path, rel: &str, write: bool) -> Result<File> {
-    let path = dir.join(rel);
-    if let Some((sub, _)) = rel.split_once('/') {
-        let sd = dir.join(sub);
-        match fs::symlink_metadata(&sd) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(Error::corrupt(&sd, "it is a symbolic link; segment files must be inside the store"));
-            }
-            _ => {}
-        }
-    }
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                Error::corrupt(&path, "it is a symbolic link; segment files must be inside the store")
-            } else {
-                Error::io("cannot open segment file", &path, e)
-            }
-        })?;
-    let m = f.metadata().map_err(|e| Error::io("cannot stat", &path, e))?;
-    if !m.is_file() {
-        return Err(Error::corrupt(&path, "it is not a regular file"));
-    }
-    Ok(f)
+    let access = if write { crate::dirfd::Access::ReadWrite } else { crate::dirfd::Access::Read };
+    crate::dirfd::open_in(dir, rel, access)?
+        .ok_or_else(|| Error::io("cannot open segment file", &dir.join(rel), std::io::ErrorKind::NotFound.into()))
 }
 
 /// Reads and parses array `name`'s manifest (bounded: a larger file is damage).

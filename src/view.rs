@@ -1,7 +1,6 @@
 //! Memory-mapped views of an array's data file, for zero-copy access. A view owns its
 //! mapping, so it stays valid after the store handle is closed or the array replaced.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -86,7 +85,7 @@ pub(crate) fn map_writable(path: &Path, len: u64) -> Result<ViewMap> {
     if len == 0 {
         return Ok(ViewMap::Writable(None));
     }
-    let f = OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let f = crate::dirfd::open_path(path, crate::dirfd::Access::ReadWrite)?.ok_or_else(|| Error::io("cannot open", path, std::io::ErrorKind::NotFound.into()))?;
     let flen = f.metadata().map_err(|e| Error::io("cannot stat", path, e))?.len();
     if flen < len {
         return Err(Error::corrupt(path, format!("it has {flen} bytes but the catalogue needs {len}")));

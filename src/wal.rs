@@ -451,14 +451,19 @@ impl Wal {
     /// empty: see [`Wal::initialised`].
     pub fn open(dir: &Path, create: bool) -> Result<Wal> {
         let path = dir.join(FILE_NAME);
-        let rw = OpenOptions::new().read(true).write(true).create(create).open(&path);
+        // Never through a link (a shipped store's log may point anywhere): O_NOFOLLOW, and
+        // only a regular file (a FIFO must not block the open: O_NONBLOCK until checked).
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let rw = OpenOptions::new().read(true).write(true).create(create).custom_flags(nofollow).open(&path);
         let (file, writable) = match rw {
             Ok(f) => (f, true),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) => {
-                (File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?, false)
+                (OpenOptions::new().read(true).custom_flags(nofollow).open(&path).map_err(|e| crate::dirfd::open_error(&path, e))?, false)
             }
-            Err(e) => return Err(Error::io("cannot open", &path, e)),
+            Err(e) => return Err(crate::dirfd::open_error(&path, e)),
         };
+        crate::dirfd::require_regular(&file, &path)?;
         {
             // Under the lock: another process may be appending to a log we saw empty.
             let _lock = FileLock::exclusive(&file).map_err(|e| Error::io("cannot lock", &path, e))?;

@@ -2,7 +2,7 @@
 //! move rows between files and caller buffers in as few system calls as possible.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use memmap2::{MmapOptions, MmapRaw};
 
+use crate::dirfd::{self, Access};
 use crate::error::{Error, Result};
 use crate::segments;
 
@@ -34,6 +35,23 @@ impl DataFile {
             Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr(), self.len as usize) },
             None => &[],
         }
+    }
+
+    /// Checks that the file still holds the `len` bytes reads touch through the mapping.
+    /// numpack never truncates a data file in place (a rewrite installs a new file), but
+    /// another program may: touching a mapped page past the new end of the file would
+    /// kill the process with SIGBUS, so every read first asks the file's size (one
+    /// `fstat`) and reports a shrunk file as damage instead. A truncation racing the copy
+    /// itself, after this check, can still fault: see the README's security section.
+    fn intact(&self) -> Result<()> {
+        let now = self.file.metadata().map_err(|e| Error::io("cannot stat", &self.path, e))?.len();
+        if now < self.len {
+            return Err(Error::corrupt(
+                &self.path,
+                format!("it shrank from {} to {now} bytes while open (truncated by another program); it is not read through its mapping", self.len),
+            ));
+        }
+        Ok(())
     }
 
     fn with_len(&self, len: u64) -> DataFile {
@@ -98,6 +116,10 @@ impl FileCache {
     pub fn get(&self, name: &str, need: u64) -> Result<Arc<DataFile>> {
         let mut files = self.files.lock().unwrap();
         if let Some(f) = files.get(name) {
+            if let Err(e) = f.intact() {
+                files.remove(name);
+                return Err(e);
+            }
             if f.len >= need {
                 return Ok(f.clone());
             }
@@ -116,13 +138,7 @@ impl FileCache {
         let path = self.dir.join(crate::name::data_file(name));
         let file = match files.remove(name) {
             Some(old) => old.file.clone(),
-            None => Arc::new(
-                OpenOptions::new()
-                    .read(true)
-                    .write(self.writable)
-                    .open(&path)
-                    .map_err(|e| Error::io("cannot open data file", &path, e))?,
-            ),
+            None => Arc::new(open(&self.dir, &crate::name::data_file(name), self.writable)?),
         };
         let len = file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len();
         if len < need {
@@ -142,10 +158,10 @@ impl FileCache {
     }
 
     /// The data file of `name` if it is open and maps at least `need` backed bytes: one
-    /// lookup, no system call (the read paths' common case). `None` means "ask
+    /// lookup and one `fstat` (see [`DataFile::intact`]), the read paths' common case. `None` means "ask
     /// [`FileCache::compressed`] and [`FileCache::get`]", not "no such file".
     pub fn cached(&self, name: &str, need: u64) -> Option<Arc<DataFile>> {
-        self.files.lock().unwrap().get(name).filter(|f| f.len >= need).cloned()
+        self.files.lock().unwrap().get(name).filter(|f| f.len >= need && f.intact().is_ok()).cloned()
     }
 
     /// Records that this process grew `name`'s file to `len` bytes (an append), so that
@@ -213,11 +229,8 @@ impl FileCache {
             }
         }
         let path = self.dir.join(crate::compress::file_name(name));
-        let file = match OpenOptions::new().read(true).write(self.writable).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("cannot open data file", &path, e)),
-        };
+        let access = if self.writable { Access::ReadWrite } else { Access::Read };
+        let Some(file) = dirfd::open_in(&self.dir, &crate::compress::file_name(name), access)? else { return Ok(None) };
         let f = Arc::new(crate::compress::ZFile::from_file(file, &path, name, Some(expect))?);
         if z.len() >= MAX_CACHED {
             z.clear();
@@ -284,7 +297,9 @@ impl SegSet {
         Ok(SegSet { segs, rows: m.rows(), row_bytes: 0, total: start })
     }
 
-    /// Calls `f(segment, offset in it, bytes)` for each piece of `off..off + len`.
+    /// Calls `f(segment, offset in it, bytes)` for each piece of `off..off + len`. Each
+    /// segment's size is checked first, as for plain data files ([`DataFile::intact`]):
+    /// a segment another program truncated is reported, not read through its mapping.
     fn pieces(&self, off: u64, len: u64, mut f: impl FnMut(&Seg, u64, u64) -> Result<()>) -> Result<()> {
         let end = off.checked_add(len).filter(|&e| e <= self.total).ok_or_else(|| Error::invalid(format!("bytes {off}+{len} lie past the segments' {}", self.total)))?;
         let mut i = self.segs.partition_point(|s| s.start + s.len <= off);
@@ -292,6 +307,10 @@ impl SegSet {
         while at < end {
             let s = &self.segs[i];
             let n = (s.start + s.len).min(end) - at;
+            let now = s.file.metadata().map_err(|e| Error::io("cannot stat", &s.path, e))?.len();
+            if now < s.len {
+                return Err(Error::corrupt(&s.path, format!("it shrank from {} to {now} bytes while open (truncated by another program)", s.len)));
+            }
             f(s, at - s.start, n)?;
             at += n;
             i += 1;
@@ -436,6 +455,7 @@ pub const TMP_SUFFIX: &str = ".npkt";
 /// A new temporary file in `dir`, named after this process so that a later writer can
 /// tell an orphan (its process is gone) from a file still being written.
 pub fn create_tmp(dir: &Path) -> Result<(File, String)> {
+    let d = dirfd::Dir::open(dir)?;
     loop {
         let name = format!(
             "{TMP_PREFIX}{}-{}-{}{TMP_SUFFIX}",
@@ -444,10 +464,12 @@ pub fn create_tmp(dir: &Path) -> Result<(File, String)> {
             TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let path = dir.join(&name);
-        match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((f, name)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("cannot create", &path, e)),
+        if d.kind(&name).is_some() {
+            continue;
+        }
+        match d.open_file(&name, Access::CreateNew)? {
+            Some(f) => return Ok((f, name)),
+            None => return Err(Error::io("cannot create", &path, std::io::Error::from(std::io::ErrorKind::NotFound))),
         }
     }
 }
@@ -512,21 +534,32 @@ pub fn remove_orphan_tmps(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Renames `from` to `to` inside `dir`.
+/// Renames `from` to `to` inside `dir` (relative to the directory's handle; a link is
+/// moved as a link, never followed).
 pub fn rename(dir: &Path, from: &str, to: &str) -> Result<()> {
-    fs::rename(dir.join(from), dir.join(to)).map_err(|e| Error::io(&format!("cannot rename {from} to"), &dir.join(to), e))
+    dirfd::Dir::open(dir)?.rename(from, to)
 }
 
-/// Removes `name` from `dir` if it is there.
+/// Removes `name` from `dir` if it is there (a link itself, never its target).
 pub fn remove_if_exists(dir: &Path, name: &str) -> Result<()> {
-    match fs::remove_file(dir.join(name)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("cannot remove", &dir.join(name), e)),
-        _ => Ok(()),
-    }
+    dirfd::Dir::open(dir)?.remove_if_exists(name)
 }
 
+/// Whether anything is at `name` in `dir`, a link included (dangling or not): it is
+/// then opened (and refused) or replaced, never skipped as if absent.
 pub fn exists(dir: &Path, name: &str) -> bool {
-    dir.join(name).exists()
+    dirfd::Dir::open(dir).is_ok_and(|d| d.kind(name).is_some())
+}
+
+/// Opens the store file `name` in `dir` for reading (and writing when `write`), never
+/// through a link and only when it is a regular file.
+pub fn open(dir: &Path, name: &str, write: bool) -> Result<File> {
+    dirfd::open_existing(dir, name, if write { Access::ReadWrite } else { Access::Read })
+}
+
+/// Reads the whole store file `name`, `None` when missing; at most `max` bytes.
+pub fn read(dir: &Path, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    dirfd::read_in(dir, name, max)
 }
 
 #[cfg(test)]

@@ -114,11 +114,7 @@ fn touched(op: &Op) -> Vec<&str> {
 /// Reads and fully checks an array's bitmap file; `None` when it has none.
 fn read_bitmap(inner: &Inner, name: &str, total: u64) -> Result<Option<(Bitmap, bool)>> {
     let path = inner.dir.join(bitmap_file(name));
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("cannot read", &path, e)),
-    };
+    let Some(bytes) = files::read(&inner.dir, &bitmap_file(name), crate::dirfd::ANY_SIZE)? else { return Ok(None) };
     let bm = Bitmap::decode(&bytes, total).map_err(|m| Error::corrupt(&path, m))?;
     let legacy = bytes.len() as u64 != bitmap::HEADER_LEN + bm.words().len() as u64 * 8;
     Ok(Some((bm, legacy)))
@@ -228,13 +224,8 @@ impl Inner {
             self.initialise()?;
         }
         let hdr = self.wal.read_header()?;
-        let meta = fs::read(&meta_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::corrupt(&meta_path, "the file is missing but the store's log exists")
-            } else {
-                Error::io("cannot read", &meta_path, e)
-            }
-        })?;
+        let meta = files::read(&self.dir, metadata::FILE_NAME, crate::dirfd::ANY_SIZE)?
+            .ok_or_else(|| Error::corrupt(&meta_path, "the file is missing but the store's log exists"))?;
         let fp = wal::fingerprint(&meta);
         let mut cat = metadata::decode(&meta).map_err(|m| Error::corrupt(&meta_path, m))?;
         let scan = self.wal.scan(hdr.generation, HEADER_LEN, hdr.end)?;
@@ -288,9 +279,9 @@ impl Inner {
             bail!(StoreNotFound, "{} is not a numpack store", self.dir.display());
         }
         let meta_path = self.dir.join(metadata::FILE_NAME);
-        let meta = match fs::read(&meta_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let meta = match files::read(&self.dir, metadata::FILE_NAME, crate::dirfd::ANY_SIZE)? {
+            Some(b) => b,
+            None => {
                 let strays = fs::read_dir(&self.dir)
                     .map_err(|e| Error::io("cannot list", &self.dir, e))?
                     .flatten()
@@ -307,7 +298,6 @@ impl Inner {
                 files::rename(&self.dir, &tmp, metadata::FILE_NAME)?;
                 bytes
             }
-            Err(e) => return Err(Error::io("cannot read", &meta_path, e)),
         };
         let hdr = Header { generation: 1, base: wal::fingerprint(&meta), change_counter: 0, applied_end: HEADER_LEN, end: HEADER_LEN };
         self.wal.truncate(HEADER_LEN)?;
@@ -383,7 +373,7 @@ impl Inner {
                     // cost of a save. The record is committed, so a crash in between is
                     // finished by this same redo. The old file is held open and closed on
                     // another thread, where freeing its pages does not delay the caller.
-                    let old = fs::File::open(dir.join(data_file(name))).ok();
+                    let old = files::open(dir, &data_file(name), false).ok();
                     remove_if_exists(dir, &data_file(name))?;
                     files::rename(dir, tmp, &data_file(name))?;
                     files::close_in_background(old);
@@ -441,7 +431,7 @@ impl Inner {
                     return files::SegSet::open(dir, &m, true)?.write_runs(runs, payload);
                 }
                 let path = dir.join(data_file(name));
-                let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+                let f = files::open(dir, &data_file(name), true)?;
                 files::write_runs(&f, &path, runs, payload)
             }
             Op::Drop { name } => {
@@ -555,7 +545,8 @@ impl Inner {
         let mut bm = Bitmap::all_live(patch.total);
         if !patch.created {
             let path = self.dir.join(bitmap_file(name));
-            let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let bytes = files::read(&self.dir, &bitmap_file(name), crate::dirfd::ANY_SIZE)?
+                .ok_or_else(|| Error::io("cannot read", &path, std::io::ErrorKind::NotFound.into()))?;
             let words = layouts.iter().find_map(|l| l.words(&bytes)).ok_or_else(|| {
                 Error::corrupt(&path, format!("{} bytes fit none of the layouts {layouts:?}", bytes.len()))
             })?;

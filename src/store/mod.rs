@@ -592,7 +592,9 @@ impl Store {
                 // Written in place: recovery rebuilds a created bitmap from the record
                 // alone, never from this file, so a half-written file is harmless.
                 let path = inner.dir.join(bitmap_file(name));
-                fs::File::create(&path).and_then(|mut f| bm.write_to(&mut f)).map_err(|e| Error::io("cannot write", &path, e))?;
+                let mut f = crate::dirfd::open_in(&inner.dir, &bitmap_file(name), crate::dirfd::Access::Truncate)?
+                    .ok_or_else(|| Error::io("cannot create", &path, std::io::ErrorKind::NotFound.into()))?;
+                bm.write_to(&mut f).map_err(|e| Error::io("cannot write", &path, e))?;
             } else if rewrite {
                 inner.write_bitmap_file(name, bm)?;
                 st.legacy.remove(name);
@@ -964,7 +966,7 @@ impl Inner {
     fn write_bitmap_words(&self, name: &str, bm: &Bitmap, changed: &[usize]) -> Result<()> {
         use std::os::unix::fs::FileExt;
         let path = self.dir.join(bitmap_file(name));
-        let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+        let f = files::open(&self.dir, &bitmap_file(name), true)?;
         let words = bm.words();
         for (a, b) in word_spans(changed, WORD_GAP) {
             let bytes = crate::bitmap::words_le_bytes(&words[a..=b]);
@@ -974,7 +976,7 @@ impl Inner {
     }
 
     /// The file to read `a`'s rows from. An open plain file answers with one cache
-    /// lookup and no system call.
+    /// lookup and one `fstat` (a file truncated behind the store is reported, not read).
     fn rows_file(&self, a: &Array) -> Result<RowsFile> {
         if a.entry.segmented {
             return Ok(RowsFile::Segmented(self.files.segmented(a.name, a.entry)?));

@@ -9,7 +9,7 @@
 //! renames them into place.
 
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 
 use super::{files, Array, Inner};
 use crate::error::{Error, Result};
@@ -45,13 +45,8 @@ impl Inner {
                 segments::open_confined(&self.dir, &seg.file, true)?
             } else {
                 // A file of this name is no segment yet (left by an append cut short).
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)
-                    .map_err(|e| Error::io("cannot create segment file", &path, e))?
+                crate::dirfd::open_in(&self.dir, &seg.file, crate::dirfd::Access::Truncate)?
+                    .ok_or_else(|| Error::io("cannot create segment file", &path, std::io::ErrorKind::NotFound.into()))?
             };
             file.write_all_at(bytes, first * rb).map_err(|e| Error::io("cannot write", &path, e))?;
             at += bytes.len();

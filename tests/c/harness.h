@@ -130,5 +130,7 @@ void check_tests(void);
 void compression_tests(void);
 /* safetensors interop: test_safetensors.c. */
 void safetensors_tests(void);
+/* Symbolic links inside a store: test_hostile_links.c. */
+void hostile_link_tests(void);
 
 #endif
