@@ -95,6 +95,57 @@ pub fn apply_to_catalogue(cat: &mut Catalogue, op: &Op) -> std::result::Result<(
             e.modified_us = *modified_us;
         }
     }
+    check_sizes(cat, op)
+}
+
+/// A record's sizes must fit the entry it leaves behind: its shape has a byte size (no
+/// product wraps), replaced runs lie inside the array's bytes and a bitmap covers exactly
+/// its rows. A forged record that passes its CRC is stopped here, before anything is
+/// written or allocated from its numbers.
+fn check_sizes(cat: &Catalogue, op: &Op) -> std::result::Result<(), String> {
+    let entry = |n: &str| cat.get(n).ok_or_else(|| format!("the log changes array {n:?}, which the catalogue does not have"));
+    let sized = |n: &str| -> std::result::Result<u64, String> {
+        let e = entry(n)?;
+        metadata::shape_nbytes(e.dtype, &e.shape).map_err(|m| format!("the log gives array {n:?} an impossible size: {m}"))
+    };
+    let patch = |n: &str, p: &BitmapPatch| -> std::result::Result<(), String> {
+        let rows = entry(n)?.physical_rows();
+        if p.total != rows {
+            return Err(format!("the log's bitmap of array {n:?} covers {} rows, the array has {rows}", p.total));
+        }
+        Ok(())
+    };
+    match op {
+        Op::Save { name, .. } | Op::ZSave { name, .. } | Op::Compact { name, .. } | Op::SegInstall { name, .. } => {
+            sized(name)?;
+        }
+        Op::Append { name, bitmap, .. } | Op::ZUpdate { name, bitmap, .. } | Op::SegAppend { name, bitmap, .. } => {
+            sized(name)?;
+            if let Op::ZUpdate { header, new_rows, .. } = op {
+                let e = entry(name)?;
+                let h = crate::compress::Header::decode(header).map_err(|m| format!("the log's compressed header of array {name:?}: {m}"))?;
+                if (h.dtype, h.row_bytes, h.rows) != (e.dtype, e.row_bytes(), *new_rows) {
+                    return Err(format!("the log's compressed header of array {name:?} disagrees with its shape {:?}", e.shape));
+                }
+            }
+            if let Some(p) = bitmap {
+                patch(name, p)?;
+            }
+        }
+        Op::Delete { name, bitmap, .. } => {
+            sized(name)?;
+            patch(name, bitmap)?;
+        }
+        Op::Replace { name, runs, .. } => {
+            let n = sized(name)?;
+            for &(off, len) in runs {
+                if off.checked_add(len).is_none_or(|end| end > n) {
+                    return Err(format!("the log replaces bytes {off}+{len} of array {name:?}, which has {n}"));
+                }
+            }
+        }
+        Op::Drop { .. } | Op::Rename { .. } | Op::Reset | Op::Checkpoint { .. } => {}
+    }
     Ok(())
 }
 
@@ -205,6 +256,7 @@ impl Inner {
                         self.dir.display()
                     );
                 }
+                self.check_backed(st, op)?;
                 self.redo(op)?;
                 for name in touched(op) {
                     self.files.forget(name);
@@ -215,6 +267,26 @@ impl Inner {
         }
         st.wal_end = scan.valid_end;
         st.seen_counter = self.wal.change_counter();
+        Ok(())
+    }
+
+    /// Before redoing a record that rebuilds a bitmap (sized by the array's rows), checks
+    /// that the array's data file really holds those rows: a forged row count must not
+    /// size an allocation. (A compressed update's rows are checked against its new header
+    /// when the file is next opened.)
+    fn check_backed(&self, st: &State, op: &Op) -> Result<()> {
+        let name = match op {
+            Op::Append { name, bitmap: Some(_), .. } | Op::SegAppend { name, bitmap: Some(_), .. } | Op::Delete { name, .. } => name,
+            _ => return Ok(()),
+        };
+        let Some(e) = st.cat.get(name) else { return Ok(()) };
+        if e.segmented {
+            // Its manifest is rewritten by the redo itself; it bounds the rows then.
+            return Ok(());
+        }
+        if self.files.compressed(name, (e.dtype, e.row_bytes(), e.physical_rows()))?.is_none() {
+            self.files.get(name, e.nbytes())?;
+        }
         Ok(())
     }
 
