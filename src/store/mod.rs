@@ -68,8 +68,9 @@ pub struct ArrayInfo {
 }
 
 impl ArrayInfo {
+    /// Saturates rather than wraps, as [`ArrayInfo::nbytes`].
     pub fn row_bytes(&self) -> u64 {
-        self.shape.iter().skip(1).product::<u64>() * self.dtype.size() as u64
+        self.shape.iter().skip(1).fold(self.dtype.size() as u64, |acc, &d| acc.saturating_mul(d))
     }
     /// Saturates rather than wraps (shapes are checked when read, so it does not).
     pub fn nbytes(&self) -> u64 {
