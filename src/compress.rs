@@ -847,6 +847,16 @@ mod tests {
     }
 
     #[test]
+    fn headers_whose_sizes_divide_by_zero_or_wrap_are_refused() {
+        let ok = Header { dtype: DType::Float32, level: 3, row_bytes: 16, rows_per_chunk: 8, rows: 5, index_off: 64, chunks: 1, index_crc: 0 };
+        assert!(Header::decode(&ok.encode()).is_ok());
+        let zero = Header { row_bytes: 0, ..ok };
+        assert!(Header::decode(&zero.encode()).unwrap_err().contains("rows of 0 bytes"));
+        let wraps = Header { row_bytes: 1 << 40, rows: 1 << 30, rows_per_chunk: 1 << 30, chunks: 1, ..ok };
+        assert!(Header::decode(&wraps.encode()).unwrap_err().contains("overflow"));
+    }
+
+    #[test]
     fn chunks_round_trip_whatever_the_filter() {
         let smooth: Vec<u8> = (0..4096u32).flat_map(|i| (i as f32 * 0.01).sin().to_le_bytes()).collect();
         let mut x = 0x9E37_79B9_7F4A_7C15u64;

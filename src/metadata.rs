@@ -228,6 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn shapes_from_files_are_sized_without_wrapping() {
+        assert_eq!(shape_nbytes(DType::Float64, &[4, 3]), Ok(96));
+        assert!(shape_nbytes(DType::Uint8, &[1 << 62, 8]).unwrap_err().contains("overflows"));
+        assert_eq!(shape_nbytes(DType::Uint8, &[MAX_EMPTY_ROWS, 0]), Ok(0));
+        assert!(shape_nbytes(DType::Uint8, &[MAX_EMPTY_ROWS + 1, 0]).unwrap_err().contains("rows of zero bytes"));
+        // No rows at all, or a 1-d array: nothing row-sized to bound.
+        assert_eq!(shape_nbytes(DType::Uint8, &[0, 1 << 40]), Ok(0));
+        let e = Entry { dtype: DType::Uint64, shape: vec![1 << 62, 4], modified_us: 0, segmented: false };
+        assert_eq!((e.row_bytes(), e.nbytes()), (32, u64::MAX), "saturated, not wrapped");
+    }
+
+    #[test]
     fn absurd_counts_fail_without_allocating() {
         let mut bytes = encode(&Catalogue::new());
         bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());

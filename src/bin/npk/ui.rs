@@ -187,3 +187,17 @@ pub fn shape(s: &[u64]) -> String {
 pub fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidArgument, msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, shown};
+
+    #[test]
+    fn what_a_terminal_would_not_show_is_escaped() {
+        assert_eq!(escape("plain name\tand\n", &['\n', '\t'], false), "plain name\tand\n");
+        assert_eq!(escape("a\u{1b}[2Jb\u{9b}c", &['\n'], false), "a\\u{1b}[2Jb\\u{9b}c");
+        assert_eq!(escape("x\u{202e}y\u{200b}", &[], true), "x\\u202ey\\u200b");
+        assert_eq!(shown("a\tb\\c\nd"), "a\\u{9}b\\\\c\\u{a}d");
+        assert_eq!(shown("données ü 数"), "données ü 数", "printable text is left alone");
+    }
+}
