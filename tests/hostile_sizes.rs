@@ -332,3 +332,20 @@ hostile!(package_bombs_are_refused, {
     assert!(e.message.contains("compressed bytes"), "{e}");
     corrupt(numpack::package::unpack(&pkg2, &tmp.path().join("out2"), false, true, None), "unpack");
 });
+
+hostile!(a_logged_compressed_header_must_hold_its_rows_before_a_bitmap_is_built, {
+    let (_t, dir) = base();
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let opts = SaveOptions { compression: Some(Compression::default()) };
+    s.save_with("z", DType::Float32, &[4, 2], &[0u8; 32], &opts).unwrap();
+    s.close().unwrap();
+    // A header claiming 2^40 rows (a bitmap of 128 GiB) whose index is not in the file.
+    let rows = 1u64 << 40;
+    let h = ZHeader { dtype: DType::Float32, level: 3, row_bytes: 8, rows_per_chunk: 1 << 20, rows, index_off: 64, chunks: 1 << 20, index_crc: 0 };
+    let bitmap = BitmapPatch { total: rows, created: true, words: vec![] };
+    let op = Op::ZUpdate { name: "z".into(), old_rows: 4, new_rows: rows, modified_us: 1, header: h.encode().to_vec(), bitmap: Some(bitmap) };
+    log(&dir, &op, false);
+    let e = corrupt(Store::open(&dir, OpenOptions::default()), "writable open");
+    assert!(e.message.contains("index"), "{e}");
+    assert!(!check(&dir).unwrap().is_ok());
+});

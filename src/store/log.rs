@@ -272,16 +272,26 @@ impl Inner {
 
     /// Before redoing a record that rebuilds a bitmap (sized by the array's rows), checks
     /// that the array's data file really holds those rows: a forged row count must not
-    /// size an allocation. (A compressed update's rows are checked against its new header
-    /// when the file is next opened.)
+    /// size an allocation. (A compressed update's new header is checked once written, by
+    /// its redo.)
     fn check_backed(&self, st: &State, op: &Op) -> Result<()> {
         let name = match op {
             Op::Append { name, bitmap: Some(_), .. } | Op::SegAppend { name, bitmap: Some(_), .. } | Op::Delete { name, .. } => name,
             _ => return Ok(()),
         };
         let Some(e) = st.cat.get(name) else { return Ok(()) };
+        if let Op::SegAppend { manifest, .. } = op {
+            // The redo installs the logged manifest: it must describe the rows, and its
+            // segment files (written before the record) must hold their bytes.
+            let m = segments::Manifest::parse(manifest, name).map_err(|m| Error::corrupt(&self.wal.path, format!("a record's manifest: {m}")))?;
+            m.check_shape(e.row_bytes(), e.physical_rows()).map_err(|m| Error::corrupt(&self.wal.path, format!("a record's manifest: {m}")))?;
+            files::SegSet::open(&self.dir, &m, false)?;
+            return Ok(());
+        }
         if e.segmented {
-            // Its manifest is rewritten by the redo itself; it bounds the rows then.
+            let m = segments::read_manifest(&self.dir, name)?;
+            m.check_shape(e.row_bytes(), e.physical_rows()).map_err(|m| Error::corrupt(&self.dir.join(segments::manifest_file(name)), m))?;
+            files::SegSet::open(&self.dir, &m, false)?;
             return Ok(());
         }
         if self.files.compressed(name, (e.dtype, e.row_bytes(), e.physical_rows()))?.is_none() {
@@ -475,7 +485,13 @@ impl Inner {
                 if *keep_bitmap { Ok(()) } else { remove_if_exists(dir, &bitmap_file(name)) }
             }
             Op::ZUpdate { name, old_rows, header, bitmap, .. } => {
-                crate::compress::write_header(&dir.join(crate::compress::file_name(name)), header)?;
+                let path = dir.join(crate::compress::file_name(name));
+                crate::compress::write_header(&path, header)?;
+                if bitmap.is_some() {
+                    // The new header's rows size the bitmap: its index and chunks must be in
+                    // the file (and their raw sizes possible) before anything is allocated.
+                    crate::compress::ZFile::open(&path, name, false, None)?;
+                }
                 match bitmap {
                     Some(p) => {
                         let keep = p.words.first().map_or(0, |w| w.0 as usize);
