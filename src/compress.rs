@@ -102,6 +102,10 @@ pub struct Header {
     pub index_crc: u32,
 }
 
+/// Most bytes one stored zstd byte can expand to: a frame is made of blocks of at most
+/// 128 KiB of output, each taking at least a 3-byte header and one byte (an RLE block).
+pub const MAX_ZSTD_RATIO: u64 = 32 << 10;
+
 pub fn rows_per_chunk(row_bytes: u64) -> u64 {
     if row_bytes == 0 { 1 << 16 } else { (CHUNK_BYTES / row_bytes).max(1) }
 }
@@ -160,12 +164,19 @@ impl Header {
             chunks: u32_at(48),
             index_crc: u32_at(52),
         };
+        // Writers refuse rows of zero bytes (nothing to compress); readers divide by it.
+        if hd.row_bytes == 0 {
+            return Err("rows of 0 bytes (a compressed array's rows hold at least one element)".into());
+        }
         if hd.row_bytes % dtype.size() as u64 != 0 {
             return Err(format!("row size {} is not a multiple of the {}-byte element", hd.row_bytes, dtype.size()));
         }
         // Writers pick rows per chunk (`rows_per_chunk()` today); readers take any.
         if hd.rows_per_chunk == 0 || hd.rows_per_chunk > u32::MAX as u64 {
             return Err(format!("{} rows per chunk", hd.rows_per_chunk));
+        }
+        if hd.rows.checked_mul(hd.row_bytes).is_none() || hd.rows_per_chunk.checked_mul(hd.row_bytes).is_none_or(|b| b > isize::MAX as u64) {
+            return Err(format!("{} rows of {} bytes, {} per chunk, overflow byte sizes", hd.rows, hd.row_bytes, hd.rows_per_chunk));
         }
         if hd.rows.div_ceil(hd.rows_per_chunk) != hd.chunks as u64 {
             return Err(format!("{} chunks cannot hold {} rows of {} per chunk", hd.chunks, hd.rows, hd.rows_per_chunk));
@@ -276,6 +287,14 @@ impl ZFile {
                 flags: u32::from_le_bytes(e[20..24].try_into().unwrap()),
                 crc: u32::from_le_bytes(e[24..28].try_into().unwrap()),
             };
+            // A chunk's raw size is bounded by what its stored bytes can expand to: buffers
+            // are sized from it before decompressing, so a tiny "bomb" chunk claiming
+            // gigabytes must be refused here.
+            let raw = c.rows as u64 * header.row_bytes;
+            let most = if c.flags & FLAG_RAW != 0 { c.len } else { c.len.saturating_mul(MAX_ZSTD_RATIO) };
+            if raw > most {
+                return Err(corrupt(format!("chunk {i} claims {raw} raw bytes from {} stored bytes (at most {most})", c.len)));
+            }
             if c.rows as u64 != header.chunk_rows(i as u64) || c.off < HEADER_LEN || c.off.checked_add(c.len).is_none_or(|e| e > len) || c.flags & !(FLAG_SHUFFLE | FLAG_RAW) != 0 {
                 return Err(corrupt(format!("index entry of chunk {i} is inconsistent ({c:?})")));
             }
@@ -826,6 +845,16 @@ mod tests {
             c[i] ^= 1;
             assert!(Header::decode(&c).is_err(), "flip in byte {i} accepted");
         }
+    }
+
+    #[test]
+    fn headers_whose_sizes_divide_by_zero_or_wrap_are_refused() {
+        let ok = Header { dtype: DType::Float32, level: 3, row_bytes: 16, rows_per_chunk: 8, rows: 5, index_off: 64, chunks: 1, index_crc: 0 };
+        assert!(Header::decode(&ok.encode()).is_ok());
+        let zero = Header { row_bytes: 0, ..ok };
+        assert!(Header::decode(&zero.encode()).unwrap_err().contains("rows of 0 bytes"));
+        let wraps = Header { row_bytes: 1 << 40, rows: 1 << 30, rows_per_chunk: 1 << 30, chunks: 1, ..ok };
+        assert!(Header::decode(&wraps.encode()).unwrap_err().contains("overflow"));
     }
 
     #[test]

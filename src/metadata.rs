@@ -10,6 +10,9 @@ use crate::name;
 pub const FILE_NAME: &str = "metadata.npkm";
 pub const MAGIC: u32 = 0x424B_504E; // "NPKB"
 pub const VERSION: u32 = 1;
+/// Largest catalogue read from a package (it is held in memory whole): about 300 000
+/// arrays with long names; a larger claim is damage or a decompression bomb.
+pub const MAX_FILE_LEN: u64 = 256 << 20;
 /// More dimensions than anyone stores; a larger count means a damaged file.
 pub const MAX_NDIM: usize = 32;
 
@@ -35,15 +38,39 @@ impl Entry {
     pub fn row_elems(&self) -> u64 {
         self.shape.iter().skip(1).product()
     }
+    /// Saturates rather than wraps: entries are checked with [`shape_nbytes`] when
+    /// decoded, so a saturated value only ever meets a bound check that then fails.
     pub fn row_bytes(&self) -> u64 {
-        self.row_elems() * self.dtype.size() as u64
+        self.shape.iter().skip(1).fold(self.dtype.size() as u64, |acc, &d| acc.saturating_mul(d))
     }
     pub fn physical_rows(&self) -> u64 {
         self.shape.first().copied().unwrap_or(1)
     }
+    /// Saturates rather than wraps, as [`Entry::row_bytes`].
     pub fn nbytes(&self) -> u64 {
-        self.shape.iter().product::<u64>() * self.dtype.size() as u64
+        self.row_bytes().saturating_mul(self.physical_rows())
     }
+}
+
+/// Most rows an array whose rows hold no bytes (a trailing dimension of 0) may have. No
+/// data bounds such a count, while row-sized structures (the deletion bitmap, row maps)
+/// grow with it: without a limit, a catalogue claiming `[2^60, 0]` would make any reader
+/// allocate exabytes.
+pub const MAX_EMPTY_ROWS: u64 = 1 << 28;
+
+/// Byte size of an array of `dtype` and `shape`, or a message naming why the shape cannot
+/// be stored: a product overflows, or rows of zero bytes exceed [`MAX_EMPTY_ROWS`]. Every
+/// shape read from a file goes through this before anything is sized by it.
+pub fn shape_nbytes(dtype: DType, shape: &[u64]) -> Result<u64, String> {
+    if shape.len() > MAX_NDIM {
+        return Err(format!("shape {shape:?} has more than {MAX_NDIM} dimensions"));
+    }
+    let n = checked_nbytes(dtype, shape).ok_or_else(|| format!("shape {shape:?} of {} overflows 64-bit byte sizes", dtype.name()))?;
+    let rows = shape.first().copied().unwrap_or(1);
+    if n == 0 && shape.len() > 1 && shape[1..].contains(&0) && rows > MAX_EMPTY_ROWS {
+        return Err(format!("shape {shape:?} has {rows} rows of zero bytes (limit {MAX_EMPTY_ROWS})"));
+    }
+    Ok(n)
 }
 
 /// Byte size of `shape` of `dtype`, or `None` when it, or the size of one row, overflows
@@ -132,7 +159,7 @@ pub fn decode(bytes: &[u8]) -> ReadResult<Catalogue> {
         if r.u8("block info flag")? != 0 {
             return Err(format!("array {name:?} has a block index, which this version cannot read"));
         }
-        let expect = checked_nbytes(dtype, &shape).ok_or_else(|| format!("array {name:?}: shape {shape:?} overflows"))?;
+        let expect = shape_nbytes(dtype, &shape).map_err(|m| format!("array {name:?}: {m}"))?;
         if expect != size_bytes {
             return Err(format!("array {name:?}: size {size_bytes} does not match shape {shape:?} of {}", dtype.name()));
         }
@@ -198,6 +225,18 @@ mod tests {
         assert_eq!(checked_nbytes(DType::Uint8, &[0, 1 << 62, 4]), None);
         assert_eq!(checked_nbytes(DType::Float32, &[0, 3]), Some(0));
         assert_eq!(checked_nbytes(DType::Float32, &[]), Some(4));
+    }
+
+    #[test]
+    fn shapes_from_files_are_sized_without_wrapping() {
+        assert_eq!(shape_nbytes(DType::Float64, &[4, 3]), Ok(96));
+        assert!(shape_nbytes(DType::Uint8, &[1 << 62, 8]).unwrap_err().contains("overflows"));
+        assert_eq!(shape_nbytes(DType::Uint8, &[MAX_EMPTY_ROWS, 0]), Ok(0));
+        assert!(shape_nbytes(DType::Uint8, &[MAX_EMPTY_ROWS + 1, 0]).unwrap_err().contains("rows of zero bytes"));
+        // No rows at all, or a 1-d array: nothing row-sized to bound.
+        assert_eq!(shape_nbytes(DType::Uint8, &[0, 1 << 40]), Ok(0));
+        let e = Entry { dtype: DType::Uint64, shape: vec![1 << 62, 4], modified_us: 0, segmented: false };
+        assert_eq!((e.row_bytes(), e.nbytes()), (32, u64::MAX), "saturated, not wrapped");
     }
 
     #[test]

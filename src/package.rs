@@ -762,6 +762,15 @@ fn read_index(pkg: &Path, file: &File) -> Result<Index> {
             if stored_size > 0 && flag == COMPRESSION_NONE {
                 return Err(Error::corrupt(pkg, format!("entry {i} ({name:?}) is compressed but the package says it uses no compression")));
             }
+            // No zstd or zlib stream expands more than this: a larger claim is a bomb (or
+            // damage), refused before anything is decompressed or sized by it.
+            let most = stored_size.saturating_mul(crate::compress::MAX_ZSTD_RATIO);
+            if stored_size > 0 && original_size > most {
+                return Err(Error::corrupt(
+                    pkg,
+                    format!("entry {i} ({name:?}) claims {original_size} bytes from {stored_size} compressed bytes (at most {most})"),
+                ));
+            }
             let entry = PackageEntry { name, original_size, stored_size, crc32: None };
             let payload = entry.payload_size();
             let room = len.saturating_sub(pos + FOOTER_LEN);
@@ -1092,6 +1101,12 @@ pub fn unpack(package: &Path, target: &Path, overwrite: bool, verify: bool, prog
     // The catalogue first (it is small, and sorts last): a package whose files do not
     // match it fails before anything is decompressed.
     let meta_entry = &info.entries[meta_at];
+    if meta_entry.original_size > metadata::MAX_FILE_LEN {
+        return Err(Error::corrupt(
+            package,
+            format!("its {} claims {} bytes (limit {})", metadata::FILE_NAME, meta_entry.original_size, metadata::MAX_FILE_LEN),
+        ));
+    }
     let mut meta = Vec::new();
     seek(&mut src, offsets[meta_at])?;
     decode_entry(&mut src, package, meta_entry, &mut buf, &mut |chunk| {

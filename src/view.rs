@@ -141,7 +141,9 @@ impl View {
 
     /// Bytes of all physical rows.
     pub fn len(&self) -> usize {
-        (self.shape.iter().product::<u64>() * self.dtype.size() as u64) as usize
+        // Shapes were checked when read and the mapping against them when the view was
+        // made; saturating keeps a wrapped product from ever naming fewer bytes than that.
+        self.shape.iter().fold(self.dtype.size() as u64, |acc, &d| acc.saturating_mul(d)) as usize
     }
 
     pub fn is_empty(&self) -> bool {

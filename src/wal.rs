@@ -318,6 +318,7 @@ impl Op {
                     return Err(format!("{ndim} dimensions"));
                 }
                 let shape = (0..ndim).map(|_| r.u64("dimension")).collect::<ReadResult<Vec<_>>>()?;
+                crate::metadata::shape_nbytes(dtype, &shape).map_err(|m| format!("array {name:?}: {m}"))?;
                 let modified_us = r.u64("modify time")?;
                 let (entry, tmp) = (Entry { dtype, shape, modified_us, segmented: false }, s(&mut r, "temporary file")?);
                 if k == kind::SAVE { Op::Save { name, entry, tmp } } else { Op::ZSave { name, entry, tmp, keep_bitmap: r.u8("bitmap flag")? != 0 } }
@@ -341,6 +342,7 @@ impl Op {
                 let mut total: u64 = 0;
                 for _ in 0..n {
                     let run = (r.u64("run offset")?, r.u64("run length")?);
+                    run.0.checked_add(run.1).ok_or("a replaced run's end overflows")?;
                     total = total.checked_add(run.1).ok_or("run lengths overflow")?;
                     runs.push(run);
                 }

@@ -16,7 +16,7 @@ use super::{Array, Inner, Store, array, check_len, check_shape, now_us};
 use crate::compress::{self, Builder, Compression, CompressionInfo, SaveOptions, ZFile};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::metadata::{Entry, checked_nbytes};
+use crate::metadata::Entry;
 use crate::name::{self, bitmap_file};
 use crate::wal::{BitmapPatch, Op};
 
@@ -25,6 +25,9 @@ const RECLAIM_MIN: u64 = 8 << 20;
 
 /// Physical row runs of byte runs (rows of `rb` bytes).
 pub(super) fn row_runs(runs: &[(u64, u64)], rb: u64) -> Vec<(u64, u64)> {
+    // Compressed rows are never empty (their header is refused otherwise); the guard
+    // only keeps a zero from ever reaching the division.
+    let rb = rb.max(1);
     runs.iter().map(|&(off, len)| (off / rb, len / rb)).collect()
 }
 
@@ -36,7 +39,7 @@ impl Store {
         name::validate(name)?;
         check_shape(shape)?;
         c.check()?;
-        let nbytes = checked_nbytes(dtype, shape).ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+        let nbytes = crate::metadata::shape_nbytes(dtype, shape).map_err(Error::invalid)?;
         check_len("data", data.len(), nbytes)?;
         self.inner.writable()?;
         let row_bytes = shape[1..].iter().product::<u64>() * dtype.size() as u64;

@@ -74,9 +74,13 @@ impl DataFile {
     /// writable mapping (no system call per run), or with `pwrite` when not mapped so.
     /// The caller holds the store's write lock, so no reader in this process races it.
     pub fn write_runs(&self, writable_map: bool, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
-        let end = runs.iter().map(|r| r.0 + r.1).max().unwrap_or(0);
-        match &self.map {
-            Some(m) if writable_map && end <= self.len => {
+        // A run whose end overflows must not pass the bound check by wrapping around.
+        let end = runs.iter().map(|r| r.0.checked_add(r.1)).try_fold(0u64, |m, e| e.map(|e| m.max(e)));
+        if runs.iter().map(|r| r.1).try_fold(0u64, |t, l| t.checked_add(l)) != Some(payload.len() as u64) {
+            return Err(Error::invalid(format!("{} bytes of payload for runs of another length", payload.len())));
+        }
+        match (&self.map, end) {
+            (Some(m), Some(end)) if writable_map && end <= self.len => {
                 let mut at = 0usize;
                 for &(off, len) in runs {
                     // SAFETY: `off + len <= self.len`, inside the backed part of a writable
@@ -442,6 +446,9 @@ fn copy_runs(src: &[u8], runs: &[(u64, u64)], skip: usize, out: &mut [u8]) {
 pub fn write_runs(file: &File, path: &Path, runs: &[(u64, u64)], payload: &[u8]) -> Result<()> {
     let mut at = 0usize;
     for &(off, len) in runs {
+        if off.checked_add(len).is_none() || payload.len() - at < len as usize {
+            return Err(Error::corrupt(path, format!("a write of {len} bytes at {off} does not fit")));
+        }
         file.write_all_at(&payload[at..at + len as usize], off).map_err(|e| Error::io("cannot write", path, e))?;
         at += len as usize;
     }

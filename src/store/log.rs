@@ -95,6 +95,57 @@ pub fn apply_to_catalogue(cat: &mut Catalogue, op: &Op) -> std::result::Result<(
             e.modified_us = *modified_us;
         }
     }
+    check_sizes(cat, op)
+}
+
+/// A record's sizes must fit the entry it leaves behind: its shape has a byte size (no
+/// product wraps), replaced runs lie inside the array's bytes and a bitmap covers exactly
+/// its rows. A forged record that passes its CRC is stopped here, before anything is
+/// written or allocated from its numbers.
+fn check_sizes(cat: &Catalogue, op: &Op) -> std::result::Result<(), String> {
+    let entry = |n: &str| cat.get(n).ok_or_else(|| format!("the log changes array {n:?}, which the catalogue does not have"));
+    let sized = |n: &str| -> std::result::Result<u64, String> {
+        let e = entry(n)?;
+        metadata::shape_nbytes(e.dtype, &e.shape).map_err(|m| format!("the log gives array {n:?} an impossible size: {m}"))
+    };
+    let patch = |n: &str, p: &BitmapPatch| -> std::result::Result<(), String> {
+        let rows = entry(n)?.physical_rows();
+        if p.total != rows {
+            return Err(format!("the log's bitmap of array {n:?} covers {} rows, the array has {rows}", p.total));
+        }
+        Ok(())
+    };
+    match op {
+        Op::Save { name, .. } | Op::ZSave { name, .. } | Op::Compact { name, .. } | Op::SegInstall { name, .. } => {
+            sized(name)?;
+        }
+        Op::Append { name, bitmap, .. } | Op::ZUpdate { name, bitmap, .. } | Op::SegAppend { name, bitmap, .. } => {
+            sized(name)?;
+            if let Op::ZUpdate { header, new_rows, .. } = op {
+                let e = entry(name)?;
+                let h = crate::compress::Header::decode(header).map_err(|m| format!("the log's compressed header of array {name:?}: {m}"))?;
+                if (h.dtype, h.row_bytes, h.rows) != (e.dtype, e.row_bytes(), *new_rows) {
+                    return Err(format!("the log's compressed header of array {name:?} disagrees with its shape {:?}", e.shape));
+                }
+            }
+            if let Some(p) = bitmap {
+                patch(name, p)?;
+            }
+        }
+        Op::Delete { name, bitmap, .. } => {
+            sized(name)?;
+            patch(name, bitmap)?;
+        }
+        Op::Replace { name, runs, .. } => {
+            let n = sized(name)?;
+            for &(off, len) in runs {
+                if off.checked_add(len).is_none_or(|end| end > n) {
+                    return Err(format!("the log replaces bytes {off}+{len} of array {name:?}, which has {n}"));
+                }
+            }
+        }
+        Op::Drop { .. } | Op::Rename { .. } | Op::Reset | Op::Checkpoint { .. } => {}
+    }
     Ok(())
 }
 
@@ -201,6 +252,7 @@ impl Inner {
                         self.dir.display()
                     );
                 }
+                self.check_backed(st, op)?;
                 self.redo(op)?;
                 for name in touched(op) {
                     self.files.forget(name);
@@ -211,6 +263,36 @@ impl Inner {
         }
         st.wal_end = scan.valid_end;
         st.seen_counter = self.wal.change_counter();
+        Ok(())
+    }
+
+    /// Before redoing a record that rebuilds a bitmap (sized by the array's rows), checks
+    /// that the array's data file really holds those rows: a forged row count must not
+    /// size an allocation. (A compressed update's new header is checked once written, by
+    /// its redo.)
+    fn check_backed(&self, st: &State, op: &Op) -> Result<()> {
+        let name = match op {
+            Op::Append { name, bitmap: Some(_), .. } | Op::SegAppend { name, bitmap: Some(_), .. } | Op::Delete { name, .. } => name,
+            _ => return Ok(()),
+        };
+        let Some(e) = st.cat.get(name) else { return Ok(()) };
+        if let Op::SegAppend { manifest, .. } = op {
+            // The redo installs the logged manifest: it must describe the rows, and its
+            // segment files (written before the record) must hold their bytes.
+            let m = segments::Manifest::parse(manifest, name).map_err(|m| Error::corrupt(&self.wal.path, format!("a record's manifest: {m}")))?;
+            m.check_shape(e.row_bytes(), e.physical_rows()).map_err(|m| Error::corrupt(&self.wal.path, format!("a record's manifest: {m}")))?;
+            files::SegSet::open(&self.dir, &m, false)?;
+            return Ok(());
+        }
+        if e.segmented {
+            let m = segments::read_manifest(&self.dir, name)?;
+            m.check_shape(e.row_bytes(), e.physical_rows()).map_err(|m| Error::corrupt(&self.dir.join(segments::manifest_file(name)), m))?;
+            files::SegSet::open(&self.dir, &m, false)?;
+            return Ok(());
+        }
+        if self.files.compressed(name, (e.dtype, e.row_bytes(), e.physical_rows()))?.is_none() {
+            self.files.get(name, e.nbytes())?;
+        }
         Ok(())
     }
 
@@ -393,7 +475,13 @@ impl Inner {
                 if *keep_bitmap { Ok(()) } else { remove_if_exists(dir, &bitmap_file(name)) }
             }
             Op::ZUpdate { name, old_rows, header, bitmap, .. } => {
-                crate::compress::write_header(&dir.join(crate::compress::file_name(name)), header)?;
+                let path = dir.join(crate::compress::file_name(name));
+                crate::compress::write_header(&path, header)?;
+                if bitmap.is_some() {
+                    // The new header's rows size the bitmap: its index and chunks must be in
+                    // the file (and their raw sizes possible) before anything is allocated.
+                    crate::compress::ZFile::open(&path, name, false, None)?;
+                }
                 match bitmap {
                     Some(p) => {
                         let keep = p.words.first().map_or(0, |w| w.0 as usize);

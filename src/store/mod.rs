@@ -19,7 +19,7 @@ use crate::bitmap::Bitmap;
 use crate::dtype::DType;
 use crate::error::{bail, Error, Result};
 use crate::lock::FileLock;
-use crate::metadata::{self, checked_nbytes, Entry, MAX_NDIM};
+use crate::metadata::{self, Entry, MAX_NDIM};
 use crate::name::{self, bitmap_file, data_file};
 use crate::view::View;
 use crate::stream::Stream;
@@ -68,11 +68,13 @@ pub struct ArrayInfo {
 }
 
 impl ArrayInfo {
+    /// Saturates rather than wraps, as [`ArrayInfo::nbytes`].
     pub fn row_bytes(&self) -> u64 {
-        self.shape.iter().skip(1).product::<u64>() * self.dtype.size() as u64
+        self.shape.iter().skip(1).fold(self.dtype.size() as u64, |acc, &d| acc.saturating_mul(d))
     }
+    /// Saturates rather than wraps (shapes are checked when read, so it does not).
     pub fn nbytes(&self) -> u64 {
-        self.shape.iter().product::<u64>() * self.dtype.size() as u64
+        self.shape.iter().fold(self.dtype.size() as u64, |acc, &d| acc.saturating_mul(d))
     }
 }
 
@@ -332,7 +334,7 @@ impl Store {
     pub fn save(&self, name: &str, dtype: DType, shape: &[u64], data: &[u8]) -> Result<()> {
         name::validate(name)?;
         check_shape(shape)?;
-        let nbytes = checked_nbytes(dtype, shape).ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+        let nbytes = metadata::shape_nbytes(dtype, shape).map_err(Error::invalid)?;
         check_len("data", data.len(), nbytes)?;
         self.inner.writable()?;
         let tmp = files::write_tmp(&self.inner.dir, data)?;
@@ -353,13 +355,24 @@ impl Store {
         })
     }
 
+    /// Checks that the array's data files hold every byte its shape says, without reading
+    /// them: call before sizing a buffer by the shape of an array from an untrusted store.
+    pub fn check_data(&self, name: &str) -> Result<()> {
+        self.read(|st| self.inner.check_data(&array(st, name)?))
+    }
+
     /// Convenience: the array's info and all its live rows in a new buffer, both from
     /// one version of the array.
     pub fn load(&self, name: &str) -> Result<(ArrayInfo, Vec<u8>)> {
         self.read(|st| {
             let a = array(st, name)?;
             let info = a.info();
-            let mut out = vec![0u8; info.nbytes() as usize];
+            // The data must be there before a buffer is sized by the catalogue's shape.
+            self.inner.check_data(&a)?;
+            let mut out = Vec::new();
+            out.try_reserve_exact(info.nbytes() as usize)
+                .map_err(|_| Error::invalid(format!("array {name:?} ({} bytes) does not fit in memory", info.nbytes())))?;
+            out.resize(info.nbytes() as usize, 0);
             self.inner.read_all(&a, &mut out)?;
             Ok((info, out))
         })
@@ -504,13 +517,16 @@ impl Store {
                     a.info().shape
                 );
             }
-            let nbytes = checked_nbytes(dtype, shape).ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+            let nbytes = metadata::shape_nbytes(dtype, shape).map_err(Error::invalid)?;
             check_len("data", data.len(), nbytes)?;
             if shape[0] == 0 {
                 return Ok(());
             }
             let old = a.entry.physical_rows();
             let new = old.checked_add(shape[0]).ok_or_else(|| Error::invalid("row count overflows"))?;
+            let mut grown = a.entry.shape.clone();
+            grown[0] = new;
+            metadata::shape_nbytes(dtype, &grown).map_err(|m| Error::invalid(format!("array {name:?} cannot grow: {m}")))?;
             if let Some(z) = inner.zfile(&a)? {
                 return inner.z_append(st, name, &z, data); // compressed arrays
             }
@@ -578,6 +594,10 @@ impl Store {
                 return Ok(());
             }
             let created = a.bitmap.is_none();
+            if created {
+                // The new bitmap is sized by the catalogue's rows: they must exist first.
+                inner.check_data(&a)?;
+            }
             let total = a.entry.physical_rows();
             let rewrite = st.legacy.contains(name);
             let slot = st.bitmaps.entry(name.to_string()).or_insert_with(|| Ok(Arc::new(Bitmap::all_live(total))));
@@ -1031,6 +1051,17 @@ impl Inner {
     }
 
     /// Copies all live rows of an array into `out` (exactly its logical size).
+    /// Opens the array's data, checking that it holds every byte the catalogue says.
+    fn check_data(&self, a: &Array) -> Result<()> {
+        if self.zfile(a)?.is_some() {
+            return Ok(());
+        }
+        if a.entry.segmented {
+            return self.files.segmented(a.name, a.entry).map(|_| ());
+        }
+        self.files.get(a.name, a.entry.nbytes()).map(|_| ())
+    }
+
     fn read_all(&self, a: &Array, out: &mut [u8]) -> Result<()> {
         let runs = if a.entry.shape.is_empty() { vec![(0, a.entry.nbytes())] } else { a.range_runs(0, a.rows())? };
         if let Some(z) = self.zfile(a)? {

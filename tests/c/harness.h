@@ -132,5 +132,7 @@ void compression_tests(void);
 void safetensors_tests(void);
 /* Symbolic links inside a store: test_hostile_links.c. */
 void hostile_link_tests(void);
+/* Crafted sizes: test_hostile.c. */
+void hostile_tests(void);
 
 #endif

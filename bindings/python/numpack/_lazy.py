@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from ._native import CODE_TO_DTYPE, MACROS, check, error_for, ffi, lib
+from ._native import CODE_TO_DTYPE, ERRORS_BY_NAME, MACROS, check, error_for, ffi, lib
 from ._store import _name
 
 
@@ -16,6 +16,7 @@ _WRITABLE = MACROS["NPK_VIEW_WRITABLE"]
 _store_view = lib.npk_store_view
 _view_free = lib.npk_view_free
 _tls = threading.local()
+_CORRUPT = ERRORS_BY_NAME["CORRUPT"]
 
 
 class _View:
@@ -60,7 +61,19 @@ class _View:
         self._addr = int(ffi.cast(_UINTPTR, ptr))
         self._map_addr = int(ffi.cast(_UINTPTR, layout.row_map))
 
+    def _check_bounds(self):
+        # NumPy reads wherever shape and address say: the shape must fit the bytes the
+        # library reports at that address (Python ints: the product cannot wrap).
+        need = self.dtype.itemsize
+        for d in self.shape:
+            need *= int(d)
+        if need > self.nbytes:
+            raise _CORRUPT(f"the view's shape {self.shape} of {self.dtype} needs {need} bytes but it maps {self.nbytes}", _CORRUPT.code)
+        if self.shape and self.rows > self.shape[0]:
+            raise _CORRUPT(f"the view has {self.rows} live rows of {self.shape[0]}", _CORRUPT.code)
+
     def array(self):
+        self._check_bounds()
         if self.nbytes == 0 or self._addr == 0:
             a = np.zeros(self.shape, dtype=self.dtype)
             a.flags.writeable = self.writable
@@ -68,6 +81,7 @@ class _View:
         return np.asarray(_Memory(self, self.shape, self.dtype.str, self._addr, not self.writable))
 
     def row_map(self):
+        self._check_bounds()
         if self._map_addr == 0:  # NULL: nothing deleted, or no live row at all
             if self.shape and self.rows != self.shape[0]:
                 return np.empty(0, dtype=np.uint64)

@@ -8,7 +8,7 @@ use numpack::Result;
 use serde_json::json;
 
 use crate::exit;
-use crate::ui::Ctx;
+use crate::ui::{self, Ctx};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -44,8 +44,8 @@ pub fn run(a: &CheckArgs, ctx: &Ctx) -> Result<i32> {
         let mut s = String::new();
         for f in &report.findings {
             let place = match (&f.file, &f.array) {
-                (Some(file), Some(arr)) => format!(" {file} (array {arr:?})"),
-                (Some(file), None) => format!(" {file}"),
+                (Some(file), Some(arr)) => format!(" {} (array {arr:?})", ui::shown(file)),
+                (Some(file), None) => format!(" {}", ui::shown(file)),
                 (None, Some(arr)) => format!(" array {arr:?}"),
                 (None, None) => String::new(),
             };

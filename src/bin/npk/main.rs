@@ -96,7 +96,7 @@ fn main() {
                 let text = e.to_string();
                 let msg = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
                 let v = serde_json::json!({"error": {"status": "USAGE", "exit_code": code, "message": msg, "hint": "see `npk --help`"}});
-                ui::out(&format!("{v:#}\n"));
+                ui::out_json(&format!("{v:#}\n"));
             }
             std::process::exit(code);
         }

@@ -26,10 +26,10 @@ fn info_json(path: &std::path::Path, i: &PackageInfo) -> Value {
 }
 
 fn info_text(i: &PackageInfo) -> String {
-    let w = i.entries.iter().map(|e| e.name.chars().count()).max().unwrap_or(4).max(4);
+    let w = i.entries.iter().map(|e| ui::shown(&e.name).chars().count()).max().unwrap_or(4).max(4);
     let mut s = format!("{:<w$}  {:>12} {:>12}\n", "file", "size", "stored");
     for e in &i.entries {
-        s += &format!("{:<w$}  {:>12} {:>12}\n", e.name, ui::size(e.original_size), ui::size(e.payload_size()));
+        s += &format!("{:<w$}  {:>12} {:>12}\n", ui::shown(&e.name), ui::size(e.original_size), ui::size(e.payload_size()));
     }
     s
 }

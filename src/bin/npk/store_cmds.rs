@@ -71,13 +71,13 @@ pub fn info(a: &InfoArgs, ctx: &Ctx) -> Result<i32> {
         if arrays.is_empty() {
             return s;
         }
-        let w = arrays.iter().map(|v| v["name"].as_str().unwrap().chars().count()).max().unwrap().max(4);
+        let w = arrays.iter().map(|v| ui::shown(v["name"].as_str().unwrap()).chars().count()).max().unwrap().max(4);
         s += &format!("{:<w$}  {:<10} {:>16} {:>12} {:>10} {:>12}\n", "name", "dtype", "shape", "rows", "deleted", "bytes");
         for v in &arrays {
             let shape: Vec<u64> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
             s += &format!(
                 "{:<w$}  {:<10} {:>16} {:>12} {:>10} {:>12}\n",
-                v["name"].as_str().unwrap(),
+                ui::shown(v["name"].as_str().unwrap()),
                 v["dtype"].as_str().unwrap(),
                 ui::shape(&shape),
                 v["rows"].to_string(),
@@ -110,9 +110,9 @@ pub fn ls(a: &LsArgs, ctx: &Ctx) -> Result<i32> {
         }
         let value = Value::Array(rows.iter().map(|(n, d, s)| json!({"name": n, "dtype": d, "shape": s})).collect());
         let value = json!({"arrays": value});
-        ctx.emit(value, || rows.iter().map(|(n, d, s)| format!("{n}\t{d}\t{s}\n")).collect());
+        ctx.emit(value, || rows.iter().map(|(n, d, s)| format!("{}\t{d}\t{s}\n", ui::shown(n))).collect());
     } else {
-        ctx.emit(json!({"arrays": names}), || names.iter().map(|n| format!("{n}\n")).collect());
+        ctx.emit(json!({"arrays": names}), || names.iter().map(|n| format!("{}\n", ui::shown(n))).collect());
     }
     Ok(0)
 }
@@ -155,6 +155,10 @@ fn rows(a: &RowsArgs, ctx: &Ctx, from_end: bool) -> Result<i32> {
     let start = if from_end { total - n } else { 0 };
     let rb = info.row_bytes();
     let len = n.checked_mul(rb).filter(|&l| l <= isize::MAX as u64).ok_or_else(|| ui::invalid(format!("{n} rows do not fit in memory")))?;
+    if len > 0 {
+        // A damaged catalogue may claim rows no file holds: check before allocating them.
+        store.check_data(&a.array)?;
+    }
     let mut buf = vec![0u8; len as usize];
     store.read_range_into(&a.array, start, start + n, &mut buf)?;
     let mut shape = info.shape.clone();
@@ -264,7 +268,17 @@ pub fn stats(a: &StatsArgs, ctx: &Ctx) -> Result<i32> {
             continue;
         }
         let es = info.dtype.size();
-        let cols = if per_column { info.shape.iter().skip(1).product::<u64>() as usize } else { 1 };
+        // Sizes come from the catalogue: buffers are allocated only once the data files
+        // are known to hold them.
+        let rows_present = info.shape.first().copied().unwrap_or(1);
+        if rows_present > 0 && info.row_bytes() > 0 {
+            store.check_data(name)?;
+        }
+        let cols = if per_column { info.shape.iter().skip(1).product::<u64>() } else { 1 };
+        if rows_present == 0 && cols > 1 << 20 {
+            return Err(ui::invalid(format!("array {} has no rows and {cols} columns: no statistics to compute", ui::shown(name))));
+        }
+        let cols = cols as usize;
         let mut accs = vec![Acc::default(); cols.max(1)];
         let mut feed = |bytes: &[u8]| {
             for (k, e) in bytes.chunks_exact(es).enumerate() {
@@ -279,7 +293,7 @@ pub fn stats(a: &StatsArgs, ctx: &Ctx) -> Result<i32> {
             let rb = info.row_bytes().max(1);
             let batch = ((4u64 << 20) / rb).max(1);
             let rows = info.shape[0];
-            let mut buf = vec![0u8; (batch * info.row_bytes()) as usize];
+            let mut buf = vec![0u8; (batch.min(rows) * info.row_bytes()) as usize];
             let mut at = 0;
             while at < rows {
                 ui::check_interrupt()?;
@@ -323,7 +337,8 @@ pub fn stats(a: &StatsArgs, ctx: &Ctx) -> Result<i32> {
         };
         s += &format!("{:<20} {:>14} {:>14} {:>14} {:>14} {:>8}\n", "array", "min", "max", "mean", "std", "nan");
         for r in &results {
-            let name = r["name"].as_str().unwrap();
+            let name = ui::shown(r["name"].as_str().unwrap());
+            let name = name.as_str();
             if let Some(why) = r["skipped"].as_str() {
                 s += &format!("{name:<20} skipped: {why}\n");
             } else if let Some(cols) = r["columns"].as_array() {

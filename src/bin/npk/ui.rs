@@ -23,8 +23,7 @@ impl Ctx {
 
     /// Prints `value` (with `--json`) or the text `human` builds, on standard output.
     pub fn emit(&self, value: Value, human: impl FnOnce() -> String) {
-        let text = if self.json { format!("{value:#}\n") } else { human() };
-        out(&text);
+        if self.json { out_json(&format!("{value:#}\n")) } else { out(&human()) }
     }
 
     /// A progress bar over `total` units (`bytes` formats them as sizes), hidden unless
@@ -45,8 +44,52 @@ impl Ctx {
     }
 }
 
-/// Writes to standard output; a closed pipe (`npk head ... | head -1`) ends quietly.
+/// Characters a terminal does not show as themselves: C0/C1 controls (escape sequences
+/// can move the cursor, rewrite the title or hide earlier output) and the invisible
+/// format characters that reorder or hide text (bidi overrides, zero-width marks).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// `text` with every character a terminal would not show as itself written as `\u{..}`
+/// (`\u00XX` inside JSON), except the characters in `keep` (a layout's line breaks and
+/// tabs). The one helper through which names, paths and messages from files reach the
+/// terminal: a name crafted by someone else cannot drive the terminal or hide text.
+pub fn escape<'a>(text: &'a str, keep: &[char], json: bool) -> std::borrow::Cow<'a, str> {
+    if !text.chars().any(|c| hidden(c) && !keep.contains(&c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut s = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) && !keep.contains(&c) {
+            s.push_str(&if json { format!("\\u{:04x}", c as u32) } else { format!("\\u{{{:x}}}", c as u32) });
+        } else {
+            s.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(s)
+}
+
+/// A name or path as one field of a line: even line breaks and tabs are escaped, and a
+/// backslash is doubled so that an escape cannot be mistaken for the name's own text.
+pub fn shown(text: &str) -> String {
+    escape(&text.replace('\\', "\\\\"), &[], false).into_owned()
+}
+
+/// Writes text to standard output; a closed pipe (`npk head ... | head -1`) ends quietly.
+/// It passes through [`escape`], keeping only its layout (lines and tabs).
 pub fn out(text: &str) {
+    write_out(&escape(text, &['\n', '\t'], false));
+}
+
+/// Writes JSON to standard output, escaping what serde_json leaves raw (C1 controls,
+/// format characters) as JSON escapes.
+pub fn out_json(text: &str) {
+    write_out(&escape(text, &['\n', '\t'], true));
+}
+
+fn write_out(text: &str) {
     let mut so = std::io::stdout().lock();
     if let Err(e) = so.write_all(text.as_bytes()).and_then(|_| so.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -61,13 +104,13 @@ pub fn out(text: &str) {
 /// JSON on standard output); returns the exit code.
 pub fn report_error(ctx: &Ctx, e: &Error) -> i32 {
     let (code, hint) = exit::classify(e);
-    eprintln!("npk: {}", e.message);
+    eprintln!("npk: {}", escape(&e.message, &['\n', '\t'], false));
     if !hint.is_empty() {
-        eprintln!("hint: {hint}");
+        eprintln!("hint: {}", escape(hint, &['\n', '\t'], false));
     }
     if ctx.json {
         let v = json!({"error": {"status": e.code.name(), "exit_code": code, "message": e.message, "hint": hint}});
-        out(&format!("{v:#}\n"));
+        out_json(&format!("{v:#}\n"));
     }
     code
 }
@@ -143,4 +186,18 @@ pub fn shape(s: &[u64]) -> String {
 /// An invalid-argument error.
 pub fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidArgument, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, shown};
+
+    #[test]
+    fn what_a_terminal_would_not_show_is_escaped() {
+        assert_eq!(escape("plain name\tand\n", &['\n', '\t'], false), "plain name\tand\n");
+        assert_eq!(escape("a\u{1b}[2Jb\u{9b}c", &['\n'], false), "a\\u{1b}[2Jb\\u{9b}c");
+        assert_eq!(escape("x\u{202e}y\u{200b}", &[], true), "x\\u202ey\\u200b");
+        assert_eq!(shown("a\tb\\c\nd"), "a\\u{9}b\\\\c\\u{a}d");
+        assert_eq!(shown("données ü 数"), "données ü 数", "printable text is left alone");
+    }
 }
