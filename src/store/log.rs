@@ -160,9 +160,8 @@ impl Inner {
         if hdr.end == st.wal_end && hdr.applied_end == hdr.end {
             if hdr.change_counter % 2 == 1 {
                 // Left odd by a writer killed after finishing its change: nothing to redo.
-                if !self.wal.writable {
-                    bail!(NeedsRecovery, "a writer died while changing {}; open the store once with write access", self.dir.display());
-                }
+                // A read-only handle leaves it odd (and reads under the lock) until a
+                // writer evens it.
                 self.wal.mark_applied(hdr.applied_end);
             }
             st.seen_counter = self.wal.change_counter();
@@ -567,11 +566,39 @@ impl Inner {
         self.write_bitmap_file(name, &bm)
     }
 
-    /// Writes a whole bitmap file atomically (temporary file, then rename).
+    /// Writes a whole bitmap file atomically (temporary file, flushed, then rename: a
+    /// power loss must not leave the name pointing at a file whose contents never
+    /// reached the disk).
     pub(super) fn write_bitmap_file(&self, name: &str, bm: &Bitmap) -> Result<()> {
         let (mut f, tmp) = files::create_tmp(&self.dir)?;
-        bm.write_to(&mut f).map_err(|e| Error::io("cannot write", &self.dir.join(&tmp), e))?;
+        let path = self.dir.join(&tmp);
+        bm.write_to(&mut f).map_err(|e| Error::io("cannot write", &path, e))?;
+        f.sync_data().map_err(|e| Error::io("cannot sync", &path, e))?;
         files::rename(&self.dir, &tmp, &bitmap_file(name))
+    }
+
+    /// Before a file-replacing record is logged: flushes the temporary files it installs
+    /// (contents, then the directory entries naming them), so that a record that
+    /// survives a power loss always finds its files.
+    pub(super) fn sync_before_install(&self, op: &Op) -> Result<()> {
+        let tmps: Vec<&String> = match op {
+            Op::Save { tmp, .. } | Op::Compact { tmp, .. } | Op::ZSave { tmp, .. } => vec![tmp],
+            Op::SegInstall { tmps, .. } => tmps.iter().collect(),
+            _ => return Ok(()),
+        };
+        for t in tmps {
+            let path = self.dir.join(t);
+            let f = fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+            f.sync_data().map_err(|e| Error::io("cannot sync", &path, e))?;
+        }
+        sync_file(&self.dir)
+    }
+
+    /// After a file-replacing record is logged and before any file is renamed or removed
+    /// on its account: flushes the record, so that a power loss never keeps the renames
+    /// and loses the record (leaving the old catalogue describing the new files).
+    pub(super) fn sync_record(&self) -> Result<()> {
+        self.wal.sync_data()
     }
 }
 
