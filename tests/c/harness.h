@@ -130,5 +130,7 @@ void check_tests(void);
 void compression_tests(void);
 /* safetensors interop: test_safetensors.c. */
 void safetensors_tests(void);
+/* Forged logs: test_hostile.c. */
+void hostile_tests(void);
 
 #endif

@@ -1087,6 +1087,7 @@ int main(int argc, char **argv) {
     check_tests(); /* check (cli branch) */
     compression_tests(); /* compressed arrays */
     safetensors_tests();
+    hostile_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }
