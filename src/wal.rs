@@ -413,7 +413,74 @@ impl Op {
         if r.remaining() != 0 {
             return Err(format!("{} stray bytes after a record", r.remaining()));
         }
+        op.check_files()?;
         Ok(op)
+    }
+
+    /// The record's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Save { .. } => "save",
+            Op::Append { .. } => "append",
+            Op::Replace { .. } => "replace",
+            Op::Delete { .. } => "delete",
+            Op::Compact { .. } => "compact",
+            Op::Drop { .. } => "drop",
+            Op::Rename { .. } => "rename",
+            Op::Reset => "reset",
+            Op::Checkpoint { .. } => "checkpoint",
+            Op::ZSave { .. } => "compressed save",
+            Op::ZUpdate { .. } => "compressed update",
+            Op::SegAppend { .. } => "segment append",
+            Op::SegInstall { .. } => "segment install",
+        }
+    }
+
+    /// A record is only bytes someone wrote (its CRC proves nothing about who): every
+    /// array name it carries must pass the array-name rules, every temporary file it
+    /// installs must be a name the engine creates in the store's directory, and every
+    /// segment file its manifest lists must be one the engine derives from the array's
+    /// name. Replay then never touches a file outside the store, whatever the log says.
+    fn check_files(&self) -> ReadResult<()> {
+        let kind = self.kind_name();
+        let name = |field: &str, n: &str| crate::name::validate(n).map_err(|e| format!("{kind} record, field {field}: {}", e.message));
+        let tmp = |t: &str| crate::name::validate_tmp_file(t).map_err(|m| format!("{kind} record, field temporary file: {m}"));
+        let manifest = |n: &str, m: &[u8]| {
+            crate::segments::Manifest::parse(m, n).map_err(|e| format!("{kind} record, field manifest: {e}"))
+        };
+        match self {
+            Op::Save { name: n, tmp: t, .. } | Op::Compact { name: n, tmp: t, .. } | Op::ZSave { name: n, tmp: t, .. } => {
+                name("name", n)?;
+                tmp(t)
+            }
+            Op::Append { name: n, .. }
+            | Op::Replace { name: n, .. }
+            | Op::Delete { name: n, .. }
+            | Op::Drop { name: n }
+            | Op::ZUpdate { name: n, .. } => name("name", n),
+            Op::Rename { from, to, .. } => {
+                name("from", from)?;
+                name("to", to)
+            }
+            Op::SegAppend { name: n, manifest: m, .. } => {
+                name("name", n)?;
+                manifest(n, m).map(drop)
+            }
+            Op::SegInstall { name: n, tmps, manifest: m, .. } => {
+                name("name", n)?;
+                tmps.iter().try_for_each(|t| tmp(t))?;
+                let parsed = manifest(n, m)?;
+                if parsed.segments.len() != tmps.len() {
+                    return Err(format!(
+                        "{kind} record lists {} temporary files for the {} segments of its manifest",
+                        tmps.len(),
+                        parsed.segments.len()
+                    ));
+                }
+                Ok(())
+            }
+            Op::Reset | Op::Checkpoint { .. } => Ok(()),
+        }
     }
 }
 
@@ -435,6 +502,11 @@ pub struct Wal {
     pub file: File,
     pub path: PathBuf,
     pub writable: bool,
+    /// No log file backs this handle: a read-only open of a store without an initialised
+    /// log (a NumPack store, or one whose creator died before writing the log header)
+    /// creates none, and reads the catalogue alone. `map` is then private memory holding
+    /// an empty generation 0.
+    pub detached: bool,
     map: MmapRaw,
     /// How far this handle knows the file to extend: appends below it overwrite cached,
     /// allocated pages, which costs a third of extending the file.
@@ -480,7 +552,45 @@ impl Wal {
         let opts = MmapOptions::new().len(HEADER_LEN as usize).clone();
         let map = if writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
             .map_err(|e| Error::io("cannot map", &path, e))?;
-        Ok(Wal { file, path, writable, map, warm_end: AtomicU64::new(0) })
+        Ok(Wal { file, path, writable, detached: false, map, warm_end: AtomicU64::new(0) })
+    }
+
+    /// Opens the log of the store in `dir` for reading only: no file is created, sized or
+    /// written, and the header is mapped read-only. Without an initialised log (none, or
+    /// one shorter than its header or never given one) the handle is detached: the
+    /// catalogue is the whole store, and its lock is taken on the directory (or on the
+    /// uninitialised log), which orders this handle with nobody — a writer that creates
+    /// the log later is not seen by this handle.
+    pub fn open_read_only(dir: &Path) -> Result<Wal> {
+        let path = dir.join(FILE_NAME);
+        let file = match File::open(&path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("cannot open", &path, e)),
+        };
+        if let Some(file) = file {
+            let ready = {
+                // Under the lock: a writer may be initialising the log right now.
+                let _lock = FileLock::exclusive(&file).map_err(|e| Error::io("cannot lock", &path, e))?;
+                let len = file.metadata().map_err(|e| Error::io("cannot stat", &path, e))?.len();
+                let mut magic = [0u8; 8];
+                len >= HEADER_LEN && file.read_exact_at(&mut magic, 0).is_ok() && magic != [0u8; 8]
+            };
+            if ready {
+                let map = MmapOptions::new().len(HEADER_LEN as usize).map_raw_read_only(&file).map_err(|e| Error::io("cannot map", &path, e))?;
+                return Ok(Wal { file, path, writable: false, detached: false, map, warm_end: AtomicU64::new(0) });
+            }
+            return Wal::detached(file, path);
+        }
+        let file = File::open(dir).map_err(|e| Error::io("cannot open", dir, e))?;
+        Wal::detached(file, path)
+    }
+
+    fn detached(file: File, path: PathBuf) -> Result<Wal> {
+        let mut map = MmapOptions::new().len(HEADER_LEN as usize).map_anon().map_err(|e| Error::io("cannot map memory for", &path, e))?;
+        let hdr = Header { generation: 0, base: (0, 0), change_counter: 0, applied_end: HEADER_LEN, end: HEADER_LEN };
+        map.copy_from_slice(&hdr.encode());
+        Ok(Wal { file, path, writable: false, detached: true, map: MmapRaw::from(map), warm_end: AtomicU64::new(0) })
     }
 
     fn counter(&self, off: usize) -> &AtomicU64 {
@@ -499,6 +609,9 @@ impl Wal {
 
     /// Makes the counter odd: a change is being applied (call holding the lock).
     pub fn begin_change(&self) {
+        if !self.writable {
+            return;
+        }
         let c = self.counter(OFF_COUNTER);
         let v = c.load(Ordering::Relaxed);
         if v % 2 == 0 {
@@ -511,6 +624,10 @@ impl Wal {
     /// Marks records up to `applied_end` finished and makes the counter even again (also
     /// after a writer died half-way, leaving it odd).
     pub fn mark_applied(&self, applied_end: u64) {
+        // A read-only handle maps the header read-only: it changes nothing, ever.
+        if !self.writable {
+            return;
+        }
         self.counter(OFF_APPLIED).store(applied_end, Ordering::Release);
         let c = self.counter(OFF_COUNTER);
         let v = c.load(Ordering::Relaxed);
@@ -519,6 +636,9 @@ impl Wal {
 
     /// Whether a header has been written (false for a log just created).
     pub fn initialised(&self) -> Result<bool> {
+        if self.detached {
+            return Ok(true);
+        }
         let mut magic = [0u8; 8];
         self.file.read_exact_at(&mut magic, 0).map_err(|e| Error::io("cannot read", &self.path, e))?;
         Ok(magic != [0u8; 8])
@@ -589,6 +709,9 @@ impl Wal {
 
     /// Moves the commit point (the header's `end`).
     pub fn set_end(&self, end: u64) {
+        if !self.writable {
+            return;
+        }
         self.counter(OFF_END).store(end, Ordering::Release);
     }
 
@@ -596,6 +719,9 @@ impl Wal {
     /// `end`). Stops early at a frame that is incomplete or fails its CRC, which only a
     /// power loss between syncs can leave behind.
     pub fn scan(&self, generation: u64, from: u64, to: u64) -> Result<Scan> {
+        if self.detached || from >= to {
+            return Ok(Scan { ops: Vec::new(), valid_end: from });
+        }
         let end = to.min(self.file_len()?);
         let mut buf = vec![0u8; end.saturating_sub(from) as usize];
         self.file.read_exact_at(&mut buf, from).map_err(|e| Error::io("cannot read", &self.path, e))?;
@@ -625,6 +751,12 @@ impl Wal {
         Ok(())
     }
 
+    /// Flushes the records and the header's commit point (written through the shared
+    /// mapping, which is the same page cache) to disk.
+    pub fn sync_data(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io("cannot sync", &self.path, e))
+    }
+
     pub fn sync(&self) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))
     }
@@ -634,23 +766,30 @@ impl Wal {
 mod tests {
     use super::*;
 
+    const TMP: &str = "npk-tmp-1-2-3.npkt";
+
+    fn seg_manifest(name: &str, n: usize) -> Vec<u8> {
+        let segments = (0..n).map(|i| crate::segments::Segment { file: crate::segments::segment_file(name, i), rows: 1, bytes: 8 }).collect();
+        crate::segments::Manifest { segments }.encode()
+    }
+
     #[test]
     fn ops_round_trip() {
         let patch = BitmapPatch { total: 70, created: true, words: vec![(0, 5), (1, 63)] };
         let ops = vec![
-            Op::Save { name: "a".into(), entry: Entry { dtype: DType::Int8, shape: vec![2, 3], modified_us: 5, segmented: false }, tmp: "t".into() },
+            Op::Save { name: "a".into(), entry: Entry { dtype: DType::Int8, shape: vec![2, 3], modified_us: 5, segmented: false }, tmp: TMP.into() },
             Op::Append { name: "a".into(), old_rows: 2, new_rows: 9, modified_us: 6, bitmap: Some(patch.clone()) },
             Op::Replace { name: "a".into(), modified_us: 1, runs: vec![(3, 2), (9, 1)], payload: vec![1, 2, 3] },
             Op::Delete { name: "a".into(), modified_us: 1, bitmap: patch },
-            Op::Compact { name: "a".into(), rows: 3, modified_us: 2, tmp: "u".into() },
+            Op::Compact { name: "a".into(), rows: 3, modified_us: 2, tmp: "npk-tmp-12-34-56.npkt".into() },
             Op::Drop { name: "a".into() },
             Op::Rename { from: "a".into(), to: "b".into(), modified_us: 3, had_bitmap: true },
             Op::Reset,
             Op::Checkpoint { base: (20, 77) },
-            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9, segmented: false }, tmp: "t".into(), keep_bitmap: true },
+            Op::ZSave { name: "z".into(), entry: Entry { dtype: DType::Float32, shape: vec![4, 2], modified_us: 9, segmented: false }, tmp: TMP.into(), keep_bitmap: true },
             Op::ZUpdate { name: "z".into(), old_rows: 4, new_rows: 6, modified_us: 10, header: vec![7; 64], bitmap: None },
-            Op::SegAppend { name: "s".into(), old_rows: 4, new_rows: 6, modified_us: 11, manifest: b"{}".to_vec(), bitmap: None },
-            Op::SegInstall { name: "s".into(), rows: 3, modified_us: 12, tmps: vec!["t1".into(), "t2".into()], manifest: b"{ }".to_vec() },
+            Op::SegAppend { name: "s".into(), old_rows: 4, new_rows: 6, modified_us: 11, manifest: seg_manifest("s", 1), bitmap: None },
+            Op::SegInstall { name: "s".into(), rows: 3, modified_us: 12, tmps: vec![TMP.into(), "npk-tmp-1-2-4.npkt".into()], manifest: seg_manifest("s", 2) },
         ];
         for op in ops {
             let b = op.encode();
@@ -662,10 +801,48 @@ mod tests {
     }
 
     #[test]
+    fn records_naming_files_outside_the_store_are_refused() {
+        let e = |shape: Vec<u64>| Entry { dtype: DType::Int8, shape, modified_us: 0, segmented: false };
+        let bad_names = ["", "..", "a/b", "/etc", "a\0b", "a\nb"];
+        let bad_tmps = ["/tmp/npk-tmp-1-2-3.npkt", "../npk-tmp-1-2-3.npkt", "x/npk-tmp-1-2-3.npkt", "data_a.npkd", "t"];
+        let mut forged: Vec<(Op, &str)> = Vec::new();
+        for n in bad_names {
+            let n = n.to_string();
+            forged.push((Op::Save { name: n.clone(), entry: e(vec![1]), tmp: TMP.into() }, "save record, field name"));
+            forged.push((Op::Append { name: n.clone(), old_rows: 0, new_rows: 1, modified_us: 0, bitmap: None }, "append record, field name"));
+            forged.push((Op::Replace { name: n.clone(), modified_us: 0, runs: vec![], payload: vec![] }, "replace record, field name"));
+            forged.push((Op::Delete { name: n.clone(), modified_us: 0, bitmap: BitmapPatch { total: 1, created: true, words: vec![] } }, "delete record, field name"));
+            forged.push((Op::Compact { name: n.clone(), rows: 0, modified_us: 0, tmp: TMP.into() }, "compact record, field name"));
+            forged.push((Op::Drop { name: n.clone() }, "drop record, field name"));
+            forged.push((Op::Rename { from: n.clone(), to: "b".into(), modified_us: 0, had_bitmap: false }, "rename record, field from"));
+            forged.push((Op::Rename { from: "b".into(), to: n.clone(), modified_us: 0, had_bitmap: false }, "rename record, field to"));
+            forged.push((Op::ZSave { name: n.clone(), entry: e(vec![1]), tmp: TMP.into(), keep_bitmap: false }, "compressed save record, field name"));
+            forged.push((Op::ZUpdate { name: n.clone(), old_rows: 0, new_rows: 1, modified_us: 0, header: vec![0; 64], bitmap: None }, "compressed update record, field name"));
+            forged.push((Op::SegAppend { name: n.clone(), old_rows: 0, new_rows: 1, modified_us: 0, manifest: seg_manifest("s", 1), bitmap: None }, "segment append record, field name"));
+            forged.push((Op::SegInstall { name: n.clone(), rows: 1, modified_us: 0, tmps: vec![TMP.into()], manifest: seg_manifest("s", 1) }, "segment install record, field name"));
+        }
+        for t in bad_tmps {
+            let t = t.to_string();
+            forged.push((Op::Save { name: "a".into(), entry: e(vec![1]), tmp: t.clone() }, "save record, field temporary file"));
+            forged.push((Op::Compact { name: "a".into(), rows: 0, modified_us: 0, tmp: t.clone() }, "compact record, field temporary file"));
+            forged.push((Op::ZSave { name: "a".into(), entry: e(vec![1]), tmp: t.clone(), keep_bitmap: true }, "compressed save record, field temporary file"));
+            forged.push((Op::SegInstall { name: "s".into(), rows: 1, modified_us: 0, tmps: vec![t.clone()], manifest: seg_manifest("s", 1) }, "segment install record, field temporary file"));
+        }
+        // A manifest naming another array's segments, and a file count that disagrees.
+        forged.push((Op::SegAppend { name: "s".into(), old_rows: 0, new_rows: 1, modified_us: 0, manifest: seg_manifest("t", 1), bitmap: None }, "segment append record, field manifest"));
+        forged.push((Op::SegInstall { name: "s".into(), rows: 1, modified_us: 0, tmps: vec![TMP.into()], manifest: seg_manifest("../s", 1) }, "segment install record, field manifest"));
+        forged.push((Op::SegInstall { name: "s".into(), rows: 1, modified_us: 0, tmps: vec![], manifest: seg_manifest("s", 1) }, "segment install record lists 0"));
+        for (op, want) in forged {
+            let err = Op::decode(&op.encode()).expect_err(&format!("{op:?} accepted"));
+            assert!(err.contains(want), "{op:?}: {err:?} does not say {want:?}");
+        }
+    }
+
+    #[test]
     fn the_file_is_extended_ahead_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::open(dir.path(), true).unwrap();
-        let big = Op::Drop { name: "x".repeat(4000) }.encode();
+        let big = Op::Replace { name: "x".into(), modified_us: 0, runs: vec![(0, 4000)], payload: vec![7; 4000] }.encode();
         let mut end = HEADER_LEN;
         for _ in 0..2000 {
             end = wal.append(end, 3, &big).unwrap();

@@ -409,22 +409,28 @@ fn an_invalid_name_in_the_log_is_reported() {
     use numpack::wal::{Op, Wal, HEADER_LEN};
     let (_t, dir) = fixture(true);
     // A committed, applied record saving an array under a name no file can carry (only a
-    // damaged or foreign writer could log one).
+    // damaged or foreign writer could log one): the log is damaged, and numpack refuses
+    // to open the store rather than replay a record naming a path.
     let wal = Wal::open(&dir, false).unwrap();
     let hdr = wal.read_header().unwrap();
-    let op = Op::Save { name: "bad/name".into(), entry: Entry { dtype: DType::Uint8, shape: vec![1], modified_us: 1, segmented: false }, tmp: "t".into() };
+    let op = Op::Save {
+        name: "bad/name".into(),
+        entry: Entry { dtype: DType::Uint8, shape: vec![1], modified_us: 1, segmented: false },
+        tmp: "npk-tmp-1-2-3.npkt".into(),
+    };
     let end = wal.append(HEADER_LEN, hdr.generation, &op.encode()).unwrap();
     wal.mark_applied(end);
     drop(wal);
     fs::OpenOptions::new().write(true).open(dir.join("data_b.npkd")).unwrap().set_len(4).unwrap();
     let r = run(&dir);
-    let f = r.with_id(ids::INVALID_NAME).next().unwrap_or_else(|| panic!("{:#?}", r.findings));
-    assert_eq!((f.severity, f.array.as_deref()), (Severity::Error, Some("bad/name")));
-    assert_eq!(r.arrays, 4);
-    // The other arrays are still checked.
+    let f = r.with_id(ids::LOG_CORRUPT).next().unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("save record, field name") && f.message.contains("bad/name"), "{}", f.message);
+    // The arrays of the catalogue are still checked.
+    assert_eq!(r.arrays, 3);
     assert_eq!(r.with_id(ids::DATA_SIZE_MISMATCH).next().unwrap().array.as_deref(), Some("b"));
-    assert!(r.with_id(ids::LOG_NOT_CHECKPOINTED).next().is_some());
     assert_eq!(r.count(Severity::Error), 2, "{:#?}", r.findings);
+    assert_eq!(Store::open(&dir, OpenOptions::default()).unwrap_err().code, numpack::ErrorCode::Corrupt);
 }
 
 #[test]

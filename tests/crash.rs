@@ -484,6 +484,22 @@ fn wal_generation(path: &Path) -> u64 {
     u64::from_le_bytes(h[16..24].try_into().unwrap())
 }
 
+/// Names, sizes and contents of every file under `dir`.
+fn dir_state(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.insert(p.clone(), fs::read(&p).unwrap_or_default());
+        }
+    }
+    out
+}
+
 fn ro() -> OpenOptions {
     OpenOptions { read_only: true, ..Default::default() }
 }
@@ -798,8 +814,24 @@ fn crash_consistency() {
                 (snap, which)
             }
             4..=6 => {
-                *stats.recovered_by.entry("fresh read-only open").or_default() += 1;
-                let r = Store::open(&path, ro()).unwrap_or_else(|e| ctx.fail(&format!("read-only open: {e}")));
+                let files_before = dir_state(&path);
+                let r = match Store::open(&path, ro()) {
+                    Ok(r) => {
+                        *stats.recovered_by.entry("fresh read-only open").or_default() += 1;
+                        r
+                    }
+                    Err(e) if e.code == numpack::ErrorCode::NeedsRecovery => {
+                        // A read-only open repairs nothing: it says so and leaves every
+                        // file as it was; the long-lived writable handle recovers.
+                        if dir_state(&path) != files_before {
+                            ctx.fail("a read-only open that needs recovery changed files");
+                        }
+                        *stats.recovered_by.entry("read-only open refused (needs recovery), then refresh()").or_default() += 1;
+                        long_lived.refresh().unwrap_or_else(|e| ctx.fail(&format!("refresh: {e}")));
+                        Store::open(&path, ro()).unwrap_or_else(|e| ctx.fail(&format!("read-only open after recovery: {e}")))
+                    }
+                    Err(e) => ctx.fail(&format!("read-only open: {e}")),
+                };
                 let snap = snapshot(&r);
                 let which = ctx.classify(&snap, "a fresh read-only handle");
                 drop(r);

@@ -49,7 +49,8 @@ pub const NPK_OPEN_CREATE: u32 = 1;
 /// `NPK_OPEN_CREATE`. Cannot be combined with `NPK_OPEN_READ_ONLY`.
 pub const NPK_OPEN_DROP_IF_EXISTS: u32 = 2;
 /// `npk_store_open` flag: refuse every change through this handle
-/// (`NPK_STATUS_READ_ONLY`).
+/// (`NPK_STATUS_READ_ONLY`), and create, rename or write no file, even to open: see
+/// `npk_store_open`.
 pub const NPK_OPEN_READ_ONLY: u32 = 4;
 
 const OPEN_FLAGS: u32 = NPK_OPEN_CREATE | NPK_OPEN_DROP_IF_EXISTS | NPK_OPEN_READ_ONLY;
@@ -89,7 +90,16 @@ pub(crate) fn shape_array(shape: &[u64]) -> crate::Result<[u64; NPK_MAX_NDIM]> {
 /// Errors: `NULL_ARGUMENT` (`path` or `out` NULL), `INVALID_ARGUMENT` (unknown flag bits,
 /// `DROP_IF_EXISTS` with `READ_ONLY`, empty path, path is a file, refusing to drop a
 /// directory that is not a store), `STORE_NOT_FOUND` (no store and no `NPK_OPEN_CREATE`,
-/// or `READ_ONLY` and no store), `IO`, `CORRUPT`, `UNSUPPORTED`, `NEEDS_RECOVERY`.
+/// or `READ_ONLY` and no store), `IO`, `CORRUPT` (a damaged file; also a log record
+/// naming an array or file numpack would never write, such as a path with `/`: the
+/// store is refused rather than replayed), `UNSUPPORTED`, `NEEDS_RECOVERY`.
+///
+/// Read-only (`NPK_OPEN_READ_ONLY`): no file is created, renamed or written, now or
+/// later through this handle. A NumPack store (no `numpack.wal`) is read from its
+/// catalogue and gets no log. Changes logged since the last checkpoint are applied in
+/// memory only. A store a killed writer left half-changed (its last log record not
+/// finished) is not repaired: the open fails with `NEEDS_RECOVERY`, and one writable
+/// open repairs it.
 ///
 /// Thread safety: safe from any thread.
 ///

@@ -268,7 +268,8 @@ impl Store {
         if opts.read_only && !dir.join(metadata::FILE_NAME).exists() {
             bail!(StoreNotFound, "{} holds no store (no {})", dir.display(), metadata::FILE_NAME);
         }
-        let wal = Wal::open(&dir, true)?;
+        // Read-only means no file is created, renamed or written: not even the log.
+        let wal = if opts.read_only { Wal::open_read_only(&dir)? } else { Wal::open(&dir, true)? };
         let inner = Inner {
             files: FileCache::new(&dir, wal.writable && !opts.read_only),
             dir,
@@ -906,7 +907,9 @@ impl Inner {
     /// Commits an operation whose file effects are renames and removals (save, compact,
     /// drop, rename, reset) and applies them with the same code recovery uses.
     fn install(&self, st: &mut State, op: Op) -> Result<()> {
+        self.sync_before_install(&op)?;
         self.commit(st, &op)?;
+        self.sync_record()?;
         self.redo(&op)?;
         match &op {
             Op::ZSave { name, keep_bitmap: true, .. } => {

@@ -134,5 +134,7 @@ void safetensors_tests(void);
 void hostile_link_tests(void);
 /* Crafted sizes: test_hostile.c. */
 void hostile_tests(void);
+/* Forged log records: test_hostile_log.c. */
+void hostile_log_tests(void);
 
 #endif

@@ -1088,6 +1088,7 @@ int main(int argc, char **argv) {
     compression_tests(); /* compressed arrays */
     safetensors_tests();
     hostile_link_tests();
+    hostile_log_tests();
     hostile_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
