@@ -321,7 +321,6 @@ pub enum FileKind {
 }
 
 fn read_catalogue(dir: &Path, has_meta: bool, has_data: bool, report: &mut Report) -> Result<Option<Vec<u8>>> {
-    let path = dir.join(metadata::FILE_NAME);
     if !has_meta {
         let what = if has_data { "the directory holds data files" } else { "the directory holds a numpack log" };
         report.push(
@@ -333,20 +332,26 @@ fn read_catalogue(dir: &Path, has_meta: bool, has_data: bool, report: &mut Repor
         );
         return Ok(None);
     }
-    match fs::read(&path) {
-        Ok(b) => Ok(Some(b)),
+    // Not through a link, never blocking on a FIFO (those are reported elsewhere).
+    match crate::dirfd::read_in(dir, metadata::FILE_NAME, UNTRUSTED_READ_MAX) {
+        Ok(Some(b)) => Ok(Some(b)),
+        Ok(None) => Ok(None),
         Err(e) => {
             report.push(
                 Severity::Error,
                 ids::CATALOGUE_CORRUPT,
                 Some(metadata::FILE_NAME),
                 None,
-                format!("cannot read {}: {e}; check its permissions", metadata::FILE_NAME),
+                format!("cannot read {}: {}", metadata::FILE_NAME, e.message),
             );
             Ok(None)
         }
     }
 }
+
+/// Bound of whole-file reads: far beyond any catalogue or bitmap of a real store, and the
+/// allocation is sized by the bytes the file holds anyway.
+const UNTRUSTED_READ_MAX: u64 = 1 << 40;
 
 fn decode_catalogue(bytes: &[u8], report: &mut Report) -> Option<Catalogue> {
     match metadata::decode(bytes) {
@@ -739,9 +744,10 @@ fn check_bitmap(dir: &Path, name: &str, entry: &Entry, exists: bool, report: &mu
         return;
     }
     let fix = "the deleted rows are unknown: restore the file from a backup, or remove it to make every row live again";
-    let bytes = match fs::read(dir.join(&file)) {
-        Ok(b) => b,
-        Err(e) => return push(report, Severity::Error, ids::BITMAP_CORRUPT, format!("cannot read {file}: {e}")),
+    let bytes = match crate::dirfd::read_in(dir, &file, UNTRUSTED_READ_MAX) {
+        Ok(Some(b)) => b,
+        Ok(None) => return push(report, Severity::Error, ids::BITMAP_CORRUPT, format!("cannot read {file}: it disappeared")),
+        Err(e) => return push(report, Severity::Error, ids::BITMAP_CORRUPT, format!("cannot read {file}: {}", e.message)),
     };
     let total = entry.physical_rows();
     let words = total.div_ceil(64);

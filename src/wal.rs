@@ -563,11 +563,8 @@ impl Wal {
     /// the log later is not seen by this handle.
     pub fn open_read_only(dir: &Path) -> Result<Wal> {
         let path = dir.join(FILE_NAME);
-        let file = match File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("cannot open", &path, e)),
-        };
+        // Never through a link, and a regular file only, as for a writable open.
+        let file = crate::dirfd::open_in(dir, FILE_NAME, crate::dirfd::Access::Read)?;
         if let Some(file) = file {
             let ready = {
                 // Under the lock: a writer may be initialising the log right now.

@@ -433,7 +433,7 @@ impl Inner {
         st.wal_end = self.wal.append(st.wal_end, st.generation, &op.encode())?;
         files::rename(&self.dir, &tmp, metadata::FILE_NAME)?;
         if durable {
-            sync_file(&self.dir)?;
+            sync_dir(&self.dir)?;
         }
         self.start_generation(st, fp)?;
         if durable {
@@ -664,7 +664,7 @@ impl Inner {
     /// contents written since the last sync are what a power loss may lose anyway.
     pub(super) fn sync_before_install(&self, op: &Op) -> Result<()> {
         match op {
-            Op::Save { .. } | Op::Compact { .. } | Op::ZSave { .. } | Op::SegInstall { .. } => sync_file(&self.dir),
+            Op::Save { .. } | Op::Compact { .. } | Op::ZSave { .. } | Op::SegInstall { .. } => sync_dir(&self.dir),
             _ => Ok(()),
         }
     }
@@ -706,10 +706,14 @@ impl Layout {
     }
 }
 
+fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("cannot sync directory", dir, e))
+}
+
 fn sync_file(path: &std::path::Path) -> Result<()> {
-    match fs::File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io("cannot sync", path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot open", path, e)),
+    // Not through a link, and never blocking on a FIFO planted in the store.
+    match crate::dirfd::open_path(path, crate::dirfd::Access::Read)? {
+        Some(f) => f.sync_all().map_err(|e| Error::io("cannot sync", path, e)),
+        None => Ok(()),
     }
 }
