@@ -1,9 +1,11 @@
 """Build step: compile the Rust library with cargo and bundle it in the package.
 
 The package calls the library only through its C ABI, in cffi's ABI mode
-(``ffi.dlopen``), so nothing is compiled against Python: the wheel carries
-``libnumpack.so`` and ``numpack.h`` in ``numpack/_lib/`` and the cffi declarations
-are produced from that header when the package is imported.
+(``ffi.dlopen``): the wheel carries ``libnumpack.so`` and ``numpack.h`` in
+``numpack/_lib/`` and the cffi declarations are produced from that header when the
+package is imported. The one thing compiled against Python is ``numpack._bufferbase``,
+on CPython before 3.12 only: Python classes there cannot export a buffer, and
+``memoryview(lazy)`` needs one (3.12+ calls ``LazyArray.__buffer__`` itself).
 
 Environment:
   CARGO_TARGET_DIR   where cargo builds (relative paths are taken from the repository root)
@@ -12,12 +14,13 @@ Environment:
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Distribution, setup
+from setuptools import Distribution, Extension, setup
 from setuptools.command.build_py import build_py
 
 
@@ -60,4 +63,16 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(packages=["numpack", "numpack.io"], cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
+def _extensions():
+    if platform.python_implementation() != "CPython" or sys.version_info >= (3, 12):
+        return []
+    return [Extension("numpack._bufferbase", ["numpack/_bufferbase.c"])]
+
+
+setup(
+    packages=["numpack", "numpack.io"],
+    ext_modules=_extensions(),
+    exclude_package_data={"numpack": ["*.c"]},  # the extension's source stays out of installs
+    cmdclass={"build_py": BuildWithCargo},
+    distclass=BinaryDistribution,
+)

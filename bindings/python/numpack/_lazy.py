@@ -1,6 +1,7 @@
 """``LazyArray``: NumPy views over a memory-mapped array, showing its logical rows."""
 
 import operator
+import sys
 import threading
 
 import numpy as np
@@ -116,6 +117,16 @@ class _Memory:
 
 _new = object.__new__
 
+# CPython before 3.12 calls no Python-level __buffer__: there LazyArray gets the buffer
+# protocol from a small C base type that calls it. Without that extension (not built),
+# memoryview(lazy) raises TypeError on those versions.
+_BufferBase = object
+if sys.version_info < (3, 12):
+    try:
+        from ._bufferbase import BufferBase as _BufferBase
+    except ImportError:
+        pass
+
 
 def _has_advanced(parts):
     for p in parts:
@@ -168,7 +179,7 @@ def _check_mask(first, rows):
             raise MaskLengthError(f"boolean index has {m.shape[0]} entries, the array has {rows} rows")
 
 
-class LazyArray:
+class LazyArray(_BufferBase):
     """Read-only, memory-mapped access to one array, in logical rows (rows deleted
     before it was opened are not seen). Indexing returns new ndarrays;
     ``np.asarray(lazy)`` is a zero-copy read-only view when no row is deleted."""
@@ -304,10 +315,14 @@ class LazyArray:
         return {"version": 3, "shape": a.shape, "typestr": a.dtype.str, "data": memoryview(a)}
 
     def __buffer__(self, flags):
-        """Python 3.12+ calls this for ``memoryview(lazy)``; earlier versions have no
-        Python-level buffer protocol, so there ``memoryview(np.asarray(lazy))`` (or this
-        method) gives the same read-only view."""
-        return memoryview(self._logical())
+        """``memoryview(lazy)`` (and NumPy's buffer path) calls this: Python 3.12+
+        itself, 3.9-3.11 through the ``_bufferbase`` C base type. Read-only, like the
+        other exports: the mapping, or a copy of scattered live rows."""
+        a = self._logical()
+        if a.flags.writeable:  # a copy of scattered rows (or a LazyArray over an ndarray)
+            a = a.view()
+            a.flags.writeable = False
+        return memoryview(a)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         run = self._run()

@@ -104,8 +104,8 @@ def test_asarray_logical_after_deletions(npk):
     np.testing.assert_array_equal(np.sqrt(lazy), np.sqrt(ref))
     np.testing.assert_array_equal(lazy @ np.ones(2, dtype=np.int64), ref @ np.ones(2, dtype=np.int64))
     assert memoryview(np.asarray(lazy)).shape == ref.shape
-    # The live rows are scattered: __array_interface__ hands NumPy a copy (NumPy does not
-    # pass its copy flag on), while __array__ itself still refuses copy=False.
+    # The live rows are scattered: the buffer (or __array_interface__) hands NumPy a copy
+    # (NumPy does not pass its copy flag on), while __array__ itself still refuses copy=False.
     scattered = np.asarray(lazy, copy=False)
     np.testing.assert_array_equal(scattered, ref)
     assert not scattered.flags.writeable

@@ -2,7 +2,10 @@
 interface, numpack.writable_array, __version__, whole-array drop, flat multi-query
 results, ValueError-compatible errors; and NUL bytes refused in every C string."""
 
+import gc
 import re
+import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,22 +78,95 @@ def test_exports_of_empty_and_after_whole_drop(npk):
     assert np.asarray(lazy).shape == (0, 3)
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ has a Python-level buffer protocol")
-def test_memoryview_before_python_3_12(npk):
-    lazy, ref = _lazy(npk, (0,))
-    with pytest.raises(TypeError):
-        memoryview(lazy)
-    m = memoryview(np.asarray(lazy))
-    assert m.readonly and m.shape == ref.shape and m.format == "f"
-    m = lazy.__buffer__(0)
-    assert m.readonly and m.shape == ref.shape and m.tolist() == ref.tolist()
-
-
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ is called by Python 3.12+ only")
-def test_memoryview_from_python_3_12(npk):
-    lazy, ref = _lazy(npk, (0, 5))
+@pytest.mark.parametrize("deleted", [(), (0, 1), (9,), (0, 4, 7), range(10)])
+def test_memoryview_of_lazy(npk, deleted):
+    # 3.12+ calls __buffer__ itself; 3.9-3.11 through the numpack._bufferbase C base.
+    lazy, ref = _lazy(npk, deleted)
     m = memoryview(lazy)
-    assert m.readonly and m.shape == ref.shape and m.tolist() == ref.tolist()
+    assert m.readonly and m.c_contiguous
+    a = np.asarray(lazy)
+    assert (m.shape, m.strides, m.format, m.itemsize) == (a.shape, a.strides, "f", 4)
+    assert m.tolist() == ref.tolist() and bytes(m) == ref.tobytes()
+    assert m[1:3].tolist() == ref[1:3].tolist()
+    with pytest.raises(TypeError):
+        m[0, 0] = 1.0
+    # over the mapping exactly when the other exports are: never with deleted rows in it
+    contiguous = lazy._run() is not None
+    assert np.shares_memory(np.asarray(m), np.asarray(lazy)) == (contiguous and len(ref) > 0)
+    with pytest.raises((TypeError, BufferError)):
+        struct.pack_into("b", lazy, 0, 1)  # asks for a writable buffer
+    m.release()
+    with pytest.raises(ValueError):
+        m.tolist()
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint16", "int64", "float16", "float64", "complex64"])
+def test_memoryview_formats_match_numpy(npk, dtype):
+    full = np.arange(12).reshape(4, 3).astype(dtype)
+    npk.save({"a": full})
+    m = memoryview(npk.load("a", lazy=True))
+    assert m.format == memoryview(full).format and m.shape == full.shape
+    np.testing.assert_array_equal(np.asarray(m), full)
+
+
+def test_memoryview_outlives_lazy_and_store(path):
+    full = np.arange(50, dtype=np.int32).reshape(10, 5)
+    with NumPack(path) as n:
+        n.save({"a": full})
+        n.drop("a", [3])
+        scattered = memoryview(n.load("a", lazy=True))
+        n.save({"b": full})
+        lazy = n.load("b", lazy=True)
+        views = [memoryview(lazy) for _ in range(50)]
+        sliced = views[0][2:4]
+    del lazy, views
+    gc.collect()
+    with NumPack(path) as n:  # replaced on disk: each view keeps its own mapping
+        n.drop("b")
+        n.save({"b": np.zeros(3, np.int32)})
+    gc.collect()
+    assert sliced.tolist() == full[2:4].tolist()
+    assert scattered.tolist() == np.delete(full, [3], axis=0).tolist()
+
+
+def test_memoryview_release_and_refcounts(npk):
+    lazy, ref = _lazy(npk, (0,))
+    memoryview(lazy).release()
+    before = sys.getrefcount(lazy)
+    for _ in range(200):
+        with memoryview(lazy) as m:
+            assert bytes(m[::2]) == ref[::2].tobytes()
+        held = [memoryview(lazy) for _ in range(3)]
+        np.asarray(held[1])
+        del held
+    gc.collect()
+    assert sys.getrefcount(lazy) == before
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ needs no extension for the buffer protocol")
+def test_memoryview_without_the_extension_is_a_type_error(tmp_path):
+    # A build without numpack._bufferbase: LazyArray is a plain class, everything but
+    # memoryview(lazy) works, and __buffer__ still gives the same view when called.
+    code = """
+import sys
+sys.modules["numpack._bufferbase"] = None  # what a missing extension looks like to import
+import numpy as np
+from numpack import NumPack
+with NumPack(sys.argv[1], warn_no_context=False) as n:
+    n.save({"a": np.arange(6.0)})
+    lazy = n.load("a", lazy=True)
+    assert type(lazy).__mro__[1] is object
+    try:
+        memoryview(lazy)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("memoryview(lazy) worked without the extension")
+    assert lazy.__buffer__(0).tolist() == list(range(6)) and np.asarray(lazy).sum() == 15
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.npk")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def test_writable_array_edits_the_file(tmp_path):
