@@ -275,6 +275,8 @@ fn truncation_child() {
             let keep = fs::read(dir.join(&file)).unwrap();
             // Another program truncates the mapped file.
             fs::OpenOptions::new().write(true).open(dir.join(&file)).unwrap().set_len(0).unwrap();
+            // Reads ask a file's size once per tick of the coarse clock (1-4 ms).
+            std::thread::sleep(std::time::Duration::from_millis(20));
             let mut out = vec![0u8; rb];
             for r in [
                 s.load(name).map(drop),

@@ -24,6 +24,8 @@ pub struct DataFile {
     pub path: PathBuf,
     map: Option<Arc<MmapRaw>>,
     len: u64,
+    /// When the file's size was last found intact (see [`SizeCheck`]).
+    checked: Arc<SizeCheck>,
 }
 
 impl DataFile {
@@ -40,12 +42,18 @@ impl DataFile {
     /// Checks that the file still holds the `len` bytes reads touch through the mapping.
     /// numpack never truncates a data file in place (a rewrite installs a new file), but
     /// another program may: touching a mapped page past the new end of the file would
-    /// kill the process with SIGBUS, so every read first asks the file's size (one
-    /// `fstat`) and reports a shrunk file as damage instead. A truncation racing the copy
-    /// itself, after this check, can still fault: see the README's security section.
+    /// kill the process with SIGBUS, so reads ask the file's size (one `fstat`, at most
+    /// once per tick of the coarse clock: [`SizeCheck`]) and report a shrunk file as
+    /// damage instead. A truncation within the tick of the last check, or racing the copy
+    /// itself, can still fault: see the README's security section.
     fn intact(&self) -> Result<()> {
-        let now = self.file.metadata().map_err(|e| Error::io("cannot stat", &self.path, e))?.len();
-        if now < self.len {
+        if self.checked.fresh() {
+            return Ok(());
+        }
+        let now = file_len(&self.file).map_err(|e| Error::io("cannot stat", &self.path, e))?;
+        if now >= self.len {
+            self.checked.mark();
+        } else {
             return Err(Error::corrupt(
                 &self.path,
                 format!("it shrank from {} to {now} bytes while open (truncated by another program); it is not read through its mapping", self.len),
@@ -55,7 +63,7 @@ impl DataFile {
     }
 
     fn with_len(&self, len: u64) -> DataFile {
-        DataFile { file: self.file.clone(), path: self.path.clone(), map: self.map.clone(), len }
+        DataFile { file: self.file.clone(), path: self.path.clone(), map: self.map.clone(), len, checked: self.checked.clone() }
     }
 
     pub fn mapping(&self) -> Option<Arc<MmapRaw>> {
@@ -153,7 +161,7 @@ impl FileCache {
         let opts = MmapOptions::new().len(reach).clone();
         let map = if self.writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
             .map_err(|e| Error::io("cannot map", &path, e))?;
-        let df = Arc::new(DataFile { file, path, map: Some(Arc::new(map)), len });
+        let df = Arc::new(DataFile { file, path, map: Some(Arc::new(map)), len, checked: Arc::new(SizeCheck::default()) });
         if files.len() >= MAX_CACHED {
             files.clear();
         }
@@ -255,6 +263,7 @@ pub struct Seg {
     /// Where its bytes start in the array's bytes.
     pub start: u64,
     pub len: u64,
+    checked: SizeCheck,
 }
 
 impl Seg {
@@ -295,7 +304,7 @@ impl SegSet {
                 return Err(Error::corrupt(&path, format!("it has {len} bytes but the manifest says {}", s.bytes)));
             }
             let map = MmapOptions::new().len(s.bytes as usize).map_raw_read_only(&file).map_err(|e| Error::io("cannot map", &path, e))?;
-            segs.push(Seg { file, rel: s.file.clone(), path, map, start, len: s.bytes });
+            segs.push(Seg { file, rel: s.file.clone(), path, map, start, len: s.bytes, checked: SizeCheck::default() });
             start = start.checked_add(s.bytes).ok_or_else(|| Error::corrupt(&dir.join(&s.file), "the segments' bytes overflow"))?;
         }
         Ok(SegSet { segs, rows: m.rows(), row_bytes: 0, total: start })
@@ -311,9 +320,12 @@ impl SegSet {
         while at < end {
             let s = &self.segs[i];
             let n = (s.start + s.len).min(end) - at;
-            let now = s.file.metadata().map_err(|e| Error::io("cannot stat", &s.path, e))?.len();
-            if now < s.len {
-                return Err(Error::corrupt(&s.path, format!("it shrank from {} to {now} bytes while open (truncated by another program)", s.len)));
+            if !s.checked.fresh() {
+                let now = file_len(&s.file).map_err(|e| Error::io("cannot stat", &s.path, e))?;
+                if now < s.len {
+                    return Err(Error::corrupt(&s.path, format!("it shrank from {} to {now} bytes while open (truncated by another program)", s.len)));
+                }
+                s.checked.mark();
             }
             f(s, at - s.start, n)?;
             at += n;
@@ -388,6 +400,46 @@ pub fn read_runs(df: &DataFile, runs: &[(u64, u64)], out: &mut [u8]) -> Result<(
         }
     });
     Ok(())
+}
+
+/// When a mapped file was last found to hold its bytes, on the coarse monotonic clock
+/// (its tick: 1-4 ms). An `fstat` costs about 0.5 µs here, as much as a whole 100-row
+/// gather, so reads ask the size again only once the clock has ticked: a file another
+/// program truncates is reported from the next tick on, and a read in the same tick may
+/// still fault, as a read racing the check always could.
+#[derive(Default)]
+pub struct SizeCheck(std::sync::atomic::AtomicU64);
+
+impl SizeCheck {
+    fn fresh(&self) -> bool {
+        let t = self.0.load(Ordering::Relaxed);
+        t != 0 && t == coarse_ticks()
+    }
+
+    fn mark(&self) {
+        self.0.store(coarse_ticks(), Ordering::Relaxed);
+    }
+}
+
+/// The coarse monotonic clock in nanoseconds (a vDSO read, no system call); never 0.
+fn coarse_ticks() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC_COARSE exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64) | 1
+}
+
+/// The size of an open file with one plain `fstat`: on every read path, where std's
+/// `File::metadata` (statx with an empty path) costs about twice as much.
+fn file_len(file: &File) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid descriptor and a buffer of the size fstat writes.
+    if unsafe { libc::fstat(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstat returned 0, so it filled the buffer.
+    Ok(unsafe { st.assume_init() }.st_size as u64)
 }
 
 /// Tells the kernel that this process is done with the mapped pages of bytes
