@@ -9,10 +9,10 @@ mod targets;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-/// Regression inputs for findings not fixed yet, as `<target>/<file>`: replayed in
-/// their own thread and reported, but not failed on. A helper fixing one removes its
-/// lines here (the test then fails while the bug is still there). Inputs that abort the
-/// process (out of memory, stack overflow) are not run at all while listed.
+/// Regression inputs for findings not fixed yet, as `<target>/<file>`: listed in the
+/// test's output but not run, since some abort the whole process (out of memory) rather
+/// than panic. A helper fixing one removes its line here, and the test then proves the
+/// fix on every run.
 const KNOWN_OPEN: &[&str] = &[
 ];
 
