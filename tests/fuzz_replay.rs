@@ -14,6 +14,10 @@ use std::path::Path;
 /// than panic. A helper fixing one removes its line here, and the test then proves the
 /// fix on every run.
 const KNOWN_OPEN: &[&str] = &[
+    // compress::Header::decode accepts rows × row_bytes overflowing u64 (row size
+    // 0xffffd2f300000810, 16 rows); ZFile::info then multiplies them unchecked:
+    // "attempt to multiply with overflow" at src/compress.rs:306 (issue 12, finding 3).
+    "npkz/zfile-info-size-overflow",
 ];
 
 fn inputs(kind: &str, target: &str) -> Vec<std::path::PathBuf> {
