@@ -628,7 +628,9 @@ impl Wal {
         self.counter(OFF_APPLIED).store(applied_end, Ordering::Release);
         let c = self.counter(OFF_COUNTER);
         let v = c.load(Ordering::Relaxed);
-        c.store((v | 1) + 1, Ordering::Release);
+        // Wraps: the counter is only compared for equality, and a log from elsewhere may
+        // start it anywhere.
+        c.store((v | 1).wrapping_add(1), Ordering::Release);
     }
 
     /// Whether a header has been written (false for a log just created).

@@ -12,40 +12,8 @@ use std::path::Path;
 /// Regression inputs for findings not fixed yet, as `<target>/<file>`: listed in the
 /// test's output but not run, since some abort the whole process (out of memory) rather
 /// than panic. A helper fixing one removes its line here, and the test then proves the
-/// fix on every run.
-const KNOWN_OPEN: &[&str] = &[
-    // compress::Header::decode accepts rows × row_bytes overflowing u64 (row size
-    // 0xffffd2f300000810, 16 rows); ZFile::info then multiplies them unchecked:
-    // "attempt to multiply with overflow" at src/compress.rs:306 (issue 12, finding 3).
-    "npkz/zfile-info-size-overflow",
-    // In these four, records of a forged log (empty catalogue, empty or tiny data file)
-    // create the array. delete_rows on one given ~2^50 rows: Bitmap::all_live
-    // (src/bitmap.rs:44) asks for 0xe00000000008 bytes, an abort (finding 4).
-    "store/delete-rows-bitmap-all-live-huge",
-    // Store::view of an array with ~4e9 live rows: Bitmap::live_rows
-    // (src/bitmap.rs:105) allocates 0x78ffffff8 bytes (32 GB), an abort (finding 4).
-    "store/view-live-rows-huge",
-    // A shape whose byte size overflows u64: streaming it panics in Entry::nbytes
-    // (src/metadata.rs:45) from Inner::rows_file (finding 3).
-    "store/stream-entry-nbytes-overflow",
-    // Same kind of shape, folded into the catalogue by Store::close: metadata::encode
-    // overflows multiplying it (finding 3).
-    "store/close-catalogue-encode-overflow",
-    // ... and Store::view's Entry::nbytes, and Array::row_bytes (src/metadata.rs:39).
-    "store/view-entry-nbytes-overflow",
-    "store/row-bytes-overflow",
-    // ... and check::check_array (npk check) on the store such a log leaves behind.
-    "store/check-entry-nbytes-overflow",
-    // Replaying a forged bitmap patch of ~2^50 rows: Bitmap::all_live from
-    // Inner::redo_bitmap, an abort (finding 4).
-    "store/redo-bitmap-all-live-huge",
-    // A log header whose change counter is u64::MAX: Wal::mark_applied's `(v | 1) + 1`
-    // (src/wal.rs:510) overflows during catch-up; the same counter (or generation
-    // u64::MAX) overflows in start_generation (src/store/log.rs:321-323) on reload.
-    // Not in issue 12's list.
-    "store/log-change-counter-overflow",
-    "store/new-generation-counter-overflow",
-];
+/// fix on every run. The first fuzzing run's eleven findings are all fixed.
+const KNOWN_OPEN: &[&str] = &[];
 
 fn inputs(kind: &str, target: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz").join(kind).join(target);

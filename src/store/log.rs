@@ -389,9 +389,11 @@ impl Inner {
     fn start_generation(&self, st: &mut State, base: (u64, u32)) -> Result<()> {
         let old = self.wal.read_header()?;
         let hdr = Header {
-            generation: old.generation + 1,
+            // Both wrap: a header from elsewhere may hold any values, and they are only
+            // compared for equality.
+            generation: old.generation.wrapping_add(1),
             base,
-            change_counter: (old.change_counter | 1) + 1,
+            change_counter: (old.change_counter | 1).wrapping_add(1),
             applied_end: HEADER_LEN,
             end: HEADER_LEN,
         };
