@@ -290,7 +290,7 @@ fn check_file_types(dir: &Path, report: &mut Report) {
         if md.file_type().is_symlink() {
             let target = fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
             report.push(Severity::Error, ids::NOT_REGULAR_FILE, Some(&name), None, format!("{name} is a symbolic link (to {target:?}); {fix}"));
-        } else if !md.is_file() && !(md.is_dir() && name.ends_with("_segments")) {
+        } else if !(md.is_file() || md.is_dir() && name.ends_with("_segments")) {
             report.push(Severity::Error, ids::NOT_REGULAR_FILE, Some(&name), None, format!("{name} is not a regular file; {fix}"));
         }
     }

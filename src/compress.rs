@@ -106,8 +106,12 @@ pub struct Header {
 /// 128 KiB of output, each taking at least a 3-byte header and one byte (an RLE block).
 pub const MAX_ZSTD_RATIO: u64 = 32 << 10;
 
+/// A chunk to decompress: its index, its pieces (offset, length) and the output rows
+/// before it.
+type ChunkTask = (usize, Vec<(usize, usize)>, usize);
+
 pub fn rows_per_chunk(row_bytes: u64) -> u64 {
-    if row_bytes == 0 { 1 << 16 } else { (CHUNK_BYTES / row_bytes).max(1) }
+    CHUNK_BYTES.checked_div(row_bytes).map_or(1 << 16, |rows| rows.max(1))
 }
 
 impl Header {
@@ -425,7 +429,7 @@ impl ZFile {
         }
         let rpc = self.rpc();
         // Per chunk: the pieces (row in chunk, rows) it supplies, in output order.
-        let mut tasks: Vec<(usize, Vec<(usize, usize)>, usize)> = Vec::new(); // chunk, pieces, output rows
+        let mut tasks: Vec<ChunkTask> = Vec::new();
         for &(start, n) in runs {
             let mut r = start;
             while r < start + n {

@@ -116,7 +116,7 @@ unsafe fn out_slice<'a, T>(ptr: *mut T, len: usize, arg: &str) -> Result<&'a mut
     if len == 0 {
         return Ok(&mut []);
     }
-    let bytes = unsafe { boundary::bytes_mut_arg(ptr.cast(), len.checked_mul(size_of::<T>()).unwrap_or(usize::MAX), arg) }?;
+    let bytes = unsafe { boundary::bytes_mut_arg(ptr.cast(), len.saturating_mul(size_of::<T>()), arg) }?;
     if !bytes.as_ptr().cast::<T>().is_aligned() {
         return Err(Error::invalid(format!("argument `{arg}` is not aligned to {} bytes", align_of::<T>())));
     }

@@ -77,6 +77,9 @@ impl Selector {
     #[inline(always)]
     fn push_scores_in<const SIMILARITY: bool>(&mut self, first: u64, scores: &[f64]) {
         const CHUNK: usize = 16;
+        // Negated on purpose: a NaN score (or bound) counts as "not worse", so the exact
+        // comparison below decides, rather than being skipped here.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let not_worse = |s: f64, bound: f64| if SIMILARITY { !(s < bound) } else { !(s > bound) };
         for (c, chunk) in scores.chunks(CHUNK).enumerate() {
             let bound = self.bound;

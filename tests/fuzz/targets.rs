@@ -26,7 +26,10 @@ use numpack::wal::{self, Op};
 use numpack::{DType, OpenOptions, Store};
 
 /// Every target, by the name of its corpus and regression directories.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: its name and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+pub const TARGETS: &[Target] = &[
     ("catalogue", catalogue),
     ("wal", wal),
     ("bitmap", bitmap),
