@@ -66,7 +66,9 @@ class BinaryDistribution(Distribution):
 def _extensions():
     if platform.python_implementation() != "CPython" or sys.version_info >= (3, 12):
         return []
-    return [Extension("numpack._bufferbase", ["numpack/_bufferbase.c"])]
+    # optional: without a C compiler or Python's headers the package still installs, and
+    # memoryview(lazy) raises TypeError on these versions (np.asarray(lazy) still works).
+    return [Extension("numpack._bufferbase", ["numpack/_bufferbase.c"], optional=True)]
 
 
 setup(
