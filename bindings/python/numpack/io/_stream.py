@@ -285,6 +285,15 @@ class ImportTx:
         self.pending.clear()
 
 
+def hand_over(npk, return_npk_obj):
+    """What a ``from_*`` call that kept its store open returns: that store, or ``None``
+    after closing it."""
+    if return_npk_obj:
+        return npk
+    npk.close()
+    return None
+
+
 def finish_import(output_path, return_npk_obj):
     """What the ``from_*`` calls return: ``None`` or the opened store."""
     return open_store(output_path) if return_npk_obj else None

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from .. import npy as _npy
+from ._stream import hand_over
 from .utils import DEFAULT_CHUNK_SIZE
 
 __all__ = ["from_npy", "to_npy"]
@@ -57,10 +58,7 @@ def from_npy(input_path, output_path, array_name=None, drop_if_exists=False,
     except BaseException:
         npk.close()
         raise
-    if return_npk_obj:
-        return npk
-    npk.close()
-    return None
+    return hand_over(npk, return_npk_obj)
 
 
 def to_npy(input_path, output_path, array_names=None, compressed=True, chunk_size=DEFAULT_CHUNK_SIZE,

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._native import CODE_TO_DTYPE, ERRORS_BY_NAME, MACROS, check, ffi, lib, take_names
 from .._progress import Progress
+from ._stream import hand_over
 from .numpy_io import DEFAULT_CHUNK_SIZE, _nbytes
 
 __all__ = ["from_safetensors_file", "to_safetensors_file", "from_tensor_dict", "to_tensor_dict",
@@ -132,10 +133,7 @@ def from_safetensors_file(input_path, output_path, keys=None, drop_if_exists=Fal
     except BaseException:
         npk.close()
         raise
-    if return_npk_obj:
-        return npk
-    npk.close()
-    return None
+    return hand_over(npk, return_npk_obj)
 
 
 def to_safetensors_file(input_path, output_path, array_names=None, metadata=None, *, progress=None):
@@ -237,10 +235,7 @@ def from_tensor_dict(tensors, output_path, drop_if_exists=False, return_npk_obj=
     except BaseException:
         npk.close()
         raise
-    if return_npk_obj:
-        return npk
-    npk.close()
-    return None
+    return hand_over(npk, return_npk_obj)
 
 
 def to_tensor_dict(input_path, array_names=None, *, progress=None):
